@@ -1,0 +1,552 @@
+package raft
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/squall-chaos/squall/system/fault"
+)
+
+// StateMachine is what a Node replicates. The Node calls it from its one
+// goroutine, in log order.
+type StateMachine interface {
+	// Apply applies committed entries in index order. Entries with nil
+	// Data are the leaders' empty entries; skip them.
+	Apply(entries []Entry)
+	// Snapshot returns an image of the state after the last applied entry.
+	Snapshot() ([]byte, error)
+	// Restore replaces the state with a snapshot's image.
+	Restore(s Snapshot) error
+}
+
+// NodeConfig configures a Node.
+type NodeConfig struct {
+	// Config configures the protocol; its Storage and Applied are filled in
+	// by StartNode from the fields below.
+	Config
+	Storage      DurableStorage
+	Transport    Transport
+	StateMachine StateMachine
+	// Clock drives ticks; clock faults injected here change the node's
+	// sense of time, as they would a real server's. Default: the system clock.
+	Clock fault.Clock
+	// TickInterval is the duration of one tick. Default 100ms, which with
+	// the default ElectionTick of 10 gives election timeouts of 1-2 s.
+	TickInterval time.Duration
+	// SnapshotEntries is how many entries may be applied after the last
+	// snapshot before the node takes a new one and compacts. Default 10000.
+	SnapshotEntries uint64
+	// SnapshotRetain is how many entries a compaction keeps before the
+	// snapshot point, so that slightly lagging followers catch up from the
+	// log instead of a snapshot. Default 1000.
+	SnapshotRetain uint64
+	// MaxProposalBatch bounds the proposals combined into one append.
+	// Default 4096.
+	MaxProposalBatch int
+	Logger           *slog.Logger
+}
+
+// Errors a Node returns. A definite error means the operation certainly
+// had no effect; an indeterminate one means it may have taken effect.
+var (
+	// ErrStopped: the node stopped. Indeterminate for a proposal that was
+	// already handed to the node.
+	ErrStopped = errors.New("raft: node stopped")
+	// ErrProposalLost: another entry was committed at the proposal's
+	// index, so the proposal never will be. Definite.
+	ErrProposalLost = errors.New("raft: proposal lost to a leader change")
+	// ErrOutcomeUnknown: a snapshot from the leader replaced the log before
+	// this node learned the proposal's fate. Indeterminate.
+	ErrOutcomeUnknown = errors.New("raft: proposal outcome unknown (replaced by a snapshot)")
+	// ErrReadTimeout: a ReadIndex request got no answer in two election
+	// timeouts (its messages were lost, or leadership moved). Definite: a
+	// read has no effect; retry.
+	ErrReadTimeout = errors.New("raft: read index request timed out")
+)
+
+// NotLeaderError is returned for proposals and reads made at a node that
+// cannot serve them. Definite. Leader is the node believed to lead, or None.
+type NotLeaderError struct{ Leader uint64 }
+
+func (e *NotLeaderError) Error() string {
+	if e.Leader == None {
+		return "raft: not the leader (leader unknown)"
+	}
+	return fmt.Sprintf("raft: not the leader (leader is %d)", e.Leader)
+}
+
+// Node drives a Core: it ticks it from the clock, feeds it messages and
+// proposals, persists and sends what its Ready asks, and applies committed
+// entries to the state machine. All of it happens on one goroutine, which
+// is what lets proposals that arrive during an fsync share the next one
+// (group commit).
+type Node struct {
+	cfg    NodeConfig
+	core   *Core
+	logger *slog.Logger
+
+	propc     chan *proposal
+	recvc     chan Message
+	readc     chan *readRequest
+	transferc chan uint64
+	stopc     chan struct{}
+	donec     chan struct{}
+	stopOnce  sync.Once
+
+	// Owned by the run goroutine.
+	waiters   map[uint64]*proposal
+	reads     map[string]*readRequest
+	readSeq   uint64
+	applied   uint64
+	snapIndex uint64
+
+	statusMu sync.Mutex
+	status   Status
+	err      error
+
+	appliedMu     sync.Mutex
+	appliedNotify chan struct{}
+	appliedIndex  uint64
+}
+
+type proposal struct {
+	ctx         context.Context
+	data        []byte
+	term, index uint64
+	done        chan error
+}
+
+type readRequest struct {
+	ctx   context.Context
+	key   []byte
+	tick  uint64
+	index uint64
+	done  chan error
+}
+
+// StartNode recovers the state machine from storage's snapshot, builds the
+// core and starts the node's goroutine. Entries after the snapshot are
+// re-applied as the node learns they are committed.
+func StartNode(cfg NodeConfig) (*Node, error) {
+	if cfg.Storage == nil || cfg.Transport == nil || cfg.StateMachine == nil {
+		return nil, errors.New("raft: node config needs Storage, Transport and StateMachine")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = fault.SystemClock()
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = 100 * time.Millisecond
+	}
+	if cfg.SnapshotEntries == 0 {
+		cfg.SnapshotEntries = 10000
+	}
+	if cfg.SnapshotRetain == 0 {
+		cfg.SnapshotRetain = 1000
+	}
+	if cfg.MaxProposalBatch <= 0 {
+		cfg.MaxProposalBatch = 4096
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	snap, err := cfg.Storage.Snapshot()
+	if err != nil {
+		return nil, fmt.Errorf("raft: read snapshot: %w", err)
+	}
+	if !snap.IsEmpty() {
+		if err := cfg.StateMachine.Restore(snap); err != nil {
+			return nil, fmt.Errorf("raft: restore snapshot at index %d: %w", snap.Meta.Index, err)
+		}
+	}
+	cfg.Config.Storage = cfg.Storage
+	cfg.Config.Applied = snap.Meta.Index
+	core, err := NewCore(cfg.Config)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:           cfg,
+		core:          core,
+		logger:        cfg.Logger.With("raft", cfg.ID),
+		propc:         make(chan *proposal, cfg.MaxProposalBatch),
+		recvc:         make(chan Message, 4096),
+		readc:         make(chan *readRequest, 1024),
+		transferc:     make(chan uint64),
+		stopc:         make(chan struct{}),
+		donec:         make(chan struct{}),
+		waiters:       make(map[uint64]*proposal),
+		reads:         make(map[string]*readRequest),
+		applied:       snap.Meta.Index,
+		snapIndex:     snap.Meta.Index,
+		appliedNotify: make(chan struct{}),
+		appliedIndex:  snap.Meta.Index,
+	}
+	n.status = core.Status()
+	go n.run()
+	return n, nil
+}
+
+// Receive hands the node a message from the transport. It never blocks:
+// when the node is overwhelmed the message is dropped, and Raft's
+// retransmissions make up for it.
+func (n *Node) Receive(m Message) {
+	select {
+	case n.recvc <- m:
+	default:
+	}
+}
+
+// Propose replicates data and returns once it is committed and applied on
+// this node. A context error after the proposal was handed over is
+// indeterminate: the entry may still commit.
+func (n *Node) Propose(ctx context.Context, data []byte) error {
+	p := &proposal{ctx: ctx, data: data, done: make(chan error, 1)}
+	select {
+	case n.propc <- p:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.donec:
+		return ErrStopped
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.donec:
+		return ErrStopped
+	}
+}
+
+// ReadIndex returns an index such that a read of the state machine, once it
+// has applied that index, is linearizable (Raft thesis 6.4). It costs a
+// heartbeat round, not a log write (or nothing, with lease-based reads).
+func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
+	r := &readRequest{ctx: ctx, done: make(chan error, 1)}
+	select {
+	case n.readc <- r:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-n.donec:
+		return 0, ErrStopped
+	}
+	select {
+	case err := <-r.done:
+		return r.index, err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-n.donec:
+		return 0, ErrStopped
+	}
+}
+
+// WaitApplied blocks until the state machine has applied index.
+func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
+	for {
+		n.appliedMu.Lock()
+		applied, notify := n.appliedIndex, n.appliedNotify
+		n.appliedMu.Unlock()
+		if applied >= index {
+			return nil
+		}
+		select {
+		case <-notify:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.donec:
+			return ErrStopped
+		}
+	}
+}
+
+// LinearizableRead returns once the state machine may serve a
+// linearizable read: ReadIndex, then WaitApplied.
+func (n *Node) LinearizableRead(ctx context.Context) error {
+	index, err := n.ReadIndex(ctx)
+	if err != nil {
+		return err
+	}
+	return n.WaitApplied(ctx, index)
+}
+
+// TransferLeadership asks the leader to hand leadership to transferee and
+// waits until the node sees it lead.
+func (n *Node) TransferLeadership(ctx context.Context, transferee uint64) error {
+	select {
+	case n.transferc <- transferee:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.donec:
+		return ErrStopped
+	}
+	ticker := n.cfg.Clock.NewTicker(n.cfg.TickInterval)
+	defer ticker.Stop()
+	for n.Status().Lead != transferee {
+		select {
+		case <-ticker.C():
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.donec:
+			return ErrStopped
+		}
+	}
+	return nil
+}
+
+// Status reports the node's state as of its last step.
+func (n *Node) Status() Status {
+	n.statusMu.Lock()
+	defer n.statusMu.Unlock()
+	return n.status
+}
+
+// Err returns the error that stopped the node, if a storage failure did.
+func (n *Node) Err() error {
+	n.statusMu.Lock()
+	defer n.statusMu.Unlock()
+	return n.err
+}
+
+// Done is closed when the node has stopped.
+func (n *Node) Done() <-chan struct{} { return n.donec }
+
+// Stop stops the node and waits for its goroutine. It does not close the
+// storage or the transport, which the caller owns.
+func (n *Node) Stop() {
+	n.stopOnce.Do(func() { close(n.stopc) })
+	<-n.donec
+}
+
+func (n *Node) run() {
+	defer close(n.donec)
+	ticker := n.cfg.Clock.NewTicker(n.cfg.TickInterval)
+	defer ticker.Stop()
+	var err error
+	for err == nil {
+		select {
+		case <-ticker.C():
+			n.core.Tick()
+			n.expire()
+		case p := <-n.propc:
+			n.propose(p)
+		case m := <-n.recvc:
+			n.step(m)
+		drain:
+			for range cap(n.recvc) {
+				select {
+				case m := <-n.recvc:
+					n.step(m)
+				default:
+					break drain
+				}
+			}
+		case r := <-n.readc:
+			n.read(r)
+		case to := <-n.transferc:
+			n.core.TransferLeadership(to)
+		case <-n.stopc:
+			n.failAll(ErrStopped)
+			return
+		}
+		err = n.handleReady()
+	}
+	// Storage failed. Going on could break the promises made for what was
+	// acknowledged as persisted; stop.
+	n.logger.Error("raft node stopping on storage failure", "err", err)
+	n.statusMu.Lock()
+	n.err = err
+	n.statusMu.Unlock()
+	n.failAll(ErrStopped)
+}
+
+func (n *Node) step(m Message) {
+	if err := n.core.Step(m); err != nil && !errors.Is(err, ErrProposalDropped) {
+		n.logger.Debug("raft: dropped message", "type", m.Type, "from", m.From, "err", err)
+	}
+}
+
+// propose appends p and every proposal queued behind it as one batch.
+func (n *Node) propose(p *proposal) {
+	batch := []*proposal{p}
+	for len(batch) < n.cfg.MaxProposalBatch {
+		select {
+		case p := <-n.propc:
+			batch = append(batch, p)
+			continue
+		default:
+		}
+		break
+	}
+	data := make([][]byte, len(batch))
+	for i, p := range batch {
+		data[i] = p.data
+	}
+	if err := n.core.Propose(data...); err != nil {
+		err = n.notLeader(err)
+		for _, p := range batch {
+			p.done <- err
+		}
+		return
+	}
+	st := n.core.Status()
+	first := st.LastIndex - uint64(len(batch)) + 1
+	for i, p := range batch {
+		p.term, p.index = st.Term, first+uint64(i)
+		if old := n.waiters[p.index]; old != nil {
+			old.done <- ErrProposalLost // its entry was overwritten
+		}
+		n.waiters[p.index] = p
+	}
+}
+
+func (n *Node) notLeader(err error) error {
+	if errors.Is(err, ErrProposalDropped) {
+		lead := n.core.Status().Lead
+		if lead == n.cfg.ID {
+			lead = None // we lead but are transferring leadership
+		}
+		return &NotLeaderError{Leader: lead}
+	}
+	return err
+}
+
+func (n *Node) read(r *readRequest) {
+	n.readSeq++
+	r.key = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, n.cfg.ID), n.readSeq)
+	r.tick = n.core.ticks
+	if err := n.core.ReadIndex(r.key); err != nil {
+		r.done <- n.notLeader(err)
+		return
+	}
+	n.reads[string(r.key)] = r
+}
+
+// expire fails reads that went unanswered for two election timeouts and
+// forgets proposals whose callers gave up.
+func (n *Node) expire() {
+	if n.core.ticks%uint64(n.core.electionTimeout) != 0 {
+		return
+	}
+	for k, r := range n.reads {
+		if n.core.ticks-r.tick >= 2*uint64(n.core.electionTimeout) || r.ctx.Err() != nil {
+			r.done <- ErrReadTimeout
+			delete(n.reads, k)
+		}
+	}
+	for i, p := range n.waiters {
+		if p.ctx.Err() != nil {
+			delete(n.waiters, i)
+		}
+	}
+}
+
+func (n *Node) handleReady() error {
+	for n.core.HasReady() {
+		rd := n.core.Ready()
+		if ss := rd.SoftState; ss != nil {
+			n.logger.Info("raft role change", "role", ss.Role, "leader", ss.Lead, "term", n.core.term)
+			// Reads in flight were addressed to the old leadership; the
+			// new one will not answer them.
+			n.failReads(&NotLeaderError{Leader: ss.Lead})
+		}
+		// Entries, votes and snapshots must be durable before any message
+		// that depends on them leaves. A commit-index change alone is not
+		// worth an fsync: it is relearned from the leader.
+		if rd.MustSync {
+			if err := n.cfg.Storage.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
+				return fmt.Errorf("raft: persist: %w", err)
+			}
+		}
+		if len(rd.Messages) > 0 {
+			n.cfg.Transport.Send(rd.Messages)
+		}
+		if s := rd.Snapshot; s != nil {
+			if err := n.cfg.StateMachine.Restore(*s); err != nil {
+				return fmt.Errorf("raft: restore snapshot at index %d: %w", s.Meta.Index, err)
+			}
+			n.applied, n.snapIndex = s.Meta.Index, s.Meta.Index
+			for i, p := range n.waiters {
+				if i <= s.Meta.Index {
+					p.done <- ErrOutcomeUnknown
+					delete(n.waiters, i)
+				}
+			}
+		}
+		if ents := rd.CommittedEntries; len(ents) > 0 {
+			n.cfg.StateMachine.Apply(ents)
+			n.applied = ents[len(ents)-1].Index
+			for _, e := range ents {
+				if p := n.waiters[e.Index]; p != nil {
+					delete(n.waiters, e.Index)
+					if p.term == e.Term {
+						p.done <- nil
+					} else {
+						p.done <- ErrProposalLost
+					}
+				}
+			}
+		}
+		for _, rs := range rd.ReadStates {
+			if r := n.reads[string(rs.RequestCtx)]; r != nil {
+				delete(n.reads, string(rs.RequestCtx))
+				r.index = rs.Index
+				r.done <- nil
+			}
+		}
+		n.core.Advance(rd)
+		n.publishApplied()
+		if err := n.maybeSnapshot(); err != nil {
+			return err
+		}
+	}
+	n.statusMu.Lock()
+	n.status = n.core.Status()
+	n.statusMu.Unlock()
+	return nil
+}
+
+func (n *Node) publishApplied() {
+	n.appliedMu.Lock()
+	defer n.appliedMu.Unlock()
+	if n.applied > n.appliedIndex {
+		n.appliedIndex = n.applied
+		close(n.appliedNotify)
+		n.appliedNotify = make(chan struct{})
+	}
+}
+
+func (n *Node) maybeSnapshot() error {
+	if n.applied-n.snapIndex < n.cfg.SnapshotEntries {
+		return nil
+	}
+	data, err := n.cfg.StateMachine.Snapshot()
+	if err != nil {
+		return fmt.Errorf("raft: snapshot state machine at %d: %w", n.applied, err)
+	}
+	if err := n.cfg.Storage.CreateSnapshot(n.applied, n.core.Peers(), data, n.cfg.SnapshotRetain); err != nil {
+		return fmt.Errorf("raft: save snapshot at %d: %w", n.applied, err)
+	}
+	n.snapIndex = n.applied
+	n.logger.Debug("raft snapshot", "index", n.applied, "bytes", len(data))
+	return nil
+}
+
+func (n *Node) failReads(err error) {
+	for k, r := range n.reads {
+		r.done <- err
+		delete(n.reads, k)
+	}
+}
+
+func (n *Node) failAll(err error) {
+	n.failReads(err)
+	for i, p := range n.waiters {
+		p.done <- err
+		delete(n.waiters, i)
+	}
+}

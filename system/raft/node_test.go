@@ -1,0 +1,289 @@
+package raft_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/squall-chaos/squall/system/raft"
+	"github.com/squall-chaos/squall/system/raft/memnet"
+)
+
+// recorder is a state machine that keeps the data of every applied entry.
+type recorder struct {
+	mu   sync.Mutex
+	data []string
+}
+
+func (r *recorder) Apply(ents []raft.Entry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range ents {
+		if e.Data != nil {
+			r.data = append(r.data, string(e.Data))
+		}
+	}
+}
+
+func (r *recorder) Snapshot() ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b []byte
+	for _, d := range r.data {
+		b = binary.AppendUvarint(b, uint64(len(d)))
+		b = append(b, d...)
+	}
+	return b, nil
+}
+
+func (r *recorder) Restore(s raft.Snapshot) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.data = nil
+	for b := s.Data; len(b) > 0; {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return errors.New("bad snapshot")
+		}
+		r.data = append(r.data, string(b[k:k+int(n)]))
+		b = b[k+int(n):]
+	}
+	return nil
+}
+
+func (r *recorder) snapshot() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.data)
+}
+
+// cluster is a set of raft.Nodes on a memnet network.
+type cluster struct {
+	t        testing.TB
+	net      *memnet.Network
+	ids      []uint64
+	nodes    map[uint64]*raft.Node
+	storages map[uint64]*raft.MemoryStorage
+	sms      map[uint64]*recorder
+	tune     func(*raft.NodeConfig)
+}
+
+func newCluster(t testing.TB, n int, tune func(*raft.NodeConfig)) *cluster {
+	c := &cluster{t: t, net: memnet.New(1, nil), nodes: map[uint64]*raft.Node{},
+		storages: map[uint64]*raft.MemoryStorage{}, sms: map[uint64]*recorder{}, tune: tune}
+	for i := 1; i <= n; i++ {
+		c.ids = append(c.ids, uint64(i))
+	}
+	for _, id := range c.ids {
+		c.storages[id] = raft.NewMemoryStorage(c.ids)
+		c.start(id)
+	}
+	t.Cleanup(func() {
+		for _, n := range c.nodes {
+			n.Stop()
+		}
+	})
+	return c
+}
+
+// start starts (or restarts, from its storage) node id.
+func (c *cluster) start(id uint64) {
+	c.sms[id] = &recorder{}
+	var node *raft.Node
+	cfg := raft.NodeConfig{
+		Config:       raft.Config{ID: id},
+		Storage:      c.storages[id],
+		StateMachine: c.sms[id],
+		TickInterval: 10 * time.Millisecond,
+	}
+	if c.tune != nil {
+		c.tune(&cfg)
+	}
+	// The handler may run before StartNode returns; hold messages until
+	// the node exists by connecting through a buffered hand-off.
+	ready := make(chan struct{})
+	cfg.Transport = c.net.Connect(id, func(m raft.Message) { <-ready; node.Receive(m) })
+	n, err := raft.StartNode(cfg)
+	if err != nil {
+		c.t.Fatalf("start node %d: %v", id, err)
+	}
+	node = n
+	close(ready)
+	c.nodes[id] = n
+}
+
+// crash stops node id and cuts it off; its MemoryStorage keeps what it
+// persisted.
+func (c *cluster) crash(id uint64) {
+	c.net.Disconnect(id)
+	c.nodes[id].Stop()
+	delete(c.nodes, id)
+}
+
+// leader waits for a node that leads with a quorum of live nodes agreeing.
+func (c *cluster) leader() uint64 {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		votes := map[uint64]int{}
+		for _, n := range c.nodes {
+			st := n.Status()
+			if st.Lead != raft.None {
+				if l := c.nodes[st.Lead]; l != nil && l.Status().Role == raft.Leader && l.Status().Term == st.Term {
+					votes[st.Lead]++
+				}
+			}
+		}
+		for l, v := range votes {
+			if v > len(c.ids)/2 {
+				return l
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.t.Fatalf("no leader within 30s")
+	return raft.None
+}
+
+// propose proposes at the current leader, retrying leader changes.
+func (c *cluster) propose(data string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		err := c.nodes[c.leader()].Propose(ctx, []byte(data))
+		var nle *raft.NotLeaderError
+		switch {
+		case err == nil:
+			return
+		case errors.As(err, &nle), errors.Is(err, raft.ErrProposalLost):
+			continue
+		default:
+			c.t.Fatalf("propose %q: %v", data, err)
+		}
+	}
+}
+
+// waitApplied waits until every live node has applied want.
+func (c *cluster) waitApplied(want []string) {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		done := true
+		for id := range c.nodes {
+			if !slices.Equal(c.sms[id].snapshot(), want) {
+				done = false
+			}
+		}
+		if done {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for id := range c.nodes {
+		c.t.Errorf("node %d applied %v", id, c.sms[id].snapshot())
+	}
+	c.t.Fatalf("nodes did not converge on %v", want)
+}
+
+func TestNodeReplicatesAndSurvivesCrashes(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	var want []string
+	for i := range 20 {
+		want = append(want, fmt.Sprintf("a%d", i))
+		c.propose(want[len(want)-1])
+	}
+	c.waitApplied(want)
+
+	old := c.leader()
+	c.crash(old)
+	for i := range 20 {
+		want = append(want, fmt.Sprintf("b%d", i))
+		c.propose(want[len(want)-1])
+	}
+	if l := c.leader(); l == old {
+		t.Fatalf("crashed node %d still leads", old)
+	}
+	c.start(old)
+	c.waitApplied(want)
+}
+
+func TestNodeSnapshotCatchUp(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *raft.NodeConfig) {
+		cfg.SnapshotEntries = 10
+		cfg.SnapshotRetain = 2
+	})
+	lagging := c.ids[0]
+	if l := c.leader(); l == lagging {
+		lagging = c.ids[1]
+	}
+	c.crash(lagging)
+	var want []string
+	for i := range 50 {
+		want = append(want, fmt.Sprintf("x%d", i))
+		c.propose(want[len(want)-1])
+	}
+	c.start(lagging)
+	c.waitApplied(want)
+	if snap, _ := c.storages[lagging].Snapshot(); snap.IsEmpty() {
+		t.Fatalf("node %d caught up without a snapshot", lagging)
+	}
+}
+
+func TestNodeLinearizableRead(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.propose("w1")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, id := range c.ids {
+		// Followers forward to the leader; after LinearizableRead returns,
+		// the acknowledged write is visible locally.
+		var err error
+		for {
+			if err = c.nodes[id].LinearizableRead(ctx); err == nil || ctx.Err() != nil {
+				break
+			}
+		}
+		if err != nil {
+			t.Fatalf("node %d read: %v", id, err)
+		}
+		if got := c.sms[id].snapshot(); !slices.Contains(got, "w1") {
+			t.Fatalf("node %d served a read without the acknowledged write: %v", id, got)
+		}
+	}
+}
+
+func TestNodeProposeAtFollowerIsDefiniteNotLeader(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	l := c.leader()
+	for _, id := range c.ids {
+		if id == l {
+			continue
+		}
+		err := c.nodes[id].Propose(context.Background(), []byte("x"))
+		var nle *raft.NotLeaderError
+		if !errors.As(err, &nle) || nle.Leader != l {
+			t.Fatalf("propose at follower %d: %v, want NotLeaderError naming %d", id, err, l)
+		}
+	}
+}
+
+func TestNodeTransferLeadership(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	l := c.leader()
+	to := c.ids[0]
+	if to == l {
+		to = c.ids[1]
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.nodes[l].TransferLeadership(ctx, to); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.leader(); got != to {
+		t.Fatalf("leader is %d after transfer to %d", got, to)
+	}
+	c.propose("after-transfer")
+}
