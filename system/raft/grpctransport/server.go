@@ -1,0 +1,49 @@
+package grpctransport
+
+import (
+	"context"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/squall-chaos/squall/system/raft/raftpb"
+)
+
+// service is the receiving side: it hands each message of an envelope to
+// its group's handler, in order, before the call returns.
+type service struct {
+	raftpb.UnimplementedRaftServer
+	t *Transport
+}
+
+func (s service) Send(_ context.Context, env *raftpb.Envelope) (*raftpb.Ack, error) {
+	t := s.t
+	if t.closed.Load() {
+		return nil, status.Errorf(codes.Unavailable, "node %d: raft transport closed", t.self)
+	}
+	if env.GetTo() != t.self {
+		// The sender's address for node To now belongs to this node (a
+		// container came back with another's address): refuse, so the
+		// sender counts the peer unreachable instead of believing it
+		// delivered.
+		return nil, status.Errorf(codes.FailedPrecondition,
+			"envelope from node %d is for node %d, but this is node %d", env.GetFrom(), env.GetTo(), t.self)
+	}
+	for _, b := range env.GetBatches() {
+		h := t.handler(b.GetGroupId())
+		if h == nil {
+			t.log.Debug("dropping messages for unknown group",
+				"group", b.GetGroupId(), "from", env.GetFrom(), "count", len(b.GetMessages()))
+			continue
+		}
+		for i, pm := range b.GetMessages() {
+			m, err := messageFromPB(pm)
+			if err != nil {
+				return nil, status.Errorf(codes.InvalidArgument,
+					"envelope from node %d, group %d, message %d: %v", env.GetFrom(), b.GetGroupId(), i, err)
+			}
+			h(m)
+		}
+	}
+	return &raftpb.Ack{}, nil
+}
