@@ -1,6 +1,5 @@
 // Command squall is the squall chaos-testing harness: the CLI its users run,
-// and (in a later issue) `squall node`, the server process inside each
-// container. Each subcommand lives in its own file and is listed in newApp.
+// and `squall node`, the server process inside each container. Each subcommand lives in its own file and is listed in newApp.
 package main
 
 import (
@@ -47,6 +46,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Version: version,
 		Commands: []*cli.Command{
 			versionCommand(),
+			nodeCommand(),
 		},
 		// Without arguments, print help; with an argument that names no
 		// command, fail (urfave/cli would otherwise print help and succeed).

@@ -205,6 +205,10 @@ func (n *Node) Receive(m Message) {
 // this node. A context error after the proposal was handed over is
 // indeterminate: the entry may still commit.
 func (n *Node) Propose(ctx context.Context, data []byte) error {
+	if len(data) == 0 {
+		// Empty data marks a leader's no-op entry; state machines skip it.
+		return errors.New("raft: empty proposal")
+	}
 	p := &proposal{ctx: ctx, data: data, done: make(chan error, 1)}
 	select {
 	case n.propc <- p:
@@ -449,7 +453,7 @@ func (n *Node) handleReady() error {
 	for n.core.HasReady() {
 		rd := n.core.Ready()
 		if ss := rd.SoftState; ss != nil {
-			n.logger.Info("raft role change", "role", ss.Role, "leader", ss.Lead, "term", n.core.term)
+			n.logger.Info("raft role change", "role", ss.Role.String(), "leader", ss.Lead, "term", n.core.term)
 			// Reads in flight were addressed to the old leadership; the
 			// new one will not answer them.
 			n.failReads(&NotLeaderError{Leader: ss.Lead})

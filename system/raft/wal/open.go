@@ -49,6 +49,17 @@ func OpenWithOptions(dir string, peers []uint64, opts Options) (*Storage, error)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("wal: create %s: %w", dir, err)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	s.lock = lock
+	opened := false
+	defer func() {
+		if !opened {
+			lock.Close()
+		}
+	}()
 	if _, err := os.Stat(s.walDir); errors.Is(err, fs.ErrNotExist) {
 		if err := s.create(); err != nil {
 			return nil, err
@@ -59,6 +70,7 @@ func OpenWithOptions(dir string, peers []uint64, opts Options) (*Storage, error)
 	if err := s.recover(); err != nil {
 		return nil, err
 	}
+	opened = true
 	return s, nil
 }
 

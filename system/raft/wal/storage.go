@@ -20,7 +20,8 @@ type Storage struct {
 	segmentSize          int64
 	logger               *slog.Logger
 
-	mem *raft.MemoryStorage
+	mem  *raft.MemoryStorage
+	lock *os.File // flock on dir/LOCK, held until Close
 
 	mu       sync.Mutex // serialises the writers below
 	segments []segment  // live segment files, oldest first
@@ -254,7 +255,7 @@ func (s *Storage) Close() error {
 	if s.file == nil {
 		return errClosed
 	}
-	err := s.file.Close()
+	err := errors.Join(s.file.Close(), s.lock.Close())
 	s.file = nil
 	s.err = errClosed
 	if err != nil {

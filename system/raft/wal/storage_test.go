@@ -332,3 +332,22 @@ func TestInstalledSnapshotAcrossReopen(t *testing.T) {
 	s = reopen(t, s, Options{})
 	checkSame(t, s, model)
 }
+
+func TestOpenRefusesDirectoryInUse(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, []uint64{1, 2, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, []uint64{1, 2, 3}); err == nil || !strings.Contains(err.Error(), "in use by another process") {
+		t.Fatalf("second Open of %s: got %v, want an in-use error", dir, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir, []uint64{1, 2, 3})
+	if err != nil {
+		t.Fatalf("reopen after Close: %v", err)
+	}
+	s.Close()
+}

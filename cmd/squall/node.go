@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/squall-chaos/squall/system/kv"
+	"github.com/squall-chaos/squall/system/kv/kvpb"
+)
+
+// nodeCommand is `squall node`: the server process inside each container.
+func nodeCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "node",
+		Usage: "run one node of a system under test (the process inside each container)",
+		Description: "Runs one node until SIGTERM (clean exit 0) and recovers from --data after a crash.\n" +
+			"Prints one line, \"squall node ID ready on ADDR\", on stdout once it serves.\n" +
+			"Logs go to stderr as JSON lines.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "system", Value: "kv", Usage: "system to run: kv"},
+			&cli.StringFlag{Name: "id", Usage: "this node's id, one of --peers"},
+			&cli.StringFlag{Name: "peers", Usage: "all members as ID=HOST:PORT,... (this node included)"},
+			&cli.StringFlag{Name: "data", Usage: "data directory (created if missing)"},
+			&cli.StringFlag{Name: "listen", Usage: "address to listen on (default: this node's address in --peers)"},
+			&cli.StringFlag{Name: "cluster", Usage: "cluster identity recorded in the data directory (default: derived from --peers)"},
+			&cli.StringFlag{Name: "read-mode", Value: string(kv.ReadIndex), Usage: "how reads are made linearizable: readindex, log, or lease (unsafe under clock faults)"},
+			&cli.StringSliceFlag{Name: "bug", Usage: "plant a bug: stale-reads (any node answers reads from local state)"},
+			&cli.DurationFlag{Name: "tick", Value: 100 * time.Millisecond, Usage: "raft tick interval"},
+			&cli.IntFlag{Name: "election-ticks", Value: 10, Usage: "raft election timeout in ticks (randomized up to twice that)"},
+			&cli.Uint64Flag{Name: "snapshot-entries", Value: 10000, Usage: "applied entries between snapshots"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		},
+		Action: runNode,
+		Subcommands: []*cli.Command{
+			nodeHealthCommand(),
+		},
+	}
+}
+
+// parsePeers parses ID=HOST:PORT,... into peers.
+func parsePeers(s string) ([]kv.Peer, error) {
+	var peers []kv.Peer
+	for _, item := range strings.Split(s, ",") {
+		name, addr, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if !ok || name == "" || addr == "" {
+			return nil, fmt.Errorf("--peers: %q is not ID=HOST:PORT", item)
+		}
+		peers = append(peers, kv.Peer{Name: name, Addr: addr})
+	}
+	return peers, nil
+}
+
+// defaultCluster derives a cluster identity from the membership, so that a
+// data directory is not silently reused by a cluster of other addresses.
+func defaultCluster(peers []kv.Peer) string {
+	items := make([]string, len(peers))
+	for i, p := range peers {
+		items[i] = p.Name + "=" + p.Addr
+	}
+	slices.Sort(items)
+	return fmt.Sprintf("%x", sha256.Sum256([]byte(strings.Join(items, ","))))[:16]
+}
+
+func parseLogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level: %q is not debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func runNode(c *cli.Context) error {
+	if c.Args().Present() {
+		return fmt.Errorf("node: unexpected argument %q", c.Args().First())
+	}
+	for _, required := range []string{"id", "peers", "data"} {
+		if c.String(required) == "" {
+			return fmt.Errorf("--%s is required (see 'squall node --help')", required)
+		}
+	}
+	if sys := c.String("system"); sys != "kv" {
+		return fmt.Errorf("--system: %q is not a system this build can run (want kv)", sys)
+	}
+	peers, err := parsePeers(c.String("peers"))
+	if err != nil {
+		return err
+	}
+	if err := kv.Validate(c.String("id"), peers); err != nil {
+		return fmt.Errorf("--peers/--id: %w", err)
+	}
+	mode, err := kv.ParseReadMode(c.String("read-mode"))
+	if err != nil {
+		return fmt.Errorf("--read-mode: %w", err)
+	}
+	staleReads := false
+	for _, bug := range c.StringSlice("bug") {
+		switch bug {
+		case "stale-reads":
+			staleReads = true
+		default:
+			return fmt.Errorf("--bug: %q is not a planted bug of kv (want stale-reads)", bug)
+		}
+	}
+	if c.Duration("tick") <= 0 {
+		return fmt.Errorf("--tick: %v must be positive", c.Duration("tick"))
+	}
+	if c.Int("election-ticks") < 2 {
+		return fmt.Errorf("--election-ticks: %d must be at least 2", c.Int("election-ticks"))
+	}
+	level, err := parseLogLevel(c.String("log-level"))
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})).With("node", c.String("id"))
+	cluster := c.String("cluster")
+	if cluster == "" {
+		cluster = defaultCluster(peers)
+	}
+
+	node, err := kv.Start(kv.Config{
+		Name:            c.String("id"),
+		Peers:           peers,
+		Cluster:         cluster,
+		DataDir:         c.String("data"),
+		Listen:          c.String("listen"),
+		ReadMode:        mode,
+		StaleReads:      staleReads,
+		TickInterval:    c.Duration("tick"),
+		ElectionTick:    c.Int("election-ticks"),
+		SnapshotEntries: c.Uint64("snapshot-entries"),
+		Logger:          logger,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "squall node %s ready on %s\n", c.String("id"), node.Addr())
+
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(signals)
+	select {
+	case sig := <-signals:
+		logger.Info("stopping", "signal", sig.String())
+		node.Stop()
+		return nil
+	case <-node.Done():
+		err := node.Err()
+		node.Stop()
+		return fmt.Errorf("node %s stopped: %w", c.String("id"), err)
+	}
+}
+
+// nodeHealthCommand is `squall node health`: a readiness probe a container
+// wait can run. It exits 0 when the node answers its status RPC.
+func nodeHealthCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "health",
+		Usage: "exit 0 if the node at --addr serves (with --leader: and knows a leader)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:7000", Usage: "node address"},
+			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Second},
+			&cli.BoolFlag{Name: "leader", Usage: "also require that the node knows a leader"},
+		},
+		Action: func(c *cli.Context) error {
+			ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+			defer cancel()
+			conn, err := grpc.NewClient(c.String("addr"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				return fmt.Errorf("--addr: %w", err)
+			}
+			defer conn.Close()
+			st, err := kvpb.NewKVClient(conn).Status(ctx, &kvpb.StatusRequest{}, grpc.WaitForReady(true))
+			if err != nil {
+				return fmt.Errorf("node at %s is not serving: %w", c.String("addr"), err)
+			}
+			if c.Bool("leader") && st.Leader == "" {
+				return errors.New("node at " + c.String("addr") + " serves but knows no leader")
+			}
+			fmt.Fprintf(c.App.Writer, "%s %s term %d leader %q applied %d\n", st.Id, st.Role, st.Term, st.Leader, st.Applied)
+			return nil
+		},
+	}
+}

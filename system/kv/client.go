@@ -1,0 +1,299 @@
+package kv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/squall-chaos/squall/system/fault"
+	"github.com/squall-chaos/squall/system/kv/kvpb"
+)
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// Peers are the cluster's nodes; the client finds the leader among them.
+	Peers []Peer
+	// AttemptTimeout bounds one RPC attempt; the caller's context bounds
+	// the whole operation, retries included. Default 1s.
+	AttemptTimeout time.Duration
+	// MaxBackoff caps the pause between attempts. Default 200ms.
+	MaxBackoff time.Duration
+	// Clock times the pauses between attempts. Default: the system clock.
+	Clock fault.Clock
+}
+
+// Client talks to a KV cluster: it finds the leader (from NotLeader hints,
+// else by trying each node), retries within the caller's deadline, and
+// reuses one connection per node.
+//
+// Writes carry an exactly-once session: a write is retried with the same
+// sequence number until it gets an answer, and the state machine applies
+// it once. One Client runs one write at a time (writes queue on a lock);
+// use several Clients for concurrent writes. Reads run concurrently.
+//
+// Every error wraps ErrDefinite (the operation certainly had no effect) or
+// ErrIndeterminate (it may have). A write that ends indeterminate may still
+// take effect later, until the Client's next write is applied.
+type Client struct {
+	cfg ClientConfig
+
+	mu     sync.Mutex
+	conns  map[string]*grpc.ClientConn
+	leader string
+	rand   *rand.Rand
+
+	writeMu  sync.Mutex
+	clientID uint64
+	seq      uint64
+}
+
+// NewClient returns a client of the cluster; it connects lazily.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if len(cfg.Peers) == 0 {
+		return nil, errors.New("kv client: no peers")
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 200 * time.Millisecond
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = fault.SystemClock()
+	}
+	return &Client{cfg: cfg, conns: make(map[string]*grpc.ClientConn),
+		rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), clientID: newClientID()}, nil
+}
+
+func newClientID() uint64 { return rand.Uint64()>>1 | 1 }
+
+// Close closes the client's connections.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, conn := range c.conns {
+		errs = append(errs, conn.Close())
+	}
+	c.conns = map[string]*grpc.ClientConn{}
+	return errors.Join(errs...)
+}
+
+// Get reads key; found is false if it does not exist.
+func (c *Client) Get(ctx context.Context, key string) (*kvpb.GetResponse, error) {
+	var resp *kvpb.GetResponse
+	err := c.do(ctx, func(ctx context.Context, kc kvpb.KVClient) (err error) {
+		resp, err = kc.Get(ctx, &kvpb.GetRequest{Key: key})
+		return err
+	})
+	return resp, err
+}
+
+// GetFrom reads key from one named node, with no retry or redirection: for
+// tests that look at what a particular node serves.
+func (c *Client) GetFrom(ctx context.Context, node, key string) (*kvpb.GetResponse, error) {
+	conn, err := c.conn(node)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDefinite, err)
+	}
+	resp, err := kvpb.NewKVClient(conn).Get(ctx, &kvpb.GetRequest{Key: key})
+	if err != nil {
+		return nil, classify(err, true)
+	}
+	return resp, nil
+}
+
+// Put sets key to value and returns the write's version.
+func (c *Client) Put(ctx context.Context, key string, value []byte) (uint64, error) {
+	resp, err := c.Txn(ctx, &kvpb.TxnRequest{Success: []*kvpb.Op{{Op: &kvpb.Op_Put{Put: &kvpb.PutRequest{Key: key, Value: value}}}}})
+	if err != nil {
+		return 0, err
+	}
+	return resp.Results[0].GetPut().Version, nil
+}
+
+// Append appends value to key's value and returns the new whole value.
+func (c *Client) Append(ctx context.Context, key string, value []byte) ([]byte, error) {
+	resp, err := c.Txn(ctx, &kvpb.TxnRequest{Success: []*kvpb.Op{{Op: &kvpb.Op_Append{Append: &kvpb.AppendRequest{Key: key, Value: value}}}}})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Results[0].GetAppend().Value, nil
+}
+
+// Delete removes key and reports whether it existed.
+func (c *Client) Delete(ctx context.Context, key string) (bool, error) {
+	resp, err := c.Txn(ctx, &kvpb.TxnRequest{Success: []*kvpb.Op{{Op: &kvpb.Op_Delete{Delete: &kvpb.DeleteRequest{Key: key}}}}})
+	if err != nil {
+		return false, err
+	}
+	return resp.Results[0].GetDelete().Deleted, nil
+}
+
+// CompareAndSet sets key to value if its value is expected (or, if
+// expected is nil, if key is absent). It reports whether it did, and the
+// value it found.
+func (c *Client) CompareAndSet(ctx context.Context, key string, expected, value []byte) (bool, *kvpb.GetResponse, error) {
+	req := &kvpb.CompareAndSetRequest{Key: key, Expected: expected, ExpectAbsent: expected == nil, Value: value}
+	var resp *kvpb.CompareAndSetResponse
+	err := c.write(ctx, func(ctx context.Context, kc kvpb.KVClient, s *kvpb.Session) (err error) {
+		req.Session = s
+		resp, err = kc.CompareAndSet(ctx, req)
+		return err
+	})
+	if err != nil {
+		return false, nil, err
+	}
+	return resp.Succeeded, resp.Current, nil
+}
+
+// Txn runs a transaction exactly once.
+func (c *Client) Txn(ctx context.Context, req *kvpb.TxnRequest) (*kvpb.TxnResponse, error) {
+	var resp *kvpb.TxnResponse
+	err := c.write(ctx, func(ctx context.Context, kc kvpb.KVClient, s *kvpb.Session) (err error) {
+		req.Session = s
+		resp, err = kc.Txn(ctx, req)
+		return err
+	})
+	return resp, err
+}
+
+// Status asks one named node for its status.
+func (c *Client) Status(ctx context.Context, node string) (*kvpb.StatusResponse, error) {
+	conn, err := c.conn(node)
+	if err != nil {
+		return nil, err
+	}
+	return kvpb.NewKVClient(conn).Status(ctx, &kvpb.StatusRequest{})
+}
+
+// write runs call under the client's session with the next sequence number.
+func (c *Client) write(ctx context.Context, call func(context.Context, kvpb.KVClient, *kvpb.Session) error) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.seq++
+	session := &kvpb.Session{ClientId: c.clientID, Seq: c.seq}
+	err := c.do(ctx, func(ctx context.Context, kc kvpb.KVClient) error {
+		return call(ctx, kc, session)
+	})
+	if errors.Is(err, ErrDefinite) && strings.Contains(err.Error(), ErrSessionExpired.Error()) {
+		c.clientID, c.seq = newClientID(), 0
+	}
+	return err
+}
+
+// do runs call against the leader, retrying until it succeeds, fails
+// definitely, or ctx ends.
+func (c *Client) do(ctx context.Context, call func(context.Context, kvpb.KVClient) error) error {
+	sent := false
+	var lastErr error
+	pause := 5 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		target := c.pick(attempt)
+		conn, err := c.conn(target)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrDefinite, err)
+		}
+		actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+		err = call(actx, kvpb.NewKVClient(conn))
+		cancel()
+		if err == nil {
+			c.setLeader(target)
+			return nil
+		}
+		lastErr = err
+		if hint, notLeader := notLeaderHint(err); notLeader {
+			c.setLeader(hint)
+		} else {
+			switch status.Code(err) {
+			case codes.InvalidArgument:
+				return classify(err, sent)
+			case codes.Aborted:
+				if isFinal(err) {
+					return classify(err, sent)
+				}
+			default:
+				if maySent(err) {
+					sent = true
+				}
+			}
+			c.setLeader("")
+		}
+		if ctx.Err() != nil {
+			return classify(lastErr, sent)
+		}
+		timer := c.cfg.Clock.NewTimer(pause/2 + time.Duration(c.rand.Int64N(int64(pause))))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return classify(lastErr, sent)
+		case <-timer.C():
+		}
+		pause = min(2*pause, c.cfg.MaxBackoff)
+	}
+}
+
+// isFinal reports whether an Aborted error is one a retry cannot fix.
+func isFinal(err error) bool {
+	msg := status.Convert(err).Message()
+	return strings.Contains(msg, ErrStaleRequest.Error()) || strings.Contains(msg, ErrSessionExpired.Error()) ||
+		strings.Contains(msg, "injected")
+}
+
+// maySent reports whether a failed RPC may have reached the server. gRPC
+// fails an RPC with "connection error" when it never had a connection to
+// send it on.
+func maySent(err error) bool {
+	st := status.Convert(err)
+	return !(st.Code() == codes.Unavailable && strings.HasPrefix(st.Message(), "connection error"))
+}
+
+// pick returns the node to try: the known leader, else the next in turn.
+func (c *Client) pick(attempt int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.leader != "" {
+		return c.leader
+	}
+	return c.cfg.Peers[(attempt+int(c.clientID%uint64(len(c.cfg.Peers))))%len(c.cfg.Peers)].Name
+}
+
+func (c *Client) setLeader(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.leader = name
+}
+
+func (c *Client) conn(name string) (*grpc.ClientConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if conn := c.conns[name]; conn != nil {
+		return conn, nil
+	}
+	for _, p := range c.cfg.Peers {
+		if p.Name == name {
+			conn, err := grpc.NewClient(p.Addr,
+				grpc.WithTransportCredentials(insecure.NewCredentials()),
+				grpc.WithConnectParams(grpc.ConnectParams{
+					Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+					MinConnectTimeout: time.Second,
+				}))
+			if err != nil {
+				return nil, fmt.Errorf("kv client: connect to %s (%s): %w", name, p.Addr, err)
+			}
+			c.conns[name] = conn
+			return conn, nil
+		}
+	}
+	return nil, fmt.Errorf("kv client: unknown node %q", name)
+}

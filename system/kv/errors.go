@@ -1,0 +1,95 @@
+package kv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/squall-chaos/squall/system/kv/kvpb"
+	"github.com/squall-chaos/squall/system/raft"
+)
+
+// The error taxonomy. Every error the client library returns wraps exactly
+// one of ErrDefinite and ErrIndeterminate; the harness records the first
+// as a failed operation and the second as one of unknown outcome.
+var (
+	// ErrDefinite: the operation certainly did not take effect (refused by
+	// a node that is not the leader, rejected as malformed or stale, lost
+	// to a leader change before it committed, or never sent at all).
+	ErrDefinite = errors.New("kv: operation failed")
+	// ErrIndeterminate: the operation may or may not have taken effect: the
+	// request was sent and no answer came (timeout, connection lost, node
+	// stopped while the write was in the log).
+	ErrIndeterminate = errors.New("kv: operation outcome unknown")
+)
+
+// State machine errors; definite.
+var (
+	// ErrStaleRequest: a write arrived with a sequence number older than the
+	// session's last, so it is an old duplicate; it was not applied.
+	ErrStaleRequest = errors.New("kv: stale request")
+	// ErrSessionExpired: the client's session was evicted from the
+	// deduplication table, so a retry can no longer be recognised; the
+	// write was not applied and the client must start a new session.
+	ErrSessionExpired = errors.New("kv: session expired")
+)
+
+// serverError turns an error from raft or the state machine into a gRPC
+// status whose code tells the client which side of the taxonomy it is on:
+// FailedPrecondition (not the leader; a NotLeader detail names it),
+// Aborted and InvalidArgument are definite; everything else is not.
+func (s *Server) serverError(err error) error {
+	var nle *raft.NotLeaderError
+	switch {
+	case errors.As(err, &nle):
+		st := status.New(codes.FailedPrecondition, err.Error())
+		detail := &kvpb.NotLeader{}
+		if p, ok := s.peers[nle.Leader]; ok {
+			detail.LeaderId, detail.LeaderAddr = p.Name, p.Addr
+		}
+		if withDetail, derr := st.WithDetails(detail); derr == nil {
+			st = withDetail
+		}
+		return st.Err()
+	case errors.Is(err, raft.ErrProposalLost), errors.Is(err, raft.ErrReadTimeout),
+		errors.Is(err, ErrStaleRequest), errors.Is(err, ErrSessionExpired):
+		return status.Error(codes.Aborted, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	}
+	return status.Error(codes.Unavailable, err.Error())
+}
+
+// classify turns an RPC error into the taxonomy. sent says whether the
+// request may have reached a node; if it cannot have, any failure is
+// definite.
+func classify(err error, sent bool) error {
+	st, _ := status.FromError(err)
+	switch st.Code() {
+	case codes.FailedPrecondition, codes.Aborted, codes.InvalidArgument, codes.NotFound:
+		return fmt.Errorf("%w: %s", ErrDefinite, st.Message())
+	}
+	if !sent {
+		return fmt.Errorf("%w: not sent: %v", ErrDefinite, err)
+	}
+	return fmt.Errorf("%w: %v", ErrIndeterminate, err)
+}
+
+// notLeaderHint returns the leader named in a NotLeader detail, if any.
+func notLeaderHint(err error) (string, bool) {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.FailedPrecondition {
+		return "", false
+	}
+	for _, d := range st.Details() {
+		if nl, ok := d.(*kvpb.NotLeader); ok {
+			return nl.LeaderId, true
+		}
+	}
+	return "", true
+}

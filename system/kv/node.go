@@ -1,0 +1,256 @@
+package kv
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/squall-chaos/squall/system/datadir"
+	"github.com/squall-chaos/squall/system/fault"
+	"github.com/squall-chaos/squall/system/raft"
+	"github.com/squall-chaos/squall/system/raft/grpctransport"
+	"github.com/squall-chaos/squall/system/raft/wal"
+)
+
+// Config configures one KV node.
+type Config struct {
+	// Name is this node's name, one of Peers.
+	Name string
+	// Peers are all the cluster's members, this one included.
+	Peers []Peer
+	// Cluster identifies the cluster; a data directory created for another
+	// cluster is refused.
+	Cluster string
+	// DataDir holds the node's identity, WAL and snapshots.
+	DataDir string
+	// Listen is the address to serve on; default: this node's peer address.
+	Listen string
+	// ReadMode is how reads are made linearizable. Default ReadIndex.
+	ReadMode ReadMode
+	// StaleReads plants a bug: every node answers reads from its local
+	// state, skipping ReadIndex, so deposed leaders and lagging followers
+	// serve stale values. For showing that the harness catches it.
+	StaleReads bool
+	// TickInterval and ElectionTick set Raft's timing. Defaults 100ms, 10.
+	TickInterval time.Duration
+	ElectionTick int
+	// SnapshotEntries is how many applied entries trigger a snapshot.
+	SnapshotEntries uint64
+	// Clock is the node's injectable clock; default a true SkewedClock.
+	Clock *fault.SkewedClock
+	// Failpoints is the node's registry; default a new one.
+	Failpoints *fault.Failpoints
+	Logger     *slog.Logger
+}
+
+// Node is a running KV node: Raft over gRPC with a WAL, the KV service,
+// the Raft transport and the admin service on one gRPC server.
+type Node struct {
+	cfg       Config
+	raft      *raft.Node
+	storage   *wal.Storage
+	transport *grpctransport.Transport
+	server    *grpc.Server
+	listener  net.Listener
+	served    chan error
+}
+
+// raftIDs numbers the peers 1..n in name order, the same on every node.
+func raftIDs(peers []Peer) map[string]uint64 {
+	names := make([]string, len(peers))
+	for i, p := range peers {
+		names[i] = p.Name
+	}
+	slices.Sort(names)
+	ids := make(map[string]uint64, len(names))
+	for i, n := range names {
+		ids[n] = uint64(i + 1)
+	}
+	return ids
+}
+
+// Validate checks a peer list and that name is in it.
+func Validate(name string, peers []Peer) error {
+	if len(peers) == 0 {
+		return errors.New("no peers")
+	}
+	seenName := map[string]bool{}
+	seenAddr := map[string]bool{}
+	for _, p := range peers {
+		if p.Name == "" || p.Addr == "" {
+			return fmt.Errorf("peer %q=%q: want NAME=HOST:PORT", p.Name, p.Addr)
+		}
+		if _, _, err := net.SplitHostPort(p.Addr); err != nil {
+			return fmt.Errorf("peer %s: address %q: %v", p.Name, p.Addr, err)
+		}
+		if seenName[p.Name] {
+			return fmt.Errorf("duplicate peer id %q", p.Name)
+		}
+		if seenAddr[p.Addr] {
+			return fmt.Errorf("duplicate peer address %q", p.Addr)
+		}
+		seenName[p.Name], seenAddr[p.Addr] = true, true
+	}
+	if !seenName[name] {
+		return fmt.Errorf("id %q is not one of the peers (%s)", name, peerNames(peers))
+	}
+	return nil
+}
+
+func peerNames(peers []Peer) string {
+	names := make([]string, len(peers))
+	for i, p := range peers {
+		names[i] = p.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// Start opens the data directory, recovers, and serves.
+func Start(cfg Config) (*Node, error) {
+	if err := Validate(cfg.Name, cfg.Peers); err != nil {
+		return nil, err
+	}
+	if cfg.ReadMode == "" {
+		cfg.ReadMode = ReadIndex
+	}
+	if _, err := ParseReadMode(string(cfg.ReadMode)); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = fault.NewClock()
+	}
+	if cfg.Failpoints == nil {
+		cfg.Failpoints = fault.NewFailpoints(cfg.Clock, cfg.Logger)
+	}
+	for _, fp := range []struct{ name, desc string }{
+		{FailBeforePropose, "before a write is proposed to raft"},
+		{FailAfterCommit, "after a write is applied, before the client is answered"},
+		{FailBeforeRead, "before a read is served"},
+	} {
+		cfg.Failpoints.Register(fp.name, fp.desc)
+	}
+
+	ids := raftIDs(cfg.Peers)
+	names := make([]string, 0, len(cfg.Peers))
+	byID := make(map[uint64]Peer, len(cfg.Peers))
+	addrs := make(map[uint64]string, len(cfg.Peers))
+	var self Peer
+	for _, p := range cfg.Peers {
+		names = append(names, p.Name)
+		byID[ids[p.Name]] = p
+		addrs[ids[p.Name]] = p.Addr
+		if p.Name == cfg.Name {
+			self = p
+		}
+	}
+	if err := datadir.Claim(cfg.DataDir, datadir.Identity{Cluster: cfg.Cluster, Node: cfg.Name, Peers: names, System: "kv"}); err != nil {
+		return nil, err
+	}
+	raftPeers := slices.Sorted(func(yield func(uint64) bool) {
+		for id := range byID {
+			if !yield(id) {
+				return
+			}
+		}
+	})
+	storage, err := wal.OpenWithOptions(cfg.DataDir, raftPeers, wal.Options{Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, storage: storage, served: make(chan error, 1)}
+	ok := false
+	defer func() {
+		if !ok {
+			n.close()
+		}
+	}()
+
+	listen := cfg.Listen
+	if listen == "" {
+		listen = self.Addr
+	}
+	n.listener, err = net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", listen, err)
+	}
+	n.transport, err = grpctransport.New(grpctransport.Config{Self: ids[cfg.Name], Peers: addrs, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	st := newState(0)
+	var node *raft.Node
+	ready := make(chan struct{})
+	transport := n.transport.AddGroup(1, func(m raft.Message) {
+		<-ready
+		node.Receive(m)
+	})
+	rcfg := raft.NodeConfig{
+		Config:          raft.Config{ID: ids[cfg.Name], ElectionTick: cfg.ElectionTick},
+		Storage:         storage,
+		Transport:       transport,
+		StateMachine:    st,
+		Clock:           cfg.Clock,
+		TickInterval:    cfg.TickInterval,
+		SnapshotEntries: cfg.SnapshotEntries,
+		Logger:          cfg.Logger,
+	}
+	if cfg.ReadMode == ReadLease {
+		rcfg.ReadOnly = raft.ReadOnlyLeaseBased
+	}
+	node, err = raft.StartNode(rcfg)
+	close(ready)
+	if err != nil {
+		return nil, err
+	}
+	n.raft = node
+
+	n.server = grpc.NewServer(grpctransport.ServerOptions()...)
+	n.transport.Register(n.server)
+	newServer(node, st, ids[cfg.Name], byID, cfg.ReadMode, cfg.StaleReads, cfg.Failpoints).Register(n.server)
+	fault.NewAdminServer(cfg.Clock, cfg.Failpoints).Register(n.server)
+	go func() { n.served <- n.server.Serve(n.listener) }()
+	ok = true
+	cfg.Logger.Info("kv node serving", "id", cfg.Name, "addr", n.listener.Addr().String(),
+		"read_mode", string(cfg.ReadMode), "stale_reads", cfg.StaleReads)
+	return n, nil
+}
+
+// Addr is the address the node serves on.
+func (n *Node) Addr() string { return n.listener.Addr().String() }
+
+// Done is closed if the node's Raft stops on its own (a storage failure).
+func (n *Node) Done() <-chan struct{} { return n.raft.Done() }
+
+// Err is the error that stopped the node's Raft, if any.
+func (n *Node) Err() error { return n.raft.Err() }
+
+// Stop stops serving and closes everything, leaving the data directory
+// consistent for the next start.
+func (n *Node) Stop() {
+	n.server.Stop()
+	n.close()
+}
+
+func (n *Node) close() {
+	if n.raft != nil {
+		n.raft.Stop()
+	}
+	if n.transport != nil {
+		n.transport.Close()
+	}
+	if n.listener != nil && n.server == nil {
+		n.listener.Close()
+	}
+	if n.storage != nil {
+		n.storage.Close()
+	}
+}

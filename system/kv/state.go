@@ -1,0 +1,312 @@
+package kv
+
+import (
+	"bytes"
+	"container/list"
+	"fmt"
+	"slices"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/squall-chaos/squall/system/kv/kvpb"
+	"github.com/squall-chaos/squall/system/raft"
+)
+
+// DefaultMaxSessions bounds the deduplication table. Sessions are evicted
+// least recently used first; a client idle through that many other
+// clients' writes loses exactly-once protection for a retry of its last
+// write, and is told so (ErrSessionExpired) rather than applied twice.
+const DefaultMaxSessions = 10000
+
+// state is the replicated KV state machine: the keys, and the session
+// table that makes writes exactly-once. It is applied by the raft.Node's
+// goroutine and read by RPC handlers, hence the lock.
+type state struct {
+	mu          sync.RWMutex
+	data        map[string]*kvpb.KeyValue
+	sessions    map[uint64]*list.Element // of *kvpb.SessionRecord
+	lru         *list.List               // least recently used at the front
+	maxSessions int
+	applied     uint64
+
+	// waiters are the RPCs on this node waiting for the result of the
+	// command with a given request id.
+	waitMu  sync.Mutex
+	waiters map[uint64]chan<- applyResult
+}
+
+type applyResult struct {
+	txn *kvpb.TxnResponse
+	get *kvpb.GetResponse
+	err error
+}
+
+func newState(maxSessions int) *state {
+	if maxSessions <= 0 {
+		maxSessions = DefaultMaxSessions
+	}
+	return &state{
+		data:        make(map[string]*kvpb.KeyValue),
+		sessions:    make(map[uint64]*list.Element),
+		lru:         list.New(),
+		maxSessions: maxSessions,
+		waiters:     make(map[uint64]chan<- applyResult),
+	}
+}
+
+// wait registers interest in the result of the command with id.
+func (s *state) wait(id uint64) <-chan applyResult {
+	ch := make(chan applyResult, 1)
+	s.waitMu.Lock()
+	s.waiters[id] = ch
+	s.waitMu.Unlock()
+	return ch
+}
+
+func (s *state) forget(id uint64) {
+	s.waitMu.Lock()
+	delete(s.waiters, id)
+	s.waitMu.Unlock()
+}
+
+func (s *state) deliver(id uint64, r applyResult) {
+	s.waitMu.Lock()
+	ch := s.waiters[id]
+	delete(s.waiters, id)
+	s.waitMu.Unlock()
+	if ch != nil {
+		ch <- r
+	}
+}
+
+// Apply implements raft.StateMachine.
+func (s *state) Apply(ents []raft.Entry) {
+	s.mu.Lock()
+	type delivery struct {
+		id uint64
+		r  applyResult
+	}
+	results := make([]delivery, 0, len(ents))
+	for _, e := range ents {
+		s.applied = e.Index
+		if e.Data == nil {
+			continue // a new leader's empty entry
+		}
+		var cmd kvpb.Command
+		if err := proto.Unmarshal(e.Data, &cmd); err != nil {
+			// Every replica fails the same way on the same entry, so the
+			// state stays identical; the proposer hears why.
+			results = append(results, delivery{cmd.RequestId, applyResult{err: fmt.Errorf("kv: undecodable command at index %d: %w", e.Index, err)}})
+			continue
+		}
+		var r applyResult
+		switch {
+		case cmd.Txn != nil:
+			r.txn, r.err = s.applyTxn(e.Index, cmd.Txn)
+		case cmd.Get != nil:
+			r.get = s.get(cmd.Get.Key)
+		default:
+			r.err = fmt.Errorf("kv: empty command at index %d", e.Index)
+		}
+		results = append(results, delivery{cmd.RequestId, r})
+	}
+	s.mu.Unlock()
+	for _, res := range results {
+		s.deliver(res.id, res.r)
+	}
+}
+
+// applyTxn runs a transaction once per session sequence number.
+func (s *state) applyTxn(index uint64, txn *kvpb.TxnRequest) (*kvpb.TxnResponse, error) {
+	sess := txn.Session
+	if sess == nil || sess.ClientId == 0 {
+		return s.execTxn(index, txn), nil
+	}
+	if el, ok := s.sessions[sess.ClientId]; ok {
+		rec := el.Value.(*kvpb.SessionRecord)
+		switch {
+		case sess.Seq == rec.Seq:
+			s.lru.MoveToBack(el)
+			return rec.Response, nil // a retry: answer as the first time
+		case sess.Seq < rec.Seq:
+			return nil, fmt.Errorf("%w: client %d sent seq %d after %d", ErrStaleRequest, sess.ClientId, sess.Seq, rec.Seq)
+		}
+	} else if sess.Seq > 1 && s.lru.Len() >= s.maxSessions {
+		// A client's first write is seq 1. A later one without a session,
+		// once the table has been full (so has evicted), may be the retry
+		// of a write already applied: refuse it rather than risk applying
+		// it twice. The client starts a new session.
+		return nil, fmt.Errorf("%w: client %d seq %d", ErrSessionExpired, sess.ClientId, sess.Seq)
+	}
+	resp := s.execTxn(index, txn)
+	s.remember(&kvpb.SessionRecord{ClientId: sess.ClientId, Seq: sess.Seq, Response: resp, LastUsed: index})
+	return resp, nil
+}
+
+func (s *state) remember(rec *kvpb.SessionRecord) {
+	if el, ok := s.sessions[rec.ClientId]; ok {
+		el.Value = rec
+		s.lru.MoveToBack(el)
+		return
+	}
+	s.sessions[rec.ClientId] = s.lru.PushBack(rec)
+	for s.lru.Len() > s.maxSessions {
+		oldest := s.lru.Front()
+		s.lru.Remove(oldest)
+		delete(s.sessions, oldest.Value.(*kvpb.SessionRecord).ClientId)
+	}
+}
+
+func (s *state) execTxn(index uint64, txn *kvpb.TxnRequest) *kvpb.TxnResponse {
+	ok := true
+	for _, c := range txn.Compares {
+		if !s.compare(c) {
+			ok = false
+			break
+		}
+	}
+	ops := txn.Success
+	if !ok {
+		ops = txn.Failure
+	}
+	resp := &kvpb.TxnResponse{Succeeded: ok, Version: index, Results: make([]*kvpb.OpResult, len(ops))}
+	for i, op := range ops {
+		resp.Results[i] = s.execOp(index, op)
+	}
+	return resp
+}
+
+func (s *state) compare(c *kvpb.Compare) bool {
+	kv := s.data[c.Key]
+	var cmp int
+	switch c.Target {
+	case kvpb.Compare_VERSION:
+		var v uint64
+		if kv != nil {
+			v = kv.Version
+		}
+		cmp = compareUint(v, c.Version)
+	default:
+		if kv == nil {
+			// An absent key has no value: only NOT_EQUAL holds.
+			return c.Op == kvpb.Compare_NOT_EQUAL
+		}
+		cmp = bytes.Compare(kv.Value, c.Value)
+	}
+	switch c.Op {
+	case kvpb.Compare_EQUAL:
+		return cmp == 0
+	case kvpb.Compare_NOT_EQUAL:
+		return cmp != 0
+	case kvpb.Compare_LESS:
+		return cmp < 0
+	case kvpb.Compare_GREATER:
+		return cmp > 0
+	}
+	return false
+}
+
+func compareUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (s *state) execOp(index uint64, op *kvpb.Op) *kvpb.OpResult {
+	switch o := op.Op.(type) {
+	case *kvpb.Op_Get:
+		return &kvpb.OpResult{Result: &kvpb.OpResult_Get{Get: s.get(o.Get.Key)}}
+	case *kvpb.Op_Put:
+		s.data[o.Put.Key] = &kvpb.KeyValue{Key: o.Put.Key, Value: o.Put.Value, Version: index}
+		return &kvpb.OpResult{Result: &kvpb.OpResult_Put{Put: &kvpb.PutResponse{Version: index}}}
+	case *kvpb.Op_Append:
+		var old []byte
+		if kv := s.data[o.Append.Key]; kv != nil {
+			old = kv.Value
+		}
+		// A new slice: the old value may be shared with a past response.
+		value := slices.Concat(old, o.Append.Value)
+		s.data[o.Append.Key] = &kvpb.KeyValue{Key: o.Append.Key, Value: value, Version: index}
+		return &kvpb.OpResult{Result: &kvpb.OpResult_Append{Append: &kvpb.AppendResponse{Version: index, Value: value}}}
+	case *kvpb.Op_Delete:
+		_, found := s.data[o.Delete.Key]
+		delete(s.data, o.Delete.Key)
+		return &kvpb.OpResult{Result: &kvpb.OpResult_Delete{Delete: &kvpb.DeleteResponse{Deleted: found}}}
+	}
+	return &kvpb.OpResult{}
+}
+
+// get reads a key; the caller holds mu.
+func (s *state) get(key string) *kvpb.GetResponse {
+	kv := s.data[key]
+	if kv == nil {
+		return &kvpb.GetResponse{}
+	}
+	return &kvpb.GetResponse{Found: true, Kv: kv}
+}
+
+// read reads a key from the local state, for reads already made
+// linearizable by the caller (or deliberately not, for the planted bug).
+func (s *state) read(key string) *kvpb.GetResponse {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.get(key)
+}
+
+func (s *state) size() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.data)
+}
+
+// Snapshot implements raft.StateMachine.
+func (s *state) Snapshot() ([]byte, error) {
+	s.mu.RLock()
+	snap := &kvpb.Snapshot{Applied: s.applied, Kvs: make([]*kvpb.KeyValue, 0, len(s.data))}
+	for _, kv := range s.data {
+		snap.Kvs = append(snap.Kvs, kv)
+	}
+	for el := s.lru.Front(); el != nil; el = el.Next() {
+		snap.Sessions = append(snap.Sessions, el.Value.(*kvpb.SessionRecord))
+	}
+	s.mu.RUnlock()
+	// Deterministic bytes: replicas' snapshots of one state compare equal.
+	slices.SortFunc(snap.Kvs, func(a, b *kvpb.KeyValue) int { return compareStrings(a.Key, b.Key) })
+	return proto.MarshalOptions{Deterministic: true}.Marshal(snap)
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Restore implements raft.StateMachine.
+func (s *state) Restore(rs raft.Snapshot) error {
+	var snap kvpb.Snapshot
+	if err := proto.Unmarshal(rs.Data, &snap); err != nil {
+		return fmt.Errorf("kv: decode snapshot at index %d: %w", rs.Meta.Index, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.data = make(map[string]*kvpb.KeyValue, len(snap.Kvs))
+	for _, kv := range snap.Kvs {
+		s.data[kv.Key] = kv
+	}
+	s.sessions = make(map[uint64]*list.Element, len(snap.Sessions))
+	s.lru = list.New()
+	for _, rec := range snap.Sessions {
+		s.sessions[rec.ClientId] = s.lru.PushBack(rec)
+	}
+	s.applied = rs.Meta.Index
+	return nil
+}
