@@ -592,6 +592,12 @@ func stepLeader(c *Core, m Message) error {
 		pr.recentActive = true
 		pr.probeSent = false
 		pr.ackedTick = max(pr.ackedTick, m.Index)
+		if pr.state == stateReplicate && pr.inflights.full() {
+			// The window filled with appends the follower never answered
+			// (it was down, or they were lost). It answers now: free a
+			// slot so the next append finds out where it really is.
+			pr.inflights.freeFirstOne()
+		}
 		if pr.match < c.log.lastIndex() {
 			c.sendAppend(m.From)
 		}

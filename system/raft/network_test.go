@@ -474,3 +474,49 @@ func (nw *network) String() string {
 	}
 	return s
 }
+
+// runUntil ticks every live node and delivers messages one at a time,
+// checking cond after each step, until cond holds; false if it still does
+// not after maxTicks rounds of ticks. It lets a test stop the world at an
+// exact moment (say, right after a snapshot is installed).
+func (nw *network) runUntil(maxTicks int, cond func() bool) bool {
+	for range maxTicks {
+		if cond() {
+			return true
+		}
+		for nw.deliverOne() {
+			if cond() {
+				return true
+			}
+		}
+		for _, id := range nw.ids {
+			nw.tick(id)
+		}
+	}
+	return cond()
+}
+
+// stateDiff describes how the live nodes' state machines differ, or
+// returns "" if they all applied the same entries.
+func (nw *network) stateDiff() string {
+	var ref uint64
+	for _, id := range nw.ids {
+		n := nw.nodes[id]
+		if n.down {
+			continue
+		}
+		if ref == None {
+			ref = id
+			continue
+		}
+		r := nw.nodes[ref]
+		if n.appliedIndex != r.appliedIndex {
+			return fmt.Sprintf("node %d applied %d, node %d applied %d", ref, r.appliedIndex, id, n.appliedIndex)
+		}
+		if !slices.EqualFunc(n.appliedData, r.appliedData, slices.Equal) {
+			return fmt.Sprintf("nodes %d and %d applied the same index %d but hold different state (%d vs %d entries)",
+				ref, id, n.appliedIndex, len(r.appliedData), len(n.appliedData))
+		}
+	}
+	return ""
+}

@@ -99,9 +99,14 @@ type Node struct {
 	stopOnce  sync.Once
 
 	// Owned by the run goroutine.
-	waiters   map[uint64]*proposal
-	reads     map[string]*readRequest
-	readSeq   uint64
+	waiters map[uint64]*proposal
+	// reads maps a ReadIndex request context to the callers it answers:
+	// every read that arrived while the previous batch was being handled
+	// shares one heartbeat round.
+	reads   map[string]*readBatch
+	readSeq uint64
+	// hard is the hard state last persisted.
+	hard      HardState
 	applied   uint64
 	snapIndex uint64
 
@@ -122,11 +127,20 @@ type proposal struct {
 }
 
 type readRequest struct {
-	ctx   context.Context
-	key   []byte
-	tick  uint64
 	index uint64
 	done  chan error
+}
+
+type readBatch struct {
+	tick     uint64
+	requests []*readRequest
+}
+
+func (b *readBatch) finish(index uint64, err error) {
+	for _, r := range b.requests {
+		r.index = index
+		r.done <- err
+	}
 }
 
 // StartNode recovers the state machine from storage's snapshot, builds the
@@ -180,11 +194,15 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		stopc:         make(chan struct{}),
 		donec:         make(chan struct{}),
 		waiters:       make(map[uint64]*proposal),
-		reads:         make(map[string]*readRequest),
+		reads:         make(map[string]*readBatch),
 		applied:       snap.Meta.Index,
 		snapIndex:     snap.Meta.Index,
 		appliedNotify: make(chan struct{}),
 		appliedIndex:  snap.Meta.Index,
+	}
+	n.hard, _, err = cfg.Storage.InitialState()
+	if err != nil {
+		return nil, fmt.Errorf("raft: read initial state: %w", err)
 	}
 	n.status = core.Status()
 	go n.run()
@@ -231,7 +249,7 @@ func (n *Node) Propose(ctx context.Context, data []byte) error {
 // has applied that index, is linearizable (Raft thesis 6.4). It costs a
 // heartbeat round, not a log write (or nothing, with lease-based reads).
 func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
-	r := &readRequest{ctx: ctx, done: make(chan error, 1)}
+	r := &readRequest{done: make(chan error, 1)}
 	select {
 	case n.readc <- r:
 	case <-ctx.Done():
@@ -419,15 +437,26 @@ func (n *Node) notLeader(err error) error {
 	return err
 }
 
+// read asks the core for one read index on behalf of r and every read
+// queued behind it.
 func (n *Node) read(r *readRequest) {
+	batch := &readBatch{tick: n.core.ticks, requests: []*readRequest{r}}
+	for len(batch.requests) < cap(n.readc) {
+		select {
+		case r := <-n.readc:
+			batch.requests = append(batch.requests, r)
+			continue
+		default:
+		}
+		break
+	}
 	n.readSeq++
-	r.key = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, n.cfg.ID), n.readSeq)
-	r.tick = n.core.ticks
-	if err := n.core.ReadIndex(r.key); err != nil {
-		r.done <- n.notLeader(err)
+	key := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, n.cfg.ID), n.readSeq)
+	if err := n.core.ReadIndex(key); err != nil {
+		batch.finish(0, n.notLeader(err))
 		return
 	}
-	n.reads[string(r.key)] = r
+	n.reads[string(key)] = batch
 }
 
 // expire fails reads that went unanswered for two election timeouts and
@@ -436,9 +465,9 @@ func (n *Node) expire() {
 	if n.core.ticks%uint64(n.core.electionTimeout) != 0 {
 		return
 	}
-	for k, r := range n.reads {
-		if n.core.ticks-r.tick >= 2*uint64(n.core.electionTimeout) || r.ctx.Err() != nil {
-			r.done <- ErrReadTimeout
+	for k, b := range n.reads {
+		if n.core.ticks-b.tick >= 2*uint64(n.core.electionTimeout) {
+			b.finish(0, ErrReadTimeout)
 			delete(n.reads, k)
 		}
 	}
@@ -461,13 +490,31 @@ func (n *Node) handleReady() error {
 		// Entries, votes and snapshots must be durable before any message
 		// that depends on them leaves. A commit-index change alone is not
 		// worth an fsync: it is relearned from the leader.
+		msgs := rd.Messages
 		if rd.MustSync {
+			termOrVote := !rd.HardState.IsEmpty() &&
+				(rd.HardState.Term != n.hard.Term || rd.HardState.Vote != n.hard.Vote)
+			if !termOrVote {
+				// A leader's appends and heartbeats do not depend on its own
+				// copy being durable (Raft thesis 10.2.1): send them first, so
+				// followers write while the leader does. The leader's copy
+				// counts toward a commit only through acknowledgements, which
+				// this goroutine handles after the fsync below returns.
+				var early []Message
+				early, msgs = splitLeaderMessages(msgs)
+				if len(early) > 0 {
+					n.cfg.Transport.Send(early)
+				}
+			}
 			if err := n.cfg.Storage.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
 				return fmt.Errorf("raft: persist: %w", err)
 			}
+			if !rd.HardState.IsEmpty() {
+				n.hard = rd.HardState
+			}
 		}
-		if len(rd.Messages) > 0 {
-			n.cfg.Transport.Send(rd.Messages)
+		if len(msgs) > 0 {
+			n.cfg.Transport.Send(msgs)
 		}
 		if s := rd.Snapshot; s != nil {
 			if err := n.cfg.StateMachine.Restore(*s); err != nil {
@@ -496,10 +543,9 @@ func (n *Node) handleReady() error {
 			}
 		}
 		for _, rs := range rd.ReadStates {
-			if r := n.reads[string(rs.RequestCtx)]; r != nil {
+			if b := n.reads[string(rs.RequestCtx)]; b != nil {
 				delete(n.reads, string(rs.RequestCtx))
-				r.index = rs.Index
-				r.done <- nil
+				b.finish(rs.Index, nil)
 			}
 		}
 		n.core.Advance(rd)
@@ -512,6 +558,20 @@ func (n *Node) handleReady() error {
 	n.status = n.core.Status()
 	n.statusMu.Unlock()
 	return nil
+}
+
+// splitLeaderMessages separates the messages only a leader sends, which do
+// not wait for its fsync, from the rest.
+func splitLeaderMessages(msgs []Message) (leader, rest []Message) {
+	for _, m := range msgs {
+		switch m.Type {
+		case MsgApp, MsgHeartbeat, MsgSnap:
+			leader = append(leader, m)
+		default:
+			rest = append(rest, m)
+		}
+	}
+	return leader, rest
 }
 
 func (n *Node) publishApplied() {
@@ -541,8 +601,8 @@ func (n *Node) maybeSnapshot() error {
 }
 
 func (n *Node) failReads(err error) {
-	for k, r := range n.reads {
-		r.done <- err
+	for k, b := range n.reads {
+		b.finish(0, err)
 		delete(n.reads, k)
 	}
 }

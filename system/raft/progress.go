@@ -135,6 +135,14 @@ func (in *inflights) freeLE(to uint64) {
 	}
 }
 
+// freeFirstOne frees the oldest message's slot.
+func (in *inflights) freeFirstOne() {
+	if in.count > 0 {
+		in.start = (in.start + 1) % in.size
+		in.count--
+	}
+}
+
 func (in *inflights) full() bool { return in.count == in.size }
 func (in *inflights) reset()     { in.start, in.count = 0, 0 }
 
