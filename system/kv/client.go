@@ -30,6 +30,11 @@ type ClientConfig struct {
 	MaxBackoff time.Duration
 	// Clock times the pauses between attempts. Default: the system clock.
 	Clock fault.Clock
+	// ReadFrom names a node that reads go to first, as a Jepsen client is
+	// bound to its node; any node serves linearizable reads (followers ask
+	// the leader for a read index). If that node cannot answer, the read
+	// goes to the leader. Empty: reads go to the leader.
+	ReadFrom string
 }
 
 // Client talks to a KV cluster: it finds the leader (from NotLeader hints,
@@ -91,6 +96,14 @@ func (c *Client) Close() error {
 
 // Get reads key; found is false if it does not exist.
 func (c *Client) Get(ctx context.Context, key string) (*kvpb.GetResponse, error) {
+	if c.cfg.ReadFrom != "" {
+		actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+		resp, err := c.GetFrom(actx, c.cfg.ReadFrom, key)
+		cancel()
+		if err == nil {
+			return resp, nil
+		}
+	}
 	var resp *kvpb.GetResponse
 	err := c.do(ctx, func(ctx context.Context, kc kvpb.KVClient) (err error) {
 		resp, err = kc.Get(ctx, &kvpb.GetRequest{Key: key})
@@ -186,7 +199,7 @@ func (c *Client) write(ctx context.Context, call func(context.Context, kvpb.KVCl
 	err := c.do(ctx, func(ctx context.Context, kc kvpb.KVClient) error {
 		return call(ctx, kc, session)
 	})
-	if errors.Is(err, ErrDefinite) && strings.Contains(err.Error(), ErrSessionExpired.Error()) {
+	if err != nil && strings.Contains(err.Error(), ErrSessionExpired.Error()) {
 		c.clientID, c.seq = newClientID(), 0
 	}
 	return err
@@ -217,10 +230,10 @@ func (c *Client) do(ctx context.Context, call func(context.Context, kvpb.KVClien
 		} else {
 			switch status.Code(err) {
 			case codes.InvalidArgument:
-				return classify(err, sent)
+				return classifyLast(err, sent)
 			case codes.Aborted:
 				if isFinal(err) {
-					return classify(err, sent)
+					return classifyLast(err, sent)
 				}
 			default:
 				if maySent(err) {
@@ -230,13 +243,13 @@ func (c *Client) do(ctx context.Context, call func(context.Context, kvpb.KVClien
 			c.setLeader("")
 		}
 		if ctx.Err() != nil {
-			return classify(lastErr, sent)
+			return classifyLast(lastErr, sent)
 		}
 		timer := c.cfg.Clock.NewTimer(pause/2 + time.Duration(c.rand.Int64N(int64(pause))))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return classify(lastErr, sent)
+			return classifyLast(lastErr, sent)
 		case <-timer.C():
 		}
 		pause = min(2*pause, c.cfg.MaxBackoff)

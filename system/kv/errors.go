@@ -80,6 +80,18 @@ func classify(err error, sent bool) error {
 	return fmt.Errorf("%w: %v", ErrIndeterminate, err)
 }
 
+// classifyLast turns the error that ended an operation after retries into
+// the taxonomy. sent says whether any attempt may have reached a node: a
+// later attempt's refusal (not the leader, an injected failure, a
+// proposal lost to a leader change) says nothing of an earlier attempt,
+// which may be in some node's log and still commit: the outcome is unknown.
+func classifyLast(err error, sent bool) error {
+	if sent {
+		return fmt.Errorf("%w: %v", ErrIndeterminate, err)
+	}
+	return classify(err, false)
+}
+
 // notLeaderHint returns the leader named in a NotLeader detail, if any.
 func notLeaderHint(err error) (string, bool) {
 	st, ok := status.FromError(err)

@@ -4,12 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/squall-chaos/squall/system/datadir"
 	"github.com/squall-chaos/squall/system/fault"
@@ -113,40 +116,16 @@ func peerNames(peers []Peer) string {
 
 // Start opens the data directory, recovers, and serves.
 func Start(cfg Config) (*Node, error) {
-	if err := Validate(cfg.Name, cfg.Peers); err != nil {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
 		return nil, err
 	}
-	if cfg.ReadMode == "" {
-		cfg.ReadMode = ReadIndex
-	}
-	if _, err := ParseReadMode(string(cfg.ReadMode)); err != nil {
-		return nil, err
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = fault.NewClock()
-	}
-	if cfg.Failpoints == nil {
-		cfg.Failpoints = fault.NewFailpoints(cfg.Clock, cfg.Logger)
-	}
-	for _, fp := range []struct{ name, desc string }{
-		{FailBeforePropose, "before a write is proposed to raft"},
-		{FailAfterCommit, "after a write is applied, before the client is answered"},
-		{FailBeforeRead, "before a read is served"},
-	} {
-		cfg.Failpoints.Register(fp.name, fp.desc)
-	}
-
 	ids := raftIDs(cfg.Peers)
 	names := make([]string, 0, len(cfg.Peers))
-	byID := make(map[uint64]Peer, len(cfg.Peers))
 	addrs := make(map[uint64]string, len(cfg.Peers))
 	var self Peer
 	for _, p := range cfg.Peers {
 		names = append(names, p.Name)
-		byID[ids[p.Name]] = p
 		addrs[ids[p.Name]] = p.Addr
 		if p.Name == cfg.Name {
 			self = p
@@ -155,14 +134,7 @@ func Start(cfg Config) (*Node, error) {
 	if err := datadir.Claim(cfg.DataDir, datadir.Identity{Cluster: cfg.Cluster, Node: cfg.Name, Peers: names, System: "kv"}); err != nil {
 		return nil, err
 	}
-	raftPeers := slices.Sorted(func(yield func(uint64) bool) {
-		for id := range byID {
-			if !yield(id) {
-				return
-			}
-		}
-	})
-	storage, err := wal.OpenWithOptions(cfg.DataDir, raftPeers, wal.Options{Logger: cfg.Logger})
+	storage, err := wal.OpenWithOptions(cfg.DataDir, slices.Sorted(maps.Keys(addrs)), wal.Options{Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -186,12 +158,80 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	node, kvs, err := startReplica(cfg, storage, func(deliver func(raft.Message)) raft.Transport {
+		return n.transport.AddGroup(1, deliver)
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.raft = node
+
+	n.server = grpc.NewServer(grpctransport.ServerOptions()...)
+	n.transport.Register(n.server)
+	kvs.Register(n.server)
+	fault.NewAdminServer(cfg.Clock, cfg.Failpoints).Register(n.server)
+	// The standard health service answers SERVING from here on: the
+	// harness's readiness probe, the same for every system.
+	healthpb.RegisterHealthServer(n.server, health.NewServer())
+	go func() { n.served <- n.server.Serve(n.listener) }()
+	ok = true
+	cfg.Logger.Info("kv node serving", "id", cfg.Name, "addr", n.listener.Addr().String(),
+		"read_mode", string(cfg.ReadMode), "stale_reads", cfg.StaleReads)
+	return n, nil
+}
+
+// withDefaults validates cfg, fills in its defaults and registers the KV
+// failpoints.
+func (cfg Config) withDefaults() (Config, error) {
+	if err := Validate(cfg.Name, cfg.Peers); err != nil {
+		return cfg, err
+	}
+	if cfg.ReadMode == "" {
+		cfg.ReadMode = ReadIndex
+	}
+	if _, err := ParseReadMode(string(cfg.ReadMode)); err != nil {
+		return cfg, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = fault.NewClock()
+	}
+	if cfg.Failpoints == nil {
+		cfg.Failpoints = fault.NewFailpoints(cfg.Clock, cfg.Logger)
+	}
+	for _, fp := range []struct{ name, desc string }{
+		{FailBeforePropose, "before a write is proposed to raft"},
+		{FailAfterCommit, "after a write is applied, before the client is answered"},
+		{FailBeforeRead, "before a read is served"},
+	} {
+		cfg.Failpoints.Register(fp.name, fp.desc)
+	}
+	return cfg, nil
+}
+
+// startReplica starts this member's Raft on storage, recovering the state
+// machine from it, and returns it with the KV service over it. connect
+// attaches the member to whatever carries its messages and is given the
+// function that delivers inbound ones. Start runs a replica over gRPC and
+// a WAL; the package's tests run several in one process over an in-memory
+// network and storage.
+func startReplica(cfg Config, storage raft.DurableStorage, connect func(deliver func(raft.Message)) raft.Transport) (*raft.Node, *Server, error) {
+	ids := raftIDs(cfg.Peers)
+	byID := make(map[uint64]Peer, len(cfg.Peers))
+	for _, p := range cfg.Peers {
+		byID[ids[p.Name]] = p
+	}
 	st := newState(0)
 	var node *raft.Node
+	// Messages may arrive before StartNode returns the node to give them to.
 	ready := make(chan struct{})
-	transport := n.transport.AddGroup(1, func(m raft.Message) {
+	transport := connect(func(m raft.Message) {
 		<-ready
-		node.Receive(m)
+		if node != nil { // nil if StartNode failed
+			node.Receive(m)
+		}
 	})
 	rcfg := raft.NodeConfig{
 		Config:          raft.Config{ID: ids[cfg.Name], ElectionTick: cfg.ElectionTick},
@@ -206,22 +246,12 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.ReadMode == ReadLease {
 		rcfg.ReadOnly = raft.ReadOnlyLeaseBased
 	}
-	node, err = raft.StartNode(rcfg)
+	node, err := raft.StartNode(rcfg)
 	close(ready)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	n.raft = node
-
-	n.server = grpc.NewServer(grpctransport.ServerOptions()...)
-	n.transport.Register(n.server)
-	newServer(node, st, ids[cfg.Name], byID, cfg.ReadMode, cfg.StaleReads, cfg.Failpoints).Register(n.server)
-	fault.NewAdminServer(cfg.Clock, cfg.Failpoints).Register(n.server)
-	go func() { n.served <- n.server.Serve(n.listener) }()
-	ok = true
-	cfg.Logger.Info("kv node serving", "id", cfg.Name, "addr", n.listener.Addr().String(),
-		"read_mode", string(cfg.ReadMode), "stale_reads", cfg.StaleReads)
-	return n, nil
+	return node, newServer(node, st, ids[cfg.Name], byID, cfg.ReadMode, cfg.StaleReads, cfg.Failpoints), nil
 }
 
 // Addr is the address the node serves on.

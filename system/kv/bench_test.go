@@ -1,0 +1,199 @@
+package kv
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// benchClients is the concurrency of the benchmarks: one kv.Client each,
+// so that writes run concurrently.
+const benchClients = 64
+
+// benchCluster starts n nodes on loopback with real gRPC and a WAL that
+// fsyncs, at the default 100ms tick, and returns benchClients clients that
+// have found the leader.
+func benchCluster(b *testing.B, n int, mode ReadMode) []*Client {
+	b.Helper()
+	_, peers := startNodes(b, n, func(cfg *Config) {
+		cfg.TickInterval = 0 // the default
+		cfg.ReadMode = mode
+	})
+	clients := make([]*Client, benchClients)
+	for i := range clients {
+		c, err := NewClient(ClientConfig{Peers: peers})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { c.Close() })
+		clients[i] = c
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Go(func() {
+			if _, err := c.Put(ctx, fmt.Sprintf("warmup%d", i), []byte("x")); err != nil {
+				b.Errorf("warm-up put: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if b.Failed() {
+		b.FailNow()
+	}
+	return clients
+}
+
+// runOps runs b.N calls of op spread over the clients and reports
+// throughput and latency percentiles.
+func runOps(b *testing.B, clients []*Client, op func(ctx context.Context, c *Client, i int) error) {
+	b.Helper()
+	ctx := context.Background()
+	var next atomic.Int64
+	latencies := make([][]time.Duration, len(clients))
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	for ci, c := range clients {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= b.N {
+					return
+				}
+				t0 := time.Now()
+				if err := op(ctx, c, i); err != nil {
+					failed.Add(1)
+					b.Errorf("op %d: %v", i, err)
+					return
+				}
+				latencies[ci] = append(latencies[ci], time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	all := slices.Concat(latencies...)
+	slices.Sort(all)
+	if len(all) == 0 {
+		return
+	}
+	percentile := func(p float64) float64 {
+		return float64(all[int(p*float64(len(all)-1))]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "ops/s")
+	b.ReportMetric(percentile(0.50), "p50-ms")
+	b.ReportMetric(percentile(0.99), "p99-ms")
+	b.ReportMetric(0, "ns/op") // wall time per op over 64 clients says little
+}
+
+func BenchmarkPut(b *testing.B) {
+	for _, n := range []int{3, 5} {
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
+			clients := benchCluster(b, n, ReadIndex)
+			value := make([]byte, 100)
+			runOps(b, clients, func(ctx context.Context, c *Client, i int) error {
+				_, err := c.Put(ctx, fmt.Sprintf("key%d", i%10000), value)
+				return err
+			})
+		})
+	}
+}
+
+func BenchmarkGet(b *testing.B) {
+	const keys = 1000
+	for _, n := range []int{3, 5} {
+		for _, mode := range []ReadMode{ReadIndex, ReadLog, ReadLease} {
+			b.Run(fmt.Sprintf("nodes=%d/mode=%s", n, mode), func(b *testing.B) {
+				clients := benchCluster(b, n, mode)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				value := make([]byte, 100)
+				for i := range keys {
+					if _, err := clients[0].Put(ctx, fmt.Sprintf("key%d", i), value); err != nil {
+						b.Fatal(err)
+					}
+				}
+				runOps(b, clients, func(ctx context.Context, c *Client, i int) error {
+					resp, err := c.Get(ctx, fmt.Sprintf("key%d", i%keys))
+					if err == nil && !resp.Found {
+						err = fmt.Errorf("key%d not found", i%keys)
+					}
+					return err
+				})
+			})
+		}
+	}
+}
+
+// BenchmarkMemory100kKeys loads 100,000 keys of 100 bytes into a 3-node
+// cluster and reports the Go heap in use per node (the process holds all
+// three) and the whole process's resident set. Each iteration loads a new
+// cluster; run it with -benchtime=1x.
+func BenchmarkMemory100kKeys(b *testing.B) {
+	const keys = 100_000
+	for range b.N {
+		clients := benchCluster(b, 3, ReadIndex)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		value := make([]byte, 100)
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for _, c := range clients {
+			wg.Go(func() {
+				for i := next.Add(1) - 1; i < keys; i = next.Add(1) - 1 {
+					if _, err := c.Put(ctx, fmt.Sprintf("key%06d", i), value); err != nil {
+						b.Errorf("put: %v", err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		cancel()
+		if b.Failed() {
+			b.FailNow()
+		}
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(ms.HeapInuse)/3/(1<<20), "heap-MB/node")
+		if rss, err := vmRSS(); err == nil {
+			b.ReportMetric(float64(rss)/(1<<20), "process-RSS-MB")
+		} else {
+			b.Logf("no RSS: %v", err)
+		}
+		b.ReportMetric(0, "ns/op")
+	}
+}
+
+// vmRSS returns this process's resident set size in bytes.
+func vmRSS() (int64, error) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("parse VmRSS %q in /proc/self/status: %w", rest, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/self/status: %v", s.Err())
+}
