@@ -1,0 +1,326 @@
+package checker
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/squall-chaos/squall/history"
+)
+
+// RegisterModel is a map of independent integer registers, keyed by
+// string, each starting absent. The register workload's operations are
+//
+//	read  invoke ["r3", null]    ok ["r3", 5] (null if the key is absent)
+//	write invoke ["r3", 5]       ok ["r3", 5]
+//	cas   invoke ["r3", [4, 5]]  ok: it found 4 and wrote 5;
+//	                             fail: it found something else
+//
+// Operations are partitioned by key, so porcupine checks each register on
+// its own.
+var RegisterModel = Model{
+	Name:       "register",
+	Operations: registerOperations,
+	Porcupine: porcupine.Model{
+		Partition:                 partitionByKey,
+		Init:                      func() any { return registerState{} },
+		Step:                      registerStep,
+		Hash:                      hashRegister,
+		DescribeOperation:         describeRegisterOp,
+		DescribeState:             func(s any) string { return s.(registerState).String() },
+		DescribeOperationMetadata: describeOpMeta,
+	},
+}
+
+type registerFunc uint8
+
+const (
+	registerRead registerFunc = iota
+	registerWrite
+	registerCAS
+)
+
+// registerInput is what an operation asked for.
+type registerInput struct {
+	f   registerFunc
+	key string
+	// arg is the value a write writes, or the value a cas writes.
+	arg int64
+	// expected is the value a cas must find.
+	expected int64
+}
+
+// registerOutput is what an operation saw.
+type registerOutput struct {
+	// value is what a read returned; present is false for null.
+	value   int64
+	present bool
+	// unknown marks an operation that ended info: whether and when it took
+	// effect is unknown.
+	unknown bool
+}
+
+// registerState is one register's value; the zero value is absent.
+type registerState struct {
+	value   int64
+	present bool
+}
+
+func (s registerState) String() string {
+	if !s.present {
+		return "null"
+	}
+	return strconv.FormatInt(s.value, 10)
+}
+
+func registerStep(state, input, output any) (bool, any) {
+	s, in, out := state.(registerState), input.(registerInput), output.(registerOutput)
+	switch in.f {
+	case registerRead:
+		return s == registerState{value: out.value, present: out.present}, s
+	case registerWrite:
+		return true, registerState{value: in.arg, present: true}
+	default: // registerCAS
+		found := s == registerState{value: in.expected, present: true}
+		if found {
+			return true, registerState{value: in.arg, present: true}
+		}
+		// A cas that ended info and did not find its value is a cas
+		// that failed: legal, and no change. (One that never ran at all
+		// is linearized after everything else, where it changes nothing
+		// anyone saw.) A cas that ended ok must have found its value.
+		return out.unknown, s
+	}
+}
+
+func hashRegister(state any) uint64 {
+	s := state.(registerState)
+	h := uint64(s.value) * 0x9e3779b97f4a7c15
+	if s.present {
+		h ^= 1
+	}
+	return h
+}
+
+func describeRegisterOp(input, output any) string {
+	in, out := input.(registerInput), output.(registerOutput)
+	var s string
+	switch in.f {
+	case registerRead:
+		s = "read -> " + registerState{value: out.value, present: out.present}.String()
+	case registerWrite:
+		s = "write " + strconv.FormatInt(in.arg, 10)
+	default:
+		s = "cas " + strconv.FormatInt(in.expected, 10) + "->" + strconv.FormatInt(in.arg, 10)
+	}
+	if out.unknown {
+		s += " (info)"
+	}
+	return s
+}
+
+func partitionByKey(ops []porcupine.Operation) [][]porcupine.Operation {
+	index := make(map[string]int)
+	var parts [][]porcupine.Operation
+	for _, op := range ops {
+		key := op.Input.(registerInput).key
+		i, ok := index[key]
+		if !ok {
+			i = len(parts)
+			index[key] = i
+			parts = append(parts, nil)
+		}
+		parts[i] = append(parts[i], op)
+	}
+	return parts
+}
+
+// registerOperations turns the client operations of h into porcupine's.
+// Failed operations did not happen and are left out, as are reads that
+// ended info (they changed nothing). Writes and cas operations that ended
+// info, or never ended, may have taken effect at any time after their
+// invoke: they return at infinity, which is after every other event.
+func registerOperations(h history.History) ([]porcupine.Operation, error) {
+	infinity := int64(0)
+	for i := range h {
+		infinity = max(infinity, h[i].Time+1)
+	}
+	pairs := h.Pairs()
+	ops := make([]porcupine.Operation, 0, len(pairs))
+	for _, p := range pairs {
+		inv, done := p.Invoke, p.Completion
+		if done != nil && done.Type == history.Fail {
+			continue
+		}
+		unknown := done == nil || done.Type == history.Info
+		if unknown && inv.F == "read" {
+			continue
+		}
+		in, err := decodeRegisterInput(inv)
+		if err != nil {
+			return nil, err
+		}
+		out := registerOutput{unknown: unknown}
+		meta := OpMeta{Key: in.key, Process: inv.Process, Invoke: inv.Index, Completion: -1, Node: inv.Node}
+		ret := infinity
+		if done != nil {
+			meta.Completion = done.Index
+			if done.Node != "" {
+				meta.Node = done.Node
+			}
+			if !unknown {
+				ret = done.Time
+			}
+		}
+		if in.f == registerRead {
+			if out.value, out.present, err = decodeReadResult(done); err != nil {
+				return nil, err
+			}
+		}
+		ops = append(ops, porcupine.Operation{
+			Input:    in,
+			Call:     inv.Time,
+			Output:   out,
+			Return:   ret,
+			Metadata: meta,
+		})
+	}
+	return boundUnknownWrites(ops), nil
+}
+
+// boundUnknownWrites spares porcupine most of the cost of writes (and cas
+// operations) that ended info, each of which it would otherwise try at
+// every point after its invoke. Both steps keep the history's verdict:
+//
+//   - One whose value nobody read or expected changed nothing anyone
+//     saw: if it took effect, whatever happened until the next write is
+//     the same as if it had not (an info cas that would now find its
+//     value can take effect at the end instead). It is left out.
+//   - One whose value was read (or found by a cas) that ended ok must
+//     have taken effect before that read returned, if it is the only
+//     operation that wrote the value: that return bounds it.
+func boundUnknownWrites(ops []porcupine.Operation) []porcupine.Operation {
+	type keyValue struct {
+		key   string
+		value int64
+	}
+	writers := make(map[keyValue]int)
+	expected := make(map[keyValue]bool) // read, or expected by a cas
+	seenBy := make(map[keyValue]int64)  // the earliest return of an ok op that saw it
+	saw := func(kv keyValue, ret int64, definite bool) {
+		expected[kv] = true
+		if definite {
+			if r, ok := seenBy[kv]; !ok || ret < r {
+				seenBy[kv] = ret
+			}
+		}
+	}
+	for _, op := range ops {
+		in, out := op.Input.(registerInput), op.Output.(registerOutput)
+		switch in.f {
+		case registerRead:
+			if out.present {
+				saw(keyValue{in.key, out.value}, op.Return, true)
+			}
+		case registerWrite:
+			writers[keyValue{in.key, in.arg}]++
+		case registerCAS:
+			writers[keyValue{in.key, in.arg}]++
+			saw(keyValue{in.key, in.expected}, op.Return, !out.unknown)
+		}
+	}
+	kept := ops[:0]
+	for _, op := range ops {
+		in, out := op.Input.(registerInput), op.Output.(registerOutput)
+		if out.unknown && in.f != registerRead {
+			kv := keyValue{in.key, in.arg}
+			if !expected[kv] {
+				continue
+			}
+			if ret, ok := seenBy[kv]; ok && writers[kv] == 1 {
+				op.Return = max(ret, op.Call)
+			}
+		}
+		kept = append(kept, op)
+	}
+	return kept
+}
+
+func decodeRegisterInput(op *history.Op) (registerInput, error) {
+	key, arg, err := keyAndArg(op)
+	if err != nil {
+		return registerInput{}, err
+	}
+	in := registerInput{key: key}
+	switch op.F {
+	case "read":
+		in.f = registerRead
+	case "write":
+		in.f = registerWrite
+		var ok bool
+		if in.arg, ok = history.Int(arg); !ok {
+			return in, fmt.Errorf("event %d: write of %v: want an integer", op.Index, arg)
+		}
+	case "cas":
+		in.f = registerCAS
+		pair, ok := asList(arg)
+		if ok && len(pair) == 2 {
+			var okExpected, okNew bool
+			in.expected, okExpected = history.Int(pair[0])
+			in.arg, okNew = history.Int(pair[1])
+			ok = okExpected && okNew
+		}
+		if !ok || len(pair) != 2 {
+			return in, fmt.Errorf("event %d: cas argument %v: want [expected, new] integers", op.Index, arg)
+		}
+	default:
+		return in, fmt.Errorf("event %d: f %q is not a register operation (read, write, cas)", op.Index, op.F)
+	}
+	return in, nil
+}
+
+func decodeReadResult(op *history.Op) (value int64, present bool, err error) {
+	_, v, err := keyAndArg(op)
+	if err != nil || v == nil {
+		return 0, false, err
+	}
+	value, ok := history.Int(v)
+	if !ok {
+		return 0, false, fmt.Errorf("event %d: read returned %v: want an integer or null", op.Index, v)
+	}
+	return value, true, nil
+}
+
+// keyAndArg splits a register value [key, arg].
+func keyAndArg(op *history.Op) (string, any, error) {
+	l, ok := asList(op.Value)
+	if ok && len(l) == 2 {
+		if key, isString := l[0].(string); isString {
+			return key, l[1], nil
+		}
+	}
+	return "", nil, fmt.Errorf("event %d: %s value %v: want [key, argument] with a string key", op.Index, op.F, op.Value)
+}
+
+// asList reads a JSON array as decoded ([]any), or any other Go value
+// that encodes as one (a workload's own slice type, in a history that
+// was recorded in memory rather than read back).
+func asList(v any) ([]any, bool) {
+	if l, ok := v.([]any); ok {
+		return l, true
+	}
+	b, err := json.Marshal(v)
+	if err != nil || len(b) == 0 || b[0] != '[' {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var l []any
+	if err := dec.Decode(&l); err != nil {
+		return nil, false
+	}
+	return l, true
+}

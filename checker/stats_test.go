@@ -1,0 +1,55 @@
+package checker
+
+import (
+	"context"
+	"maps"
+	"strings"
+	"testing"
+
+	"github.com/squall-chaos/squall/history"
+)
+
+func TestStats(t *testing.T) {
+	var e events
+	e.call(0, history.OK, "write", kv("r1", 1), kv("r1", 1))
+	e.call(0, history.OK, "read", kv("r1", nil), kv("r1", 1))
+	e.call(0, history.Fail, "write", kv("r1", 2), kv("r1", 2))
+	e.call(0, history.Info, "write", kv("r1", 3), kv("r1", 3))
+	e.add(history.Invoke, history.Nemesis, "start-kill", nil)
+	e.add(history.Info, history.Nemesis, "start-kill", "n1")
+	e.invoke(1, "read", kv("r1", nil)) // never completed: counts as info
+
+	r := Stats().Check(context.Background(), e.h)
+	if r.Verdict != Valid {
+		t.Errorf("verdict %s (%s), want valid", r.Verdict, r.Summary)
+	}
+	wantTotal := Counts{OK: 2, Fail: 1, Info: 2}
+	if got := r.Details["total"]; got != wantTotal {
+		t.Errorf("total %+v, want %+v", got, wantTotal)
+	}
+	wantByF := map[string]Counts{"write": {OK: 1, Fail: 1, Info: 1}, "read": {OK: 1, Info: 1}}
+	if got := r.Details["by_f"].(map[string]Counts); !maps.Equal(got, wantByF) {
+		t.Errorf("by f %+v, want %+v", got, wantByF)
+	}
+	if want := "5 operations: 2 ok, 1 fail, 2 info"; r.Summary != want {
+		t.Errorf("summary %q, want %q", r.Summary, want)
+	}
+}
+
+func TestStatsUnknownWhenAKindNeverSucceeds(t *testing.T) {
+	var e events
+	e.call(0, history.OK, "read", kv("r1", nil), kv("r1", nil))
+	e.call(0, history.Fail, "write", kv("r1", 2), kv("r1", 2))
+	e.call(0, history.Info, "cas", kv("r1", []any{1, 2}), kv("r1", []any{1, 2}))
+	r := Stats().Check(context.Background(), e.h)
+	if r.Verdict != Unknown || !strings.HasPrefix(r.Summary, "no cas, no write operation ever succeeded") {
+		t.Errorf("verdict %s (%s), want unknown naming cas and write", r.Verdict, r.Summary)
+	}
+}
+
+func TestStatsEmpty(t *testing.T) {
+	r := Stats().Check(context.Background(), nil)
+	if r.Verdict != Unknown {
+		t.Errorf("verdict %s (%s), want unknown", r.Verdict, r.Summary)
+	}
+}

@@ -1,0 +1,159 @@
+package results
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/squall-chaos/squall/checker"
+	"github.com/squall-chaos/squall/history"
+)
+
+//go:embed report.html.tmpl
+var reportTemplateText string
+
+var reportTemplate = template.Must(template.New("report").Parse(reportTemplateText))
+
+// WriteReport renders report.html into the run's directory.
+func (r *Run) WriteReport(spec any, h history.History, s Summary) error {
+	var b bytes.Buffer
+	if err := RenderReport(&b, r.Dir, spec, h, s); err != nil {
+		return err
+	}
+	return writeFile(r.Path(ReportFile), b.Bytes())
+}
+
+// RenderReport writes the report of a run as one self-contained HTML
+// page: the verdict, each checker's result and anomalies, operation
+// counts, a latency plot with the fault windows shaded, and the spec.
+// Links to files the checkers wrote (porcupine's visualizations) are made
+// relative to dir, where the report is meant to be.
+func RenderReport(w io.Writer, dir string, spec any, h history.History, s Summary) error {
+	windows := checker.FaultWindows(h)
+	colours := checker.FaultColours(windows)
+	total, byF := checker.Tally(h)
+	data := reportData{
+		Summary: s,
+		Spec:    specText(spec),
+		Total:   total,
+		Plot:    newLatencyPlot(h, windows),
+	}
+	for _, f := range slices.Sorted(maps.Keys(byF)) {
+		data.Stats = append(data.Stats, statRow{F: f, Counts: byF[f]})
+	}
+	for _, w := range windows {
+		data.Windows = append(data.Windows, windowRow{
+			Family: w.Family, Colour: colours[w.Family], Description: w.Description,
+			Start: seconds(w.Start), End: seconds(w.End),
+		})
+		if !slices.ContainsFunc(data.Families, func(f windowRow) bool { return f.Family == w.Family }) {
+			data.Families = append(data.Families, windowRow{Family: w.Family, Colour: colours[w.Family]})
+		}
+	}
+	for _, res := range s.Results {
+		links := visualizationLinks(dir, res)
+		for _, a := range res.Anomalies {
+			data.Anomalies = append(data.Anomalies, anomalyRow{Checker: res.Checker, Anomaly: a, Events: eventList(a.Ops), Link: links[a.Key]})
+		}
+		for _, key := range slices.Sorted(maps.Keys(links)) {
+			data.Links = append(data.Links, linkRow{Checker: res.Checker, Key: key, Href: links[key]})
+		}
+	}
+	if err := reportTemplate.Execute(w, data); err != nil {
+		return fmt.Errorf("render report: %w", err)
+	}
+	return nil
+}
+
+type reportData struct {
+	Summary   Summary
+	Spec      string
+	Total     checker.Counts
+	Stats     []statRow
+	Plot      latencyPlot
+	Windows   []windowRow
+	Families  []windowRow
+	Anomalies []anomalyRow
+	Links     []linkRow
+}
+
+type statRow struct {
+	F string
+	checker.Counts
+}
+
+type windowRow struct {
+	Family, Colour, Description string
+	Start, End                  string
+}
+
+type anomalyRow struct {
+	Checker string
+	checker.Anomaly
+	Events string
+	Link   string
+}
+
+type linkRow struct{ Checker, Key, Href string }
+
+// visualizationLinks reads a result's Details["visualizations"] (key ->
+// file; a map[string]string as the checker made it, or map[string]any as
+// read back from results.json) into links relative to dir.
+func visualizationLinks(dir string, res checker.Result) map[string]string {
+	links := make(map[string]string)
+	add := func(key, path string) {
+		if rel, err := filepath.Rel(dir, path); err == nil && !strings.HasPrefix(rel, "..") {
+			path = rel
+		}
+		links[key] = filepath.ToSlash(path)
+	}
+	switch v := res.Details["visualizations"].(type) {
+	case map[string]string:
+		for key, path := range v {
+			add(key, path)
+		}
+	case map[string]any:
+		for key, path := range v {
+			if p, ok := path.(string); ok {
+				add(key, p)
+			}
+		}
+	}
+	return links
+}
+
+func specText(spec any) string {
+	if spec == nil {
+		return ""
+	}
+	if raw, ok := spec.(json.RawMessage); ok {
+		var b bytes.Buffer
+		if json.Indent(&b, raw, "", "  ") == nil {
+			return b.String()
+		}
+		return string(raw)
+	}
+	b, err := json.MarshalIndent(spec, "", "  ")
+	if err != nil {
+		return fmt.Sprintf("%+v", spec)
+	}
+	return string(b)
+}
+
+func eventList(ops []int64) string {
+	s := make([]string, len(ops))
+	for i, op := range ops {
+		s[i] = strconv.FormatInt(op, 10)
+	}
+	return strings.Join(s, ", ")
+}
+
+func seconds(ns int64) string { return strconv.FormatFloat(float64(ns)/1e9, 'f', 3, 64) + "s" }
