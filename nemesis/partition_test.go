@@ -1,0 +1,199 @@
+package nemesis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// namespacedCluster is a fake cluster of n nodes, each node's process in a
+// network namespace of its own; a restarted node gets a new namespace.
+func namespacedCluster(t *testing.T, n int) *fakeCluster {
+	newNamespace(t) // skips here, not inside the cluster, if unsupported
+	return newFakeCluster(n, func(string) int { return newNamespace(t) })
+}
+
+func (c *fakeCluster) ip(node string) netip.Addr {
+	for _, n := range c.nodes {
+		if n.Name == node {
+			return n.IP
+		}
+	}
+	panic("no node " + node)
+}
+
+// checkInstalled asserts that every running node's namespace drops exactly
+// the addresses of want's peers of it (no table at all when none).
+func checkInstalled(t *testing.T, c *fakeCluster, want Grudge) {
+	t.Helper()
+	for _, n := range c.nodes {
+		pid, err := c.PID(context.Background(), n.Name)
+		if err != nil {
+			continue
+		}
+		from, to, ok := installedDrops(t, pid)
+		var ips []netip.Addr
+		for _, peer := range want[n.Name] {
+			ips = append(ips, c.ip(peer))
+		}
+		slices.SortFunc(from, netip.Addr.Compare)
+		slices.SortFunc(to, netip.Addr.Compare)
+		slices.SortFunc(ips, netip.Addr.Compare)
+		if ok != (len(ips) > 0) || !slices.Equal(from, ips) || !slices.Equal(to, ips) {
+			t.Errorf("node %s: table %v, drops from %v to %v; want from and to %v", n.Name, ok, from, to, ips)
+		}
+	}
+}
+
+func TestPartitionInstallsGrudgeAndHeals(t *testing.T) {
+	c := namespacedCluster(t, 5)
+	c.protected = []netip.Addr{c.ip("n5")} // as if n5 were the controller's path
+	p, err := NewPartition(PartitionGrudgePrefix + "n1,n2|n3,n4,n5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := p.Start(context.Background(), c, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	grudge := Grudge{"n1": {"n3", "n4", "n5"}, "n2": {"n3", "n4", "n5"}, "n3": {"n1", "n2"}, "n4": {"n1", "n2"}, "n5": {"n1", "n2"}}
+	if got := desc.(PartitionEvent).Grudge; !equalGrudge(got, grudge) {
+		t.Errorf("described grudge %v, want %v", got, grudge)
+	}
+	// No rule names the protected address, whatever the grudge says.
+	installed := Grudge{"n1": {"n3", "n4"}, "n2": {"n3", "n4"}, "n3": {"n1", "n2"}, "n4": {"n1", "n2"}, "n5": {"n1", "n2"}}
+	checkInstalled(t, c, installed)
+
+	desc, err = p.Stop(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkInstalled(t, c, nil)
+	if got := desc.(PartitionEvent).Healed; len(got) != 5 {
+		t.Errorf("healed %v, want all five nodes", got)
+	}
+}
+
+func TestPartitionRestartedNodeGetsRulesAgain(t *testing.T) {
+	c := namespacedCluster(t, 3)
+	p, _ := NewPartition(PartitionGrudgePrefix + "n1|n2,n3")
+	ctx := context.Background()
+	if _, err := p.Start(ctx, c, rand.New(rand.NewPCG(1, 1))); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Kill(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := c.PID(ctx, "n1")
+	if _, _, ok := installedDrops(t, pid); ok {
+		t.Fatal("a fresh namespace already has the table; the test proves nothing")
+	}
+	if err := p.NodeRestarted(ctx, c, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	checkInstalled(t, c, Grudge{"n1": {"n2", "n3"}, "n2": {"n1"}, "n3": {"n1"}})
+
+	if _, err := p.Stop(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	// Once healed, a restart installs nothing.
+	c.Kill(ctx, "n2")
+	c.Start(ctx, "n2")
+	if err := p.NodeRestarted(ctx, c, "n2"); err != nil {
+		t.Fatal(err)
+	}
+	checkInstalled(t, c, nil)
+}
+
+func TestPartitionSkipsDownNodes(t *testing.T) {
+	c := namespacedCluster(t, 3)
+	ctx := context.Background()
+	c.Kill(ctx, "n3")
+	p, _ := NewPartition(PartitionGrudgePrefix + "n1|n2,n3")
+	desc, err := p.Start(ctx, c, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := desc.(PartitionEvent).Down; !slices.Equal(got, []string{"n3"}) {
+		t.Errorf("down %v, want [n3]", got)
+	}
+	checkInstalled(t, c, Grudge{"n1": {"n2", "n3"}, "n2": {"n1"}})
+	if _, err := p.Stop(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPartitionLeader(t *testing.T) {
+	c := namespacedCluster(t, 5)
+	ctx := context.Background()
+	p, _ := NewPartition(PartitionLeader)
+	c.leader = "n4"
+	desc, err := p.Start(ctx, c, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := desc.(PartitionEvent).Grudge; !equalGrudge(got, Isolate(names(5), "n4")) {
+		t.Errorf("grudge %v, want n4 isolated", got)
+	}
+	if _, err := p.Stop(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+
+	c.leader, c.leaderErr = "", errors.New("no quorum")
+	desc, err = p.Start(ctx, c, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := desc.(PartitionEvent)
+	if !strings.Contains(ev.Note, "no quorum") || !strings.Contains(ev.Note, "random") {
+		t.Errorf("note %q does not say the leader was unknown and a random node isolated", ev.Note)
+	}
+	isolated := 0
+	for _, peers := range ev.Grudge {
+		if len(peers) == 4 {
+			isolated++
+		}
+	}
+	if isolated != 1 {
+		t.Errorf("grudge %v isolates %d nodes, want 1", ev.Grudge, isolated)
+	}
+	if _, err := p.Stop(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPartitionEventJSON(t *testing.T) {
+	b, err := json.Marshal(PartitionEvent{Mode: PartitionHalves, Grudge: Grudge{"n1": {"n2"}, "n2": {"n1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"mode":"halves","grudge":{"n1":["n2"],"n2":["n1"]}}`; string(b) != want {
+		t.Errorf("got %s, want %s", b, want)
+	}
+}
+
+func TestNewPartitionRejectsUnknownMode(t *testing.T) {
+	if _, err := NewPartition(PartitionHalves, "quarters"); err == nil || !strings.Contains(err.Error(), "quarters") {
+		t.Errorf("NewPartition(quarters): error %v, want one naming the mode", err)
+	}
+}
+
+func equalGrudge(a, b Grudge) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !slices.Equal(v, b[k]) {
+			return false
+		}
+	}
+	return true
+}
