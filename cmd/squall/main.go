@@ -47,6 +47,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			versionCommand(),
 			nodeCommand(),
+			testCommand(),
+			analyzeCommand(),
+			cleanCommand(),
 		},
 		// Without arguments, print help; with an argument that names no
 		// command, fail (urfave/cli would otherwise print help and succeed).

@@ -1,0 +1,280 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/squall-chaos/squall/checker"
+	"github.com/squall-chaos/squall/harness/runtime"
+	"github.com/squall-chaos/squall/history"
+	"github.com/squall-chaos/squall/nemesis"
+	"github.com/squall-chaos/squall/results"
+	"github.com/squall-chaos/squall/workloads"
+)
+
+// Outcome is what a run found.
+type Outcome struct {
+	Verdict checker.Verdict
+	Dir     string
+	Results []checker.Result
+}
+
+// ErrInterrupted is returned when the run was cancelled (Ctrl-C) before it
+// could reach a verdict.
+var ErrInterrupted = errors.New("run interrupted")
+
+// Run performs one test run as spec says, printing progress to out. The
+// cluster is removed at the end whatever happens, unless
+// spec.LeaveRunning.
+func Run(ctx context.Context, spec Spec, out io.Writer, logger *slog.Logger) (Outcome, error) {
+	if err := spec.Validate(); err != nil {
+		return Outcome{}, err
+	}
+	sys := systems[spec.System]
+	workload := workloadFactories[spec.Workload]()
+	rng := rand.New(rand.NewPCG(spec.Seed, 0x5c0a11))
+
+	run, err := results.NewRun(spec.Store, spec.Name, time.Now())
+	if err != nil {
+		return Outcome{}, err
+	}
+	outcome := Outcome{Dir: run.Dir, Verdict: checker.Unknown}
+	if err := run.WriteSpec(spec); err != nil {
+		return outcome, err
+	}
+	fmt.Fprintf(out, "squall: run %s (seed %d)\n", run.Dir, spec.Seed)
+
+	startCluster := time.Now()
+	image, err := runtime.EnsureImage(ctx, logger)
+	if err != nil {
+		return outcome, err
+	}
+	names := make([]string, spec.Nodes)
+	for i := range names {
+		names[i] = fmt.Sprintf("n%d", i+1)
+	}
+	cluster, err := runtime.Start(ctx, runtime.Config{
+		RunID:    filepath.Base(run.Dir),
+		Image:    image,
+		Nodes:    names,
+		Port:     sys.Port(),
+		NodeArgs: func(node, peers string) []string { return sys.NodeArgs(node, peers, &spec) },
+		LogDir:   filepath.Join(run.Dir, "nodes"),
+		Logger:   logger,
+	})
+	if err != nil {
+		return outcome, err
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if spec.LeaveRunning {
+			if err := cluster.CollectLogs(closeCtx); err != nil {
+				logger.Warn("collecting node logs failed", "err", err)
+			}
+			if err := cluster.Leave(closeCtx); err != nil {
+				logger.Warn("keeping the cluster failed", "err", err)
+			}
+			fmt.Fprintf(out, "squall: left the cluster running on network %s; remove it with `squall clean`\n", cluster.Network())
+			return
+		}
+		if err := cluster.Close(closeCtx); err != nil {
+			logger.Warn("removing the cluster failed", "err", err)
+		}
+	}()
+	fmt.Fprintf(out, "squall: %d nodes ready in %.1fs\n", spec.Nodes, time.Since(startCluster).Seconds())
+
+	target := workloads.Target{System: spec.System}
+	for _, n := range cluster.Nodes() {
+		target.Nodes = append(target.Nodes, workloads.Node{Name: n.Name, Addr: cluster.Addr(n.Name)})
+	}
+	if err := waitServing(ctx, sys, target.Nodes, 60*time.Second); err != nil {
+		return outcome, fmt.Errorf("cluster never served: %w", err)
+	}
+
+	rec, err := history.NewRecorder(filepath.Join(run.Dir, "history.jsonl"))
+	if err != nil {
+		return outcome, err
+	}
+	defer rec.Close()
+
+	counts := &counters{}
+	w := &workers{
+		concurrency: spec.Concurrency, target: target, workload: workload, rec: rec,
+		counts: counts, opTimeout: spec.OpTimeout, logger: logger,
+	}
+	if spec.Rate > 0 {
+		w.interval = time.Duration(float64(spec.Concurrency) / spec.Rate * float64(time.Second))
+	}
+
+	// The main phase: workers and nemesis until the time limit.
+	var faults []nemesis.Fault
+	for _, name := range spec.Nemesis {
+		f, err := faultFactories[name]()
+		if err != nil {
+			return outcome, fmt.Errorf("nemesis %s: %w", name, err)
+		}
+		faults = append(faults, f)
+	}
+	nemCluster := &nemesisCluster{Cluster: cluster, sys: sys, nodes: target.Nodes}
+	progress := newProgress(out, spec.TimeLimit, counts)
+	schedule := &nemesis.Schedule{
+		Faults: faults, Cluster: nemCluster, Recorder: rec, Interval: spec.NemesisInterval,
+		Rand: rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())), Logger: logger,
+		OnChange: progress.setFault,
+	}
+	mainCtx, stopMain := context.WithTimeout(ctx, spec.TimeLimit)
+	defer stopMain()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if len(faults) > 0 {
+			if err := schedule.Run(mainCtx); err != nil {
+				logger.Error("nemesis failed", "err", err)
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		w.run(workload.NewGenerator(spec.Concurrency), mainCtx.Done(), rng.Uint64(), 0)
+	}()
+	progress.start()
+	wg.Wait()
+	progress.stop()
+	if ctx.Err() != nil {
+		return outcome, ErrInterrupted
+	}
+
+	// The final phase: heal, restart, wait for service, read.
+	fmt.Fprintf(out, "squall: healing and running final reads\n")
+	finalCtx, cancelFinal := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancelFinal()
+	// The schedule healed every fault when the main phase ended.
+	if err := nemCluster.startDead(finalCtx); err != nil {
+		return outcome, fmt.Errorf("restart nodes for the final phase: %w", err)
+	}
+	if err := waitServing(finalCtx, sys, target.Nodes, time.Minute); err != nil {
+		return outcome, fmt.Errorf("cluster did not recover after healing: %w", err)
+	}
+	w.run(workload.FinalGenerator(), finalCtx.Done(), rng.Uint64(), maxProcess(rec.History())+1)
+	if err := rec.Close(); err != nil {
+		return outcome, err
+	}
+	if ctx.Err() != nil {
+		return outcome, ErrInterrupted
+	}
+	// Checking. (Node logs are collected when the cluster is closed.)
+	fmt.Fprintf(out, "squall: checking %d events\n", len(rec.History()))
+	return check(ctx, run, spec, workload, rec.History(), out)
+}
+
+// check runs the workload's checkers over h and writes the results and the
+// report into run.
+func check(ctx context.Context, run *results.Run, spec Spec, workload workloads.Workload, h history.History, out io.Writer) (Outcome, error) {
+	started := time.Now()
+	var rs []checker.Result
+	for _, c := range workload.Checkers(workloads.CheckOptions{Dir: run.Dir, Timeout: spec.CheckTimeout}) {
+		rs = append(rs, c.Check(ctx, h))
+	}
+	verdict := checker.Compose(rs)
+	summary := results.Summary{Verdict: verdict, Results: rs, Seed: spec.Seed, CheckDuration: time.Since(started)}
+	if err := run.WriteResults(summary); err != nil {
+		return Outcome{Dir: run.Dir, Verdict: verdict, Results: rs}, err
+	}
+	if err := run.WriteReport(spec, h, summary); err != nil {
+		return Outcome{Dir: run.Dir, Verdict: verdict, Results: rs}, err
+	}
+	for _, r := range rs {
+		fmt.Fprintf(out, "  %-14s %-8s %s\n", r.Checker, r.Verdict, r.Summary)
+	}
+	fmt.Fprintf(out, "squall: %s — %s\n", strings.ToUpper(string(verdict)), filepath.Join(run.Dir, "report.html"))
+	return Outcome{Dir: run.Dir, Verdict: verdict, Results: rs}, nil
+}
+
+func maxProcess(h history.History) int {
+	m := -1
+	for _, op := range h {
+		if op.Process != history.Nemesis && int(op.Process) > m {
+			m = int(op.Process)
+		}
+	}
+	return m
+}
+
+// waitServing polls until the system serves or the timeout passes.
+func waitServing(ctx context.Context, sys System, nodes []workloads.Node, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var err error
+	for {
+		if err = sys.Serving(ctx, nodes); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// nemesisCluster gives faults the system's view of leadership on top of
+// the runtime's containers, and remembers which nodes are down.
+type nemesisCluster struct {
+	*runtime.Cluster
+	sys   System
+	nodes []workloads.Node
+
+	mu   sync.Mutex
+	dead map[string]bool
+}
+
+func (c *nemesisCluster) Leader(ctx context.Context) (string, error) {
+	return c.sys.Leader(ctx, c.nodes)
+}
+
+func (c *nemesisCluster) Kill(ctx context.Context, node string) error {
+	err := c.Cluster.Kill(ctx, node)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead == nil {
+		c.dead = map[string]bool{}
+	}
+	c.dead[node] = true
+	return err
+}
+
+func (c *nemesisCluster) Start(ctx context.Context, node string) error {
+	if err := c.Cluster.Start(ctx, node); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.dead, node)
+	return nil
+}
+
+// startDead starts every node a fault left down.
+func (c *nemesisCluster) startDead(ctx context.Context) error {
+	c.mu.Lock()
+	var dead []string
+	for n := range c.dead {
+		dead = append(dead, n)
+	}
+	c.mu.Unlock()
+	for _, n := range dead {
+		if err := c.Start(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}

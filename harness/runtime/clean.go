@@ -1,0 +1,251 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+)
+
+// Summary names the Docker objects a cleanup removed.
+type Summary struct {
+	Runs       []string
+	Containers []string
+	Networks   []string
+	Volumes    []string
+}
+
+func (s Summary) String() string {
+	if len(s.Runs) == 0 {
+		return "nothing to remove"
+	}
+	return fmt.Sprintf("removed %d run(s) (%s): %d container(s), %d network(s), %d volume(s)",
+		len(s.Runs), strings.Join(s.Runs, ", "), len(s.Containers), len(s.Networks), len(s.Volumes))
+}
+
+// Clean removes every container, network and volume of every squall run,
+// kept ones included (`squall clean`). Objects without squall's label are
+// never touched.
+func Clean(ctx context.Context, logger *slog.Logger) (Summary, error) {
+	logger = orDiscard(logger)
+	provider, docker, err := connect(ctx, logger)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer provider.Close()
+	return cleanRuns(ctx, docker, logger, func([]map[string]string) bool { return true })
+}
+
+// Sweep removes what crashed runs left behind: the objects of runs whose
+// controller process, on this host, is gone. It leaves alone live runs,
+// runs of other hosts sharing the engine, and runs kept with Leave. Start
+// sweeps before it creates anything.
+func Sweep(ctx context.Context, logger *slog.Logger) (Summary, error) {
+	logger = orDiscard(logger)
+	provider, docker, err := connect(ctx, logger)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer provider.Close()
+	return sweep(ctx, docker, logger)
+}
+
+func sweep(ctx context.Context, docker client.APIClient, logger *slog.Logger) (Summary, error) {
+	host, err := os.Hostname()
+	if err != nil {
+		return Summary{}, fmt.Errorf("sweep: %w", err)
+	}
+	return cleanRuns(ctx, docker, logger, func(objects []map[string]string) bool {
+		for _, labels := range objects {
+			if labels[LabelKept] == "true" || labels[LabelHost] != host {
+				return false
+			}
+			pid, err := strconv.Atoi(labels[LabelPID])
+			if err != nil || processAlive(pid) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// processAlive reports whether a process with this pid exists on this
+// host. A reused pid reads as alive, which only makes a sweep keep more.
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	err = p.Signal(syscall.Signal(0))
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// cleanRuns removes the objects of each squall run for which remove, given
+// the labels of all the run's objects, says yes.
+func cleanRuns(ctx context.Context, docker client.APIClient, logger *slog.Logger, remove func(objects []map[string]string) bool) (Summary, error) {
+	objects, err := listSquall(ctx, docker, "")
+	if err != nil {
+		return Summary{}, err
+	}
+	byRun := map[string][]map[string]string{}
+	for _, o := range objects {
+		byRun[o.labels[LabelRun]] = append(byRun[o.labels[LabelRun]], o.labels)
+	}
+	var runs []string
+	for run, labels := range byRun {
+		if remove(labels) {
+			runs = append(runs, run)
+		}
+	}
+	slices.Sort(runs)
+	var doomed []object
+	for _, o := range objects {
+		if slices.Contains(runs, o.labels[LabelRun]) {
+			doomed = append(doomed, o)
+		}
+	}
+	summary, err := removeObjects(ctx, docker, doomed)
+	summary.Runs = runs
+	if len(runs) > 0 {
+		logger.Info("removed the Docker objects of earlier squall runs", "summary", summary.String())
+	}
+	return summary, err
+}
+
+// removeRun removes every object of run.
+func removeRun(ctx context.Context, docker client.APIClient, run string) (Summary, error) {
+	objects, err := listSquall(ctx, docker, run)
+	if err != nil {
+		return Summary{}, err
+	}
+	summary, err := removeObjects(ctx, docker, objects)
+	summary.Runs = []string{run}
+	return summary, err
+}
+
+type objectKind int
+
+const (
+	containerObject objectKind = iota
+	networkObject
+	volumeObject
+)
+
+func (k objectKind) String() string {
+	return [...]string{"container", "network", "volume"}[k]
+}
+
+// object is a Docker object of squall's.
+type object struct {
+	kind   objectKind
+	id     string
+	name   string
+	labels map[string]string
+}
+
+// listSquall lists the containers, networks and volumes labelled as
+// squall's, of one run or, if run is "", of every run.
+func listSquall(ctx context.Context, docker client.APIClient, run string) ([]object, error) {
+	filters := make(client.Filters).Add("label", LabelSquall+"=true")
+	if run != "" {
+		filters.Add("label", LabelRun+"="+run)
+	}
+	var objects []object
+	containers, err := docker.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filters})
+	if err != nil {
+		return nil, fmt.Errorf("list squall containers: %w", err)
+	}
+	for _, c := range containers.Items {
+		name := c.ID[:12]
+		if len(c.Names) > 0 {
+			name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		objects = append(objects, object{containerObject, c.ID, name, c.Labels})
+	}
+	networks, err := docker.NetworkList(ctx, client.NetworkListOptions{Filters: filters})
+	if err != nil {
+		return nil, fmt.Errorf("list squall networks: %w", err)
+	}
+	for _, n := range networks.Items {
+		objects = append(objects, object{networkObject, n.ID, n.Name, n.Labels})
+	}
+	volumes, err := docker.VolumeList(ctx, client.VolumeListOptions{Filters: filters})
+	if err != nil {
+		return nil, fmt.Errorf("list squall volumes: %w", err)
+	}
+	for _, v := range volumes.Items {
+		objects = append(objects, object{volumeObject, v.Name, v.Name, v.Labels})
+	}
+	// The engine filtered by label already; check again, since removing
+	// someone else's object is the one mistake cleanup must not make.
+	return slices.DeleteFunc(objects, func(o object) bool {
+		return !ownedBySquall(o.labels) || (run != "" && o.labels[LabelRun] != run)
+	}), nil
+}
+
+// removeObjects removes containers first, since a network or volume in use
+// cannot be removed, then networks and volumes; each group in parallel.
+// Containers are removed by force: SIGKILL, no grace period, as the run's
+// data goes with them.
+func removeObjects(ctx context.Context, docker client.APIClient, objects []object) (Summary, error) {
+	var (
+		mu      sync.Mutex
+		summary Summary
+		errs    []error
+	)
+	removeAll := func(kinds ...objectKind) {
+		var wg sync.WaitGroup
+		for _, o := range objects {
+			if !slices.Contains(kinds, o.kind) {
+				continue
+			}
+			wg.Go(func() {
+				err := removeObject(ctx, docker, o)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err != nil && !errdefs.IsNotFound(err):
+					errs = append(errs, fmt.Errorf("remove %v %s: %w", o.kind, o.name, err))
+				case o.kind == containerObject:
+					summary.Containers = append(summary.Containers, o.name)
+				case o.kind == networkObject:
+					summary.Networks = append(summary.Networks, o.name)
+				default:
+					summary.Volumes = append(summary.Volumes, o.name)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	removeAll(containerObject)
+	removeAll(networkObject, volumeObject)
+	slices.Sort(summary.Containers)
+	slices.Sort(summary.Networks)
+	slices.Sort(summary.Volumes)
+	return summary, errors.Join(errs...)
+}
+
+func removeObject(ctx context.Context, docker client.APIClient, o object) error {
+	var err error
+	switch o.kind {
+	case containerObject:
+		_, err = docker.ContainerRemove(ctx, o.id, client.ContainerRemoveOptions{Force: true})
+	case networkObject:
+		_, err = docker.NetworkRemove(ctx, o.id, client.NetworkRemoveOptions{})
+	case volumeObject:
+		_, err = docker.VolumeRemove(ctx, o.id, client.VolumeRemoveOptions{Force: true})
+	}
+	return err
+}

@@ -1,0 +1,119 @@
+package runtime
+
+import (
+	"context"
+	"maps"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+// deadPID returns the pid of a process that has exited.
+func deadPID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skipf("no process to take a dead pid from: %v", err)
+	}
+	pid := cmd.Process.Pid
+	if processAlive(pid) {
+		t.Skipf("pid %d of an exited process is already reused", pid)
+	}
+	return pid
+}
+
+// TestSweep plants the leftovers of four runs, each a network and a
+// volume, and an unlabelled volume. A sweep must remove the run whose
+// controller died on this host, and nothing else.
+func TestSweep(t *testing.T) {
+	requireDocker(t)
+	docker := dockerClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	host, _ := os.Hostname()
+	dead := strconv.Itoa(deadPID(t))
+
+	plant := func(run string, labels map[string]string) {
+		t.Helper()
+		if _, err := docker.NetworkCreate(ctx, "squall-"+run, client.NetworkCreateOptions{Driver: "bridge", Labels: labels}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := docker.VolumeCreate(ctx, client.VolumeCreateOptions{Name: "squall-" + run + "-n1", Labels: labels}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	with := func(run string, overrides ...string) map[string]string {
+		l := runLabels(run)
+		for i := 0; i < len(overrides); i += 2 {
+			l[overrides[i]] = overrides[i+1]
+		}
+		return l
+	}
+	crashed, live, elsewhere, kept := newRunID(t), newRunID(t), newRunID(t), newRunID(t)
+	plant(crashed, with(crashed, LabelPID, dead))
+	plant(live, with(live)) // this process: alive
+	plant(elsewhere, with(elsewhere, LabelPID, dead, LabelHost, host+"-elsewhere"))
+	plant(kept, with(kept, LabelPID, dead))
+	if _, err := docker.VolumeCreate(ctx, client.VolumeCreateOptions{Name: "squall-" + kept + "-kept", Labels: with(kept, LabelPID, dead, LabelKept, "true")}); err != nil {
+		t.Fatal(err)
+	}
+	// Looks like squall's by name and run label, but lacks LabelSquall.
+	unlabelled := "squall-" + crashed + "-unlabelled"
+	if _, err := docker.VolumeCreate(ctx, client.VolumeCreateOptions{Name: unlabelled, Labels: map[string]string{LabelRun: crashed}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { docker.VolumeRemove(context.Background(), unlabelled, client.VolumeRemoveOptions{}) })
+
+	summary, err := Sweep(ctx, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Other test packages sweep too when they start clusters, so the
+	// crashed run may be gone before this Sweep looks: what matters is
+	// that nothing of it is left (checked below).
+	for _, run := range []string{live, elsewhere, kept} {
+		if slices.Contains(summary.Runs, run) {
+			t.Errorf("sweep removed run %s, which it must leave", run)
+		}
+	}
+	if left := runObjects(t, docker, crashed); len(left) > 0 {
+		t.Errorf("crashed run %s still has %v", crashed, left)
+	}
+	for run, want := range map[string]int{live: 2, elsewhere: 2, kept: 3} {
+		if got := len(runObjects(t, docker, run)); got != want {
+			t.Errorf("run %s has %d objects after the sweep, want its %d", run, got, want)
+		}
+	}
+	if _, err := docker.VolumeInspect(ctx, unlabelled, client.VolumeInspectOptions{}); err != nil {
+		t.Errorf("sweep touched the unlabelled volume %s: %v", unlabelled, err)
+	}
+}
+
+// TestRemoveRunLeavesUnlabelled: an object with a run's label but not
+// LabelSquall is not squall's, and removing the run leaves it.
+func TestRemoveRunLeavesUnlabelled(t *testing.T) {
+	requireDocker(t)
+	docker := dockerClient(t)
+	ctx := context.Background()
+	run := newRunID(t)
+	labels := runLabels(run)
+	delete(labels, LabelSquall)
+	name := "squall-" + run + "-foreign"
+	if _, err := docker.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Labels: labels}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { docker.VolumeRemove(context.Background(), name, client.VolumeRemoveOptions{}) })
+	if _, err := removeRun(ctx, docker, run); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := docker.VolumeInspect(ctx, name, client.VolumeInspectOptions{}); err != nil {
+		t.Fatalf("removeRun removed a volume without the %s label: %v", LabelSquall, err)
+	} else if !maps.Equal(v.Volume.Labels, labels) {
+		t.Errorf("volume labels %v, want %v", v.Volume.Labels, labels)
+	}
+}

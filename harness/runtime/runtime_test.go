@@ -1,0 +1,298 @@
+package runtime
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/squall-chaos/squall/nemesis"
+	"github.com/squall-chaos/squall/system/kv"
+)
+
+// A Cluster with the system's Leader is a nemesis.Cluster.
+var _ nemesis.Cluster = struct {
+	*Cluster
+	leaderFunc
+}{}
+
+type leaderFunc func(context.Context) (string, error)
+
+func (f leaderFunc) Leader(ctx context.Context) (string, error) { return f(ctx) }
+
+func TestConfigRefusesBadInput(t *testing.T) {
+	args := func(string, string) []string { return nil }
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"no run id", Config{Nodes: []string{"n1"}, NodeArgs: args}, "run id"},
+		{"slash in run id", Config{RunID: "a/b", Nodes: []string{"n1"}, NodeArgs: args}, "run id"},
+		{"no nodes", Config{RunID: "r", NodeArgs: args}, "no nodes"},
+		{"duplicate node", Config{RunID: "r", Nodes: []string{"n1", "n1"}, NodeArgs: args}, "twice"},
+		{"no node args", Config{RunID: "r", Nodes: []string{"n1"}}, "NodeArgs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Start(context.Background(), tc.cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Start = %v, want an error about %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSubnetChoice(t *testing.T) {
+	taken := []netip.Prefix{netip.MustParsePrefix("10.213.0.0/23"), netip.MustParsePrefix("10.213.7.5/32")}
+	for _, tc := range []struct {
+		i    int
+		want bool
+	}{{0, true}, {1, true}, {2, false}, {7, true}, {8, false}} {
+		if got := overlapsAny(poolSubnet(tc.i), taken); got != tc.want {
+			t.Errorf("overlapsAny(%v) = %v, want %v", poolSubnet(tc.i), got, tc.want)
+		}
+	}
+	n := runNetwork{Subnet: poolSubnet(9)}
+	if got := n.nodeAddr(0).String(); got != "10.213.9.11" {
+		t.Errorf("first node address %s, want 10.213.9.11", got)
+	}
+}
+
+// TestCluster runs a 3-node KV cluster through what a test run does to
+// it: writes, a crash and restart of one node, a crash of all, log
+// collection, and removal with a cancelled context (as after Ctrl-C).
+func TestCluster(t *testing.T) {
+	requireDocker(t)
+	run := newRunID(t)
+	docker := dockerClient(t)
+	logDir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	c, err := Start(ctx, Config{
+		RunID:    run,
+		Nodes:    []string{"n1", "n2", "n3"},
+		NodeArgs: kvArgs,
+		LogDir:   logDir,
+		Logger:   testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	nodes := c.Nodes()
+	var peers []kv.Peer
+	for i, n := range nodes {
+		if want := c.net.nodeAddr(i); n.IP != want {
+			t.Errorf("node %s at %s, want %s", n.Name, n.IP, want)
+		}
+		peers = append(peers, kv.Peer{Name: n.Name, Addr: c.Addr(n.Name)})
+	}
+	if got := c.Protected(); len(got) != 1 || got[0] != c.net.Subnet.Addr().Next() {
+		t.Errorf("Protected() = %v, want the gateway %v", got, c.net.Subnet.Addr().Next())
+	}
+	kvc, err := kv.NewClient(kv.ClientConfig{Peers: peers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kvc.Close()
+	put := func(value string) {
+		t.Helper()
+		if _, err := kvc.Put(ctx, "k", []byte(value)); err != nil {
+			t.Fatalf("put k=%s: %v", value, err)
+		}
+	}
+	get := func() string {
+		t.Helper()
+		resp, err := kvc.Get(ctx, "k")
+		if err != nil {
+			t.Fatalf("get k: %v", err)
+		}
+		return string(resp.GetKv().GetValue())
+	}
+	put("v1") // needs an elected leader
+	if got := get(); got != "v1" {
+		t.Fatalf("get k = %q, want v1", got)
+	}
+
+	pid, err := c.PID(ctx, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !processAlive(pid) {
+		t.Errorf("PID(n1) = %d, which is not a live process", pid)
+	}
+	if err := c.Kill(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if running, err := c.Running(ctx, "n1"); err != nil || running {
+		t.Fatalf("after Kill: Running(n1) = %v, %v; want false", running, err)
+	}
+	if _, err := c.PID(ctx, "n1"); err == nil {
+		t.Error("PID of a killed node did not fail")
+	}
+	put("v2") // n2 and n3 are a majority
+	if err := c.Start(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if running, err := c.Running(ctx, "n1"); err != nil || !running {
+		t.Fatalf("after Start: Running(n1) = %v, %v; want true", running, err)
+	}
+	id, _ := c.containerID("n1")
+	inspect, err := docker.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip := inspect.Container.NetworkSettings.Networks[c.Network()].IPAddress; ip != nodes[0].IP {
+		t.Errorf("restarted n1 at %v, want its fixed address %v", ip, nodes[0].IP)
+	}
+
+	// With every node killed, only the volumes remember v2.
+	for _, n := range nodes {
+		if err := c.Kill(ctx, n.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range nodes {
+		if err := c.Start(ctx, n.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := get(); got != "v2" {
+		t.Fatalf("after all nodes restarted: get k = %q, want v2 from the volumes", got)
+	}
+
+	if err := c.CollectLogs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		log, err := os.ReadFile(filepath.Join(logDir, n.Name+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// n1 started three times, the others twice; each start prints
+		// its ready line.
+		if ready := strings.Count(string(log), "squall node "+n.Name+" ready on"); ready < 2 {
+			t.Errorf("%s.log has %d ready lines, want one per start; log:\n%s", n.Name, ready, log)
+		}
+	}
+
+	cancel() // as Ctrl-C would: Close must still remove everything
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := runObjects(t, docker, run); len(left) > 0 {
+		t.Fatalf("after Close, run %s still has %v", run, left)
+	}
+}
+
+// TestStartFailure starts nodes that refuse their command line: Start must say why,
+// without waiting out its timeout, and leave nothing behind.
+func TestStartFailure(t *testing.T) {
+	requireDocker(t)
+	run := newRunID(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	_, err := Start(ctx, Config{
+		RunID: run,
+		Nodes: []string{"n1", "n2"},
+		NodeArgs: func(name, peers string) []string {
+			return []string{"node", "--system", "kv", "--id", "not-" + name, "--peers", peers, "--data", DataDir}
+		},
+		ReadyTimeout: 5 * time.Minute,
+		Logger:       testLogger(t),
+	})
+	if err == nil {
+		t.Fatal("Start of nodes with a bad command line succeeded")
+	}
+	if !strings.Contains(err.Error(), "exited with code") || !strings.Contains(err.Error(), `"not-n1" is not one of the peers`) {
+		t.Errorf("Start error %q does not say the node exited, and with what output", err)
+	}
+	if left := runObjects(t, dockerClient(t), run); len(left) > 0 {
+		t.Fatalf("after a failed Start, run %s still has %v", run, left)
+	}
+}
+
+// TestStartRefuses checks what Start refuses before it creates anything:
+// an image the engine lacks (it would be pulled) and a run id in use.
+func TestStartRefuses(t *testing.T) {
+	requireDocker(t)
+	ctx := context.Background()
+	run := newRunID(t)
+	_, err := Start(ctx, Config{RunID: run, Nodes: []string{"n1"}, NodeArgs: kvArgs, Image: ImageRepo + ":no-such-tag"})
+	if err == nil || !strings.Contains(err.Error(), "never pulls") {
+		t.Errorf("Start with a missing image = %v, want a refusal to pull", err)
+	}
+
+	docker := dockerClient(t)
+	volume := "squall-" + run + "-other"
+	if _, err := docker.VolumeCreate(ctx, client.VolumeCreateOptions{Name: volume, Labels: runLabels(run)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Start(ctx, Config{RunID: run, Nodes: []string{"n1"}, NodeArgs: kvArgs})
+	if err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("Start with a run id in use = %v, want a refusal", err)
+	}
+	if _, err := docker.VolumeInspect(ctx, volume, client.VolumeInspectOptions{}); err != nil {
+		t.Errorf("the refused Start removed the other run's volume: %v", err)
+	}
+}
+
+// TestStartCancelled cancels Start part way, as Ctrl-C would: whatever it
+// had created must go.
+func TestStartCancelled(t *testing.T) {
+	requireDocker(t)
+	run := newRunID(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	_, err := Start(ctx, Config{
+		RunID: run,
+		Nodes: []string{"n1", "n2", "n3"},
+		NodeArgs: func(name, peers string) []string {
+			cancel() // the network exists by now
+			return kvArgs(name, peers)
+		},
+		Logger: testLogger(t),
+	})
+	if err == nil {
+		t.Fatal("Start with a cancelled context succeeded")
+	}
+	if left := runObjects(t, dockerClient(t), run); len(left) > 0 {
+		t.Fatalf("after a cancelled Start, run %s still has %v", run, left)
+	}
+}
+
+// TestLeave keeps a run's objects on Close.
+func TestLeave(t *testing.T) {
+	requireDocker(t)
+	run := newRunID(t)
+	docker := dockerClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	c, err := Start(ctx, Config{RunID: run, Nodes: []string{"n1"}, NodeArgs: kvArgs, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[objectKind]int{}
+	for _, o := range runObjects(t, docker, run) {
+		kinds[o.kind]++
+	}
+	// One container, one network; the node's volume and the kept marker.
+	if kinds[containerObject] != 1 || kinds[networkObject] != 1 || kinds[volumeObject] != 2 {
+		t.Fatalf("after Leave and Close, run %s has %v; want everything kept", run, kinds)
+	}
+	if err := Ready(ctx, c.Addr("n1")); err != nil {
+		t.Errorf("kept node does not serve: %v", err)
+	}
+}

@@ -1,0 +1,122 @@
+// Package harness runs a test: it builds the cluster in containers, drives
+// the workload's clients and the nemesis, records the history, runs the
+// final phase and the checkers, and writes the run's results. Systems,
+// workloads and faults plug in through small interfaces (System here,
+// workloads.Workload, nemesis.Fault), so a new one needs no change to the
+// runner.
+package harness
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Spec is everything that defines a run. It is saved with the run, so a
+// run can be repeated: every random choice derives from Seed.
+type Spec struct {
+	Name     string   `json:"name"`
+	System   string   `json:"system"`
+	Workload string   `json:"workload"`
+	Nemesis  []string `json:"nemesis"`
+	Nodes    int      `json:"nodes"`
+	// Concurrency is the number of client workers; ConcurrencyText is how
+	// it was given ("10", or "3n" for three per node).
+	Concurrency     int           `json:"concurrency"`
+	ConcurrencyText string        `json:"concurrency_text"`
+	TimeLimit       time.Duration `json:"time_limit"`
+	// Rate is the target total operations per second; 0 means as fast as
+	// the clients go.
+	Rate            float64       `json:"rate"`
+	Seed            uint64        `json:"seed"`
+	NemesisInterval time.Duration `json:"nemesis_interval"`
+	ReadMode        string        `json:"read_mode,omitempty"`
+	Bugs            []string      `json:"bugs,omitempty"`
+	OpTimeout       time.Duration `json:"op_timeout"`
+	CheckTimeout    time.Duration `json:"check_timeout"`
+	// Store is the directory runs are written under.
+	Store        string `json:"-"`
+	LeaveRunning bool   `json:"-"`
+}
+
+// ParseConcurrency reads "N" or "Nn" (N per node).
+func ParseConcurrency(s string, nodes int) (int, error) {
+	text := strings.TrimSpace(s)
+	perNode := strings.HasSuffix(text, "n")
+	n, err := strconv.Atoi(strings.TrimSuffix(text, "n"))
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("--concurrency: %q is not a positive number or N per node like \"3n\"", s)
+	}
+	if perNode {
+		n *= nodes
+	}
+	return n, nil
+}
+
+// Validate checks the spec against the known systems, workloads and
+// faults, and fills in its name.
+func (s *Spec) Validate() error {
+	sys, ok := systems[s.System]
+	if !ok {
+		return fmt.Errorf("--system: %q is not a known system (want %s)", s.System, strings.Join(SystemNames(), ", "))
+	}
+	w, ok := workloadFactories[s.Workload]
+	if !ok {
+		return fmt.Errorf("--workload: %q is not a known workload (want %s)", s.Workload, strings.Join(WorkloadNames(), ", "))
+	}
+	if !slices.Contains(w().Systems(), s.System) {
+		return fmt.Errorf("--workload: %s has no client for system %s (it supports %s)", s.Workload, s.System, strings.Join(w().Systems(), ", "))
+	}
+	for _, n := range s.Nemesis {
+		if _, ok := faultFactories[n]; !ok {
+			return fmt.Errorf("--nemesis: %q is not a known fault family (want %s, or none)", n, strings.Join(FaultNames(), ", "))
+		}
+	}
+	if s.Nodes < 1 || s.Nodes > 9 {
+		return fmt.Errorf("--nodes: %d must be between 1 and 9", s.Nodes)
+	}
+	if s.Concurrency < 1 {
+		return fmt.Errorf("--concurrency: %d must be positive", s.Concurrency)
+	}
+	if s.TimeLimit <= 0 {
+		return fmt.Errorf("--time-limit: %v must be positive", s.TimeLimit)
+	}
+	if s.Rate < 0 {
+		return fmt.Errorf("--rate: %v must not be negative", s.Rate)
+	}
+	if s.NemesisInterval <= 0 {
+		return fmt.Errorf("--nemesis-interval: %v must be positive", s.NemesisInterval)
+	}
+	if s.OpTimeout <= 0 {
+		return fmt.Errorf("--op-timeout: %v must be positive", s.OpTimeout)
+	}
+	bugs := sys.Bugs()
+	for _, b := range s.Bugs {
+		if _, ok := bugs[b]; !ok {
+			return fmt.Errorf("--bug: %q is not a planted bug of %s (want %s)", b, s.System, strings.Join(slices.Sorted(mapKeys(bugs)), ", "))
+		}
+	}
+	if s.Name == "" {
+		parts := []string{s.System, s.Workload}
+		if len(s.Nemesis) > 0 {
+			parts = append(parts, strings.Join(s.Nemesis, "+"))
+		}
+		for _, b := range s.Bugs {
+			parts = append(parts, "bug-"+b)
+		}
+		s.Name = strings.Join(parts, "-")
+	}
+	return nil
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}

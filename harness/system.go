@@ -1,0 +1,127 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/squall-chaos/squall/nemesis"
+	"github.com/squall-chaos/squall/system/kv/kvpb"
+	"github.com/squall-chaos/squall/workloads"
+)
+
+// System is a system squall can test: how its nodes are started and how
+// the harness asks them about themselves. Its clients live with the
+// workloads, which reach it through its own client package.
+type System interface {
+	Name() string
+	// Port is the port every node serves its client and admin APIs on.
+	Port() int
+	// NodeArgs are the arguments of `squall` that run one node.
+	NodeArgs(node, peers string, spec *Spec) []string
+	// Bugs are the bugs a node can be started with, and what each does.
+	Bugs() map[string]string
+	// Leader asks the nodes which one leads; "" if none knows.
+	Leader(ctx context.Context, nodes []workloads.Node) (string, error)
+	// Serving reports whether the cluster serves: a leader is known.
+	Serving(ctx context.Context, nodes []workloads.Node) error
+}
+
+var systems = map[string]System{
+	"kv": kvSystem{},
+}
+
+// SystemNames lists the known systems.
+func SystemNames() []string { return slices.Sorted(mapKeys(systems)) }
+
+var workloadFactories = map[string]func() workloads.Workload{
+	"register": func() workloads.Workload { return workloads.NewRegister() },
+}
+
+// WorkloadNames lists the known workloads.
+func WorkloadNames() []string { return slices.Sorted(mapKeys(workloadFactories)) }
+
+// faultFactories build each fault family with all its modes.
+var faultFactories = map[string]func() (nemesis.Fault, error){
+	"partition": func() (nemesis.Fault, error) { return nemesis.NewPartition() },
+	"kill":      func() (nemesis.Fault, error) { return nemesis.NewKill() },
+}
+
+// FaultNames lists the known fault families.
+func FaultNames() []string { return slices.Sorted(mapKeys(faultFactories)) }
+
+// kvSystem is system/kv, the Raft key/value store.
+type kvSystem struct{}
+
+func (kvSystem) Name() string { return "kv" }
+func (kvSystem) Port() int    { return 7000 }
+
+func (kvSystem) NodeArgs(node, peers string, spec *Spec) []string {
+	args := []string{"node", "--system", "kv", "--id", node, "--peers", peers, "--data", "/data",
+		"--cluster", spec.Name}
+	if spec.ReadMode != "" {
+		args = append(args, "--read-mode", spec.ReadMode)
+	}
+	for _, b := range spec.Bugs {
+		args = append(args, "--bug", b)
+	}
+	return args
+}
+
+func (kvSystem) Bugs() map[string]string {
+	return map[string]string{
+		"stale-reads": "every node answers reads from its local state, skipping ReadIndex",
+	}
+}
+
+func (kvSystem) status(ctx context.Context, n workloads.Node) (*kvpb.StatusResponse, error) {
+	conn, err := grpc.NewClient(n.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return kvpb.NewKVClient(conn).Status(ctx, &kvpb.StatusRequest{})
+}
+
+// Leader returns the leader most nodes name, among the nodes that answer.
+func (s kvSystem) Leader(ctx context.Context, nodes []workloads.Node) (string, error) {
+	votes := map[string]int{}
+	var lastErr error
+	for _, n := range nodes {
+		st, err := s.status(ctx, n)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if st.Leader != "" {
+			votes[st.Leader]++
+		}
+	}
+	best, count := "", 0
+	for l, v := range votes {
+		if v > count || (v == count && l < best) {
+			best, count = l, v
+		}
+	}
+	if best == "" && lastErr != nil {
+		return "", lastErr
+	}
+	return best, nil
+}
+
+func (s kvSystem) Serving(ctx context.Context, nodes []workloads.Node) error {
+	leader, err := s.Leader(ctx, nodes)
+	if err != nil {
+		return err
+	}
+	if leader == "" {
+		return fmt.Errorf("no leader elected")
+	}
+	return nil
+}
