@@ -28,9 +28,12 @@ func benchCluster(b *testing.B, n int, mode ReadMode) []*Client {
 		cfg.TickInterval = 0 // the default
 		cfg.ReadMode = mode
 	})
+	// The clients share connections, as the clients of one process would.
+	pool := NewConnPool()
+	b.Cleanup(func() { pool.Close() })
 	clients := make([]*Client, benchClients)
 	for i := range clients {
-		c, err := NewClient(ClientConfig{Peers: peers})
+		c, err := NewClient(ClientConfig{Peers: peers, Pool: pool})
 		if err != nil {
 			b.Fatal(err)
 		}

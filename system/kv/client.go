@@ -10,9 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/squall-chaos/squall/system/fault"
@@ -30,6 +28,9 @@ type ClientConfig struct {
 	MaxBackoff time.Duration
 	// Clock times the pauses between attempts. Default: the system clock.
 	Clock fault.Clock
+	// Pool is where the client's connections come from; several clients
+	// may share one. Default: a pool of the client's own, closed with it.
+	Pool *ConnPool
 	// ReadFrom names a node that reads go to first, as a Jepsen client is
 	// bound to its node; any node serves linearizable reads (followers ask
 	// the leader for a read index). If that node cannot answer, the read
@@ -53,7 +54,7 @@ type Client struct {
 	cfg ClientConfig
 
 	mu     sync.Mutex
-	conns  map[string]*grpc.ClientConn
+	ownPool bool
 	leader string
 	rand   *rand.Rand
 
@@ -76,22 +77,23 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = fault.SystemClock()
 	}
-	return &Client{cfg: cfg, conns: make(map[string]*grpc.ClientConn),
+	ownPool := cfg.Pool == nil
+	if ownPool {
+		cfg.Pool = NewConnPool()
+	}
+	return &Client{cfg: cfg, ownPool: ownPool,
 		rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), clientID: newClientID()}, nil
 }
 
 func newClientID() uint64 { return rand.Uint64()>>1 | 1 }
 
-// Close closes the client's connections.
+// Close closes the client's connections, unless they come from a shared
+// pool (whose owner closes it).
 func (c *Client) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var errs []error
-	for _, conn := range c.conns {
-		errs = append(errs, conn.Close())
+	if c.ownPool {
+		return c.cfg.Pool.Close()
 	}
-	c.conns = map[string]*grpc.ClientConn{}
-	return errors.Join(errs...)
+	return nil
 }
 
 // Get reads key; found is false if it does not exist.
@@ -288,24 +290,9 @@ func (c *Client) setLeader(name string) {
 }
 
 func (c *Client) conn(name string) (*grpc.ClientConn, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if conn := c.conns[name]; conn != nil {
-		return conn, nil
-	}
 	for _, p := range c.cfg.Peers {
 		if p.Name == name {
-			conn, err := grpc.NewClient(p.Addr,
-				grpc.WithTransportCredentials(insecure.NewCredentials()),
-				grpc.WithConnectParams(grpc.ConnectParams{
-					Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
-					MinConnectTimeout: time.Second,
-				}))
-			if err != nil {
-				return nil, fmt.Errorf("kv client: connect to %s (%s): %w", name, p.Addr, err)
-			}
-			c.conns[name] = conn
-			return conn, nil
+			return c.cfg.Pool.get(p.Addr)
 		}
 	}
 	return nil, fmt.Errorf("kv client: unknown node %q", name)
