@@ -172,7 +172,7 @@ func BenchmarkMemory100kKeys(b *testing.B) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		b.ReportMetric(float64(ms.HeapInuse)/3/(1<<20), "heap-MB/node")
-		if rss, err := vmRSS(); err == nil {
+		if rss, err := vmRSS("self"); err == nil {
 			b.ReportMetric(float64(rss)/(1<<20), "process-RSS-MB")
 		} else {
 			b.Logf("no RSS: %v", err)
@@ -181,22 +181,77 @@ func BenchmarkMemory100kKeys(b *testing.B) {
 	}
 }
 
-// vmRSS returns this process's resident set size in bytes.
-func vmRSS() (int64, error) {
-	f, err := os.Open("/proc/self/status")
+
+// BenchmarkNodeRSS100kKeys loads 100,000 keys of 100-byte values into three
+// real `squall node` processes and reports the largest resident set of the
+// three (VmRSS), the memory a node costs in production. Run it once:
+// -benchtime 1x.
+func BenchmarkNodeRSS100kKeys(b *testing.B) {
+	c := startProcCluster(b, 3)
+	// Production settings: the process tests' tiny snapshot interval would
+	// measure snapshot garbage rather than the node.
+	c.extraArgs = []string{"--tick", "100ms", "--snapshot-entries", "10000"}
+	for _, name := range c.running() {
+		c.terminate(name)
+		c.start(name)
+	}
+	pool := NewConnPool()
+	defer pool.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	const keys, workers = 100_000, 64
+	value := []byte(strings.Repeat("v", 100))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		client, err := NewClient(ClientConfig{Peers: c.peers, Pool: pool})
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < keys; i = next.Add(1) - 1 {
+				if _, err := client.Put(ctx, fmt.Sprintf("key%06d", i), value); err != nil {
+					b.Errorf("put %d: %v", i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if b.Failed() {
+		return
+	}
+	c.waitConverged()
+	maxRSS := 0.0
+	for _, name := range c.running() {
+		rss, err := vmRSS(strconv.Itoa(c.proc(name).cmd.Process.Pid))
+		if err != nil {
+			b.Fatal(err)
+		}
+		maxRSS = max(maxRSS, float64(rss)/(1<<20))
+	}
+	b.ReportMetric(maxRSS, "max-node-RSS-MB")
+	b.ReportMetric(0, "ns/op")
+}
+
+// vmRSS returns the resident set size in bytes of a process ("self" or a
+// pid), from /proc.
+func vmRSS(pid string) (int64, error) {
+	path := "/proc/" + pid + "/status"
+	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("parse VmRSS %q in /proc/self/status: %w", rest, err)
+				return 0, fmt.Errorf("parse VmRSS %q in %s: %w", rest, path, err)
 			}
 			return kb << 10, nil
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/self/status: %v", s.Err())
+	return 0, fmt.Errorf("no VmRSS in %s: %v", path, sc.Err())
 }

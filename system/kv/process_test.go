@@ -36,11 +36,14 @@ const processSnapshotEntries = 100
 // procCluster is a KV cluster of real `squall node` processes on loopback,
 // each with its own data directory, which tests kill and restart.
 type procCluster struct {
-	t     *testing.T
+	t     testing.TB
 	bin   string
 	dir   string
 	peers []Peer
 	conns map[string]*grpc.ClientConn
+	// extraArgs are appended to every node's command line (a flag given
+	// twice takes its last value).
+	extraArgs []string
 
 	mu    sync.Mutex
 	procs map[string]*nodeProc // the latest process of each node
@@ -73,7 +76,7 @@ func (p *nodeProc) running() bool {
 }
 
 // startProcCluster builds squall and starts an n-node cluster.
-func startProcCluster(t *testing.T, n int) *procCluster {
+func startProcCluster(t testing.TB, n int) *procCluster {
 	if testing.Short() {
 		t.Skip("starts real processes; skipped in -short mode")
 	}
@@ -144,6 +147,7 @@ func (c *procCluster) start(name string) {
 	cmd := exec.Command(c.bin, "node", "--id", name, "--peers", c.peersFlag(), "--data", c.dataDir(name),
 		"--cluster", "process-test", "--tick", "20ms",
 		"--snapshot-entries", strconv.Itoa(processSnapshotEntries), "--log-level", "debug")
+	cmd.Args = append(cmd.Args, c.extraArgs...)
 	logFile, err := os.OpenFile(c.logPath(name), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		c.t.Fatal(err)
