@@ -181,7 +181,6 @@ func BenchmarkMemory100kKeys(b *testing.B) {
 	}
 }
 
-
 // BenchmarkNodeRSS100kKeys loads 100,000 keys of 100-byte values into three
 // real `squall node` processes and reports the largest resident set of the
 // three (VmRSS), the memory a node costs in production. Run it once:

@@ -53,10 +53,10 @@ type ClientConfig struct {
 type Client struct {
 	cfg ClientConfig
 
-	mu     sync.Mutex
+	mu      sync.Mutex
 	ownPool bool
-	leader string
-	rand   *rand.Rand
+	leader  string
+	rand    *rand.Rand
 
 	writeMu  sync.Mutex
 	clientID uint64
