@@ -64,7 +64,7 @@ func Analyze(ctx context.Context, path string, opts AnalyzeOptions, out io.Write
 		spec.CheckTimeout = time.Minute
 	}
 	fmt.Fprintf(out, "squall: checking %d events of %s\n", len(stored.History), stored.HistoryPath)
-	return check(ctx, run, spec, factory(), stored.History, out)
+	return check(ctx, run, spec, factory(), stored.History, out, runTiming{})
 }
 
 func copyFile(from, to string) error {

@@ -42,7 +42,8 @@ func Run(ctx context.Context, spec Spec, out io.Writer, logger *slog.Logger) (Ou
 	workload := workloadFactories[spec.Workload]()
 	rng := rand.New(rand.NewPCG(spec.Seed, 0x5c0a11))
 
-	run, err := results.NewRun(spec.Store, spec.Name, time.Now())
+	started := time.Now()
+	run, err := results.NewRun(spec.Store, spec.Name, started)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -174,19 +175,27 @@ func Run(ctx context.Context, spec Spec, out io.Writer, logger *slog.Logger) (Ou
 	}
 	// Checking. (Node logs are collected when the cluster is closed.)
 	fmt.Fprintf(out, "squall: checking %d events\n", len(rec.History()))
-	return check(ctx, run, spec, workload, rec.History(), out)
+	return check(ctx, run, spec, workload, rec.History(), out, runTiming{started: started, ran: time.Since(started)})
+}
+
+// runTiming is when a run began and how long it ran before checking; zero
+// for a history analyzed after the fact.
+type runTiming struct {
+	started time.Time
+	ran     time.Duration
 }
 
 // check runs the workload's checkers over h and writes the results and the
 // report into run.
-func check(ctx context.Context, run *results.Run, spec Spec, workload workloads.Workload, h history.History, out io.Writer) (Outcome, error) {
+func check(ctx context.Context, run *results.Run, spec Spec, workload workloads.Workload, h history.History, out io.Writer, timing runTiming) (Outcome, error) {
 	started := time.Now()
 	var rs []checker.Result
 	for _, c := range workload.Checkers(workloads.CheckOptions{Dir: run.Dir, Timeout: spec.CheckTimeout}) {
 		rs = append(rs, c.Check(ctx, h))
 	}
 	verdict := checker.Compose(rs)
-	summary := results.Summary{Verdict: verdict, Results: rs, Seed: spec.Seed, CheckDuration: time.Since(started)}
+	summary := results.Summary{Test: spec.Name, Verdict: verdict, Results: rs, Seed: spec.Seed,
+		Started: timing.started, RunDuration: timing.ran, CheckDuration: time.Since(started)}
 	if err := run.WriteResults(summary); err != nil {
 		return Outcome{Dir: run.Dir, Verdict: verdict, Results: rs}, err
 	}
