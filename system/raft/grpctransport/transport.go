@@ -50,7 +50,7 @@ func New(cfg Config) (*Transport, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &Transport{
 		self:   cfg.Self,
-		log:    cfg.Logger.With("node", cfg.Self),
+		log:    cfg.Logger.With("raft_id", cfg.Self),
 		peers:  make(map[uint64]*peer, len(cfg.Peers)),
 		ctx:    ctx,
 		cancel: cancel,
