@@ -1,0 +1,163 @@
+package elle
+
+import (
+	"fmt"
+
+	"github.com/squall-chaos/squall/history"
+)
+
+// status is what a transaction's completion says about it.
+type status uint8
+
+const (
+	committed     status = iota // ok: it took effect, as shown
+	indeterminate               // info, or never completed: its appends may or may not have happened
+	aborted                     // fail: it certainly did not take effect
+)
+
+// txn is one list-append transaction. Its micro-ops are mops[first:end],
+// in the order of its value.
+type txn struct {
+	first, end int32
+	// invoke and complete are positions of its events in the history;
+	// complete is -1 if it never completed.
+	invoke, complete int32
+	status           status
+}
+
+// event is the position of the event whose value the checker read: the
+// completion of a committed txn, else its invoke.
+func (t *txn) event() int32 {
+	if t.status == committed {
+		return t.complete
+	}
+	return t.invoke
+}
+
+// index is the event index that names t in anomalies: its completion's,
+// or its invoke's if it never completed.
+func (t *txn) index(h history.History) int64 {
+	if t.complete >= 0 {
+		return h[t.complete].Index
+	}
+	return h[t.invoke].Index
+}
+
+type mopKind uint8
+
+const (
+	appendMop mopKind = iota
+	readMop
+)
+
+// mop is one micro-op, compactly: the elements a read saw stay in the
+// history (see readList) and are not copied.
+type mop struct {
+	elem int64 // an append's element
+	key  int32 // interned
+	// n is the length of the list a committed txn's read saw; -1 if
+	// unknown (the txn did not commit), -2 once the read turned out
+	// incompatible with its key's version order.
+	n    int32
+	kind mopKind
+	// external marks a committed read that comes before the txn's own
+	// appends to its key: the reads that tell what other txns did.
+	external bool
+}
+
+const (
+	unknownLength      = -1
+	incompatibleLength = -2
+)
+
+// readList is the list the j-th micro-op of the event at pos read; the
+// event was parsed, so the shape is known to be right.
+func readList(h history.History, pos int32, j int) []any {
+	l, _ := h[pos].Value.([]any)[j].([]any)[2].([]any)
+	return l
+}
+
+// parseError names the event and micro-op a history cannot be read at.
+type parseError struct {
+	index int64
+	mop   int // -1: the value as a whole
+	msg   string
+}
+
+func (e *parseError) Error() string {
+	if e.mop < 0 {
+		return fmt.Sprintf("event %d: %s", e.index, e.msg)
+	}
+	return fmt.Sprintf("event %d: micro-op %d: %s", e.index, e.mop, e.msg)
+}
+
+// parseMops appends the micro-ops of a txn's value to mops. reads tells
+// whether the value's reads carry what was read (a committed txn's
+// completion); otherwise they are ignored.
+func (c *checkState) parseMops(op *history.Op, reads bool) error {
+	value, ok := op.Value.([]any)
+	if !ok {
+		return &parseError{op.Index, -1, fmt.Sprintf("txn value %v: want a list of micro-ops", op.Value)}
+	}
+	for j, v := range value {
+		m, ok := v.([]any)
+		if !ok || len(m) != 3 {
+			return &parseError{op.Index, j, fmt.Sprintf("%v: want [\"append\", key, element] or [\"r\", key, list]", v)}
+		}
+		f, _ := m[0].(string)
+		key, ok := m[1].(string)
+		if !ok {
+			return &parseError{op.Index, j, fmt.Sprintf("%v: key %v is not a string", v, m[1])}
+		}
+		mo := mop{key: c.intern(key), n: unknownLength}
+		switch f {
+		case "append":
+			e, ok := history.Int(m[2])
+			if !ok {
+				return &parseError{op.Index, j, fmt.Sprintf("%v: element %v is not an integer", v, m[2])}
+			}
+			mo.kind, mo.elem = appendMop, e
+		case "r":
+			mo.kind = readMop
+			if reads {
+				n, err := checkList(m[2])
+				if err != nil {
+					return &parseError{op.Index, j, fmt.Sprintf("%v: %v", v, err)}
+				}
+				mo.n = int32(n)
+			}
+		default:
+			return &parseError{op.Index, j, fmt.Sprintf("%v: function %v, want \"append\" or \"r\"", v, m[0])}
+		}
+		c.mops = append(c.mops, mo)
+	}
+	return nil
+}
+
+// checkList checks that a read's value is null or a list of integers, and
+// returns its length.
+func checkList(v any) (int, error) {
+	if v == nil {
+		return 0, nil
+	}
+	l, ok := v.([]any)
+	if !ok {
+		return 0, fmt.Errorf("read %v: want a list of integers or null", v)
+	}
+	for _, e := range l {
+		if _, ok := history.Int(e); !ok {
+			return 0, fmt.Errorf("read element %v is not an integer", e)
+		}
+	}
+	return len(l), nil
+}
+
+func (c *checkState) intern(key string) int32 {
+	if k, ok := c.keyIDs[key]; ok {
+		return k
+	}
+	k := int32(len(c.keys))
+	c.keyIDs[key] = k
+	c.keys = append(c.keys, keyState{name: key, longest: -1, firstAborted: -1})
+	return k
+}
