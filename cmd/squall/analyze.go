@@ -24,6 +24,7 @@ func analyzeCommand() *cli.Command {
 			&cli.StringFlag{Name: "workload", Value: "register", Usage: "workload whose checkers judge a bare history: " + strings.Join(harness.WorkloadNames(), ", ")},
 			&cli.DurationFlag{Name: "check-timeout", Usage: "time budget of the linearizability checker (default: the run's, or 1m)"},
 			&cli.StringFlag{Name: "store", Value: "store", Usage: "where results of a bare history go"},
+			&cli.StringFlag{Name: "consistency", Usage: "model for transactional checkers (default: the run's, or the checker's: strict-serializable)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -33,6 +34,7 @@ func analyzeCommand() *cli.Command {
 			defer stop()
 			outcome, err := harness.Analyze(ctx, c.Args().First(), harness.AnalyzeOptions{
 				Workload: c.String("workload"), CheckTimeout: c.Duration("check-timeout"), Store: c.String("store"),
+				Consistency: c.String("consistency"),
 			}, c.App.Writer)
 			if err != nil {
 				return err

@@ -19,6 +19,7 @@ import (
 
 	"github.com/squall-chaos/squall/system/kv"
 	"github.com/squall-chaos/squall/system/kv/kvpb"
+	"github.com/squall-chaos/squall/system/percolator"
 )
 
 // nodeCommand is `squall node`: the server process inside each container.
@@ -30,14 +31,17 @@ func nodeCommand() *cli.Command {
 			"Prints one line, \"squall node ID ready on ADDR\", on stdout once it serves.\n" +
 			"Logs go to stderr as JSON lines.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "system", Value: "kv", Usage: "system to run: kv"},
+			&cli.StringFlag{Name: "system", Value: "kv", Usage: "system to run: kv, or percolator (transactions over sharded raft with a timestamp oracle)"},
 			&cli.StringFlag{Name: "id", Usage: "this node's id, one of --peers"},
 			&cli.StringFlag{Name: "peers", Usage: "all members as ID=HOST:PORT,... (this node included)"},
 			&cli.StringFlag{Name: "data", Usage: "data directory (created if missing)"},
 			&cli.StringFlag{Name: "listen", Usage: "address to listen on (default: this node's address in --peers)"},
 			&cli.StringFlag{Name: "cluster", Usage: "cluster identity recorded in the data directory (default: derived from --peers)"},
-			&cli.StringFlag{Name: "read-mode", Value: string(kv.ReadIndex), Usage: "how reads are made linearizable: readindex, log, or lease (unsafe under clock faults)"},
-			&cli.StringSliceFlag{Name: "bug", Usage: "plant a bug: stale-reads (any node answers reads from local state)"},
+			&cli.StringFlag{Name: "read-mode", Value: string(kv.ReadIndex), Usage: "kv: how reads are made linearizable: readindex, log, or lease (unsafe under clock faults)"},
+			&cli.IntFlag{Name: "shards", Value: percolator.DefaultShards, Usage: "percolator: number of shard groups (every node must agree)"},
+			&cli.StringSliceFlag{Name: "bug", Usage: "plant a bug; kv: stale-reads (any node answers reads from local state); " +
+				"percolator: skip-write-conflict (prewrite ignores newer commits: lost updates), " +
+				"get-ignores-locks (reads skip locks of committing transactions: broken snapshots)"},
 			&cli.DurationFlag{Name: "tick", Value: 100 * time.Millisecond, Usage: "raft tick interval"},
 			&cli.IntFlag{Name: "election-ticks", Value: 10, Usage: "raft election timeout in ticks (randomized up to twice that)"},
 			&cli.Uint64Flag{Name: "snapshot-entries", Value: 10000, Usage: "applied entries between snapshots"},
@@ -91,8 +95,9 @@ func runNode(c *cli.Context) error {
 			return fmt.Errorf("--%s is required (see 'squall node --help')", required)
 		}
 	}
-	if sys := c.String("system"); sys != "kv" {
-		return fmt.Errorf("--system: %q is not a system this build can run (want kv)", sys)
+	system := c.String("system")
+	if system != "kv" && system != "percolator" {
+		return fmt.Errorf("--system: %q is not a system this build can run (want kv or percolator)", system)
 	}
 	peers, err := parsePeers(c.String("peers"))
 	if err != nil {
@@ -100,19 +105,6 @@ func runNode(c *cli.Context) error {
 	}
 	if err := kv.Validate(c.String("id"), peers); err != nil {
 		return fmt.Errorf("--peers/--id: %w", err)
-	}
-	mode, err := kv.ParseReadMode(c.String("read-mode"))
-	if err != nil {
-		return fmt.Errorf("--read-mode: %w", err)
-	}
-	staleReads := false
-	for _, bug := range c.StringSlice("bug") {
-		switch bug {
-		case "stale-reads":
-			staleReads = true
-		default:
-			return fmt.Errorf("--bug: %q is not a planted bug of kv (want stale-reads)", bug)
-		}
 	}
 	if c.Duration("tick") <= 0 {
 		return fmt.Errorf("--tick: %v must be positive", c.Duration("tick"))
@@ -130,19 +122,23 @@ func runNode(c *cli.Context) error {
 		cluster = defaultCluster(peers)
 	}
 
-	node, err := kv.Start(kv.Config{
-		Name:            c.String("id"),
-		Peers:           peers,
-		Cluster:         cluster,
-		DataDir:         c.String("data"),
-		Listen:          c.String("listen"),
-		ReadMode:        mode,
-		StaleReads:      staleReads,
-		TickInterval:    c.Duration("tick"),
-		ElectionTick:    c.Int("election-ticks"),
-		SnapshotEntries: c.Uint64("snapshot-entries"),
-		Logger:          logger,
-	})
+	common := nodeSettings{
+		name:            c.String("id"),
+		peers:           peers,
+		cluster:         cluster,
+		dataDir:         c.String("data"),
+		listen:          c.String("listen"),
+		tick:            c.Duration("tick"),
+		electionTicks:   c.Int("election-ticks"),
+		snapshotEntries: c.Uint64("snapshot-entries"),
+		logger:          logger,
+	}
+	var node runningNode
+	if system == "percolator" {
+		node, err = startPercolatorNode(c, common)
+	} else {
+		node, err = startKVNode(c, common)
+	}
 	if err != nil {
 		return err
 	}
@@ -193,4 +189,106 @@ func nodeHealthCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// nodeSettings are the flags every system's node takes.
+type nodeSettings struct {
+	name, cluster, dataDir, listen string
+	peers                          []kv.Peer
+	tick                           time.Duration
+	electionTicks                  int
+	snapshotEntries                uint64
+	logger                         *slog.Logger
+}
+
+// runningNode is what runNode needs of any system's node.
+type runningNode interface {
+	Addr() string
+	Stop()
+	Done() <-chan struct{}
+	Err() error
+}
+
+// refuseFlags refuses flags that belong to another system than the one
+// being run, rather than silently ignoring them.
+func refuseFlags(c *cli.Context, system string, flags ...string) error {
+	for _, f := range flags {
+		if c.IsSet(f) {
+			return fmt.Errorf("--%s does not apply to --system %s", f, system)
+		}
+	}
+	return nil
+}
+
+func startKVNode(c *cli.Context, s nodeSettings) (runningNode, error) {
+	if err := refuseFlags(c, "kv", "shards"); err != nil {
+		return nil, err
+	}
+	mode, err := kv.ParseReadMode(c.String("read-mode"))
+	if err != nil {
+		return nil, fmt.Errorf("--read-mode: %w", err)
+	}
+	staleReads := false
+	for _, bug := range c.StringSlice("bug") {
+		switch bug {
+		case "stale-reads":
+			staleReads = true
+		default:
+			return nil, fmt.Errorf("--bug: %q is not a planted bug of kv (want stale-reads)", bug)
+		}
+	}
+	node, err := kv.Start(kv.Config{
+		Name:            s.name,
+		Peers:           s.peers,
+		Cluster:         s.cluster,
+		DataDir:         s.dataDir,
+		Listen:          s.listen,
+		ReadMode:        mode,
+		StaleReads:      staleReads,
+		TickInterval:    s.tick,
+		ElectionTick:    s.electionTicks,
+		SnapshotEntries: s.snapshotEntries,
+		Logger:          s.logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return node, nil
+}
+
+func startPercolatorNode(c *cli.Context, s nodeSettings) (runningNode, error) {
+	if err := refuseFlags(c, "percolator", "read-mode"); err != nil {
+		return nil, err
+	}
+	if c.Int("shards") < 1 {
+		return nil, fmt.Errorf("--shards: %d must be at least 1", c.Int("shards"))
+	}
+	var bugs percolator.Bugs
+	for _, bug := range c.StringSlice("bug") {
+		switch bug {
+		case "skip-write-conflict":
+			bugs.SkipWriteConflictCheck = true
+		case "get-ignores-locks":
+			bugs.GetIgnoresLocks = true
+		default:
+			return nil, fmt.Errorf("--bug: %q is not a planted bug of percolator (want skip-write-conflict or get-ignores-locks)", bug)
+		}
+	}
+	node, err := percolator.Start(percolator.Config{
+		Name:            s.name,
+		Peers:           s.peers,
+		Cluster:         s.cluster,
+		DataDir:         s.dataDir,
+		Listen:          s.listen,
+		Shards:          c.Int("shards"),
+		TickInterval:    s.tick,
+		ElectionTick:    s.electionTicks,
+		SnapshotEntries: s.snapshotEntries,
+		Logger:          s.logger,
+		Bugs:            bugs,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return node, nil
 }

@@ -1,0 +1,131 @@
+package percolator
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
+)
+
+// The client's error taxonomy. Every error a Txn returns wraps exactly one
+// of ErrDefinite and ErrIndeterminate; the harness records the first as a
+// failed transaction and the second as one of unknown outcome.
+//
+// A transaction commits at one moment: when its primary key's commit is
+// applied. Until the client sends that commit, every failure is definite:
+// a prewrite that went astray leaves at most locks, which the client or a
+// later reader rolls back. Once the primary's commit was sent, a failure
+// without an answer (a timeout, a lost connection, a node that stopped) is
+// indeterminate: the commit may be in a Raft log and take effect.
+var (
+	// ErrDefinite: the transaction certainly did not commit. Reads that
+	// fail also wrap it: the caller abandons the transaction, which then
+	// has written nothing.
+	ErrDefinite = errors.New("percolator: transaction did not commit")
+	// ErrIndeterminate: the transaction may or may not have committed: its
+	// primary's commit was sent and no answer came.
+	ErrIndeterminate = errors.New("percolator: transaction outcome unknown")
+	// ErrConflict: the transaction did not commit because another one
+	// wrote one of its keys after it started, or holds a lock on one; a
+	// retry with a new start timestamp may succeed. It wraps ErrDefinite.
+	ErrConflict = fmt.Errorf("%w: conflict", ErrDefinite)
+)
+
+// errTxnDone is returned by the operations of a Txn that has already
+// committed or failed.
+var errTxnDone = fmt.Errorf("%w: transaction already finished", ErrDefinite)
+
+// keyErrorText describes a KeyError for an error message.
+func keyErrorText(ke *pb.KeyError) string {
+	switch {
+	case ke.GetLocked() != nil:
+		l := ke.GetLocked()
+		return fmt.Sprintf("key %q locked by transaction %d (primary %q)", l.Key, l.StartTs, l.Primary)
+	case ke.GetConflict() != nil:
+		c := ke.GetConflict()
+		if c.ConflictCommitTs == 0 {
+			return fmt.Sprintf("key %q: transaction %d was rolled back", c.Key, c.StartTs)
+		}
+		return fmt.Sprintf("key %q: write committed at %d after start %d", c.Key, c.ConflictCommitTs, c.StartTs)
+	case ke.GetTxnLockNotFound():
+		return "the transaction's lock is gone (rolled back)"
+	case ke.GetCommittedTs() != 0:
+		return fmt.Sprintf("committed at %d", ke.CommittedTs)
+	}
+	return ke.GetMessage()
+}
+
+// classify turns the error of an RPC into the taxonomy. sent says whether
+// the request may have reached a node; if it cannot have, any failure is
+// definite. FailedPrecondition (not the leader), Aborted (refused, or lost
+// to a leader change before it committed), InvalidArgument and NotFound
+// are refusals: the request had no effect.
+func classify(err error, sent bool) error {
+	st, _ := status.FromError(err)
+	switch st.Code() {
+	case codes.FailedPrecondition, codes.Aborted, codes.InvalidArgument, codes.NotFound:
+		return fmt.Errorf("%w: %s", ErrDefinite, st.Message())
+	}
+	if !sent {
+		return fmt.Errorf("%w: not sent: %v", ErrDefinite, err)
+	}
+	return fmt.Errorf("%w: %v", ErrIndeterminate, err)
+}
+
+// classifyLast turns the error that ended an RPC after retries into the
+// taxonomy. sent says whether any attempt may have reached a node and
+// taken effect: a later attempt's refusal says nothing of an earlier one,
+// which may be in some node's log and still apply.
+func classifyLast(err error, sent bool) error {
+	if sent {
+		return fmt.Errorf("%w: %v", ErrIndeterminate, err)
+	}
+	return classify(err, false)
+}
+
+// isFinal reports whether a refusal is one a retry cannot fix: a malformed
+// request, or an Aborted one for a reason other than a leader change (an
+// injected failure, a refusal of the state machine).
+func isFinal(err error) bool {
+	st := status.Convert(err)
+	switch st.Code() {
+	case codes.InvalidArgument:
+		return true
+	case codes.Aborted:
+		return strings.Contains(st.Message(), "injected")
+	}
+	return false
+}
+
+// maySent reports whether a failed RPC may have reached a node and taken
+// effect. Refusals had no effect; gRPC fails an RPC with "connection
+// error" when it had no connection to send it on.
+func maySent(err error) bool {
+	st := status.Convert(err)
+	switch st.Code() {
+	case codes.FailedPrecondition, codes.Aborted, codes.InvalidArgument, codes.NotFound:
+		return false
+	case codes.Unavailable:
+		return !strings.HasPrefix(st.Message(), "connection error")
+	}
+	return true
+}
+
+// notLeaderHint returns the leader named in a NotLeader detail, if any;
+// notLeader says whether err is a not-the-leader refusal at all.
+func notLeaderHint(err error) (leader string, notLeader bool) {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.FailedPrecondition {
+		return "", false
+	}
+	for _, d := range st.Details() {
+		if nl, ok := d.(*pb.NotLeader); ok {
+			return nl.LeaderId, true
+		}
+	}
+	return "", true
+}

@@ -1,0 +1,268 @@
+package percolator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
+)
+
+// Txn is a snapshot-isolated transaction. Its reads see the database as of
+// its start timestamp, plus its own writes; its writes are buffered until
+// Commit. A Txn is used by one goroutine.
+type Txn struct {
+	c        *Client
+	startTS  uint64
+	commitTS uint64
+	writes   map[string]*pb.Mutation
+	done     bool
+}
+
+// StartTS is the transaction's start timestamp: the snapshot it reads.
+func (t *Txn) StartTS() uint64 { return t.startTS }
+
+// CommitTS is the transaction's commit timestamp once Commit succeeded,
+// or, if its outcome is indeterminate, the timestamp it committed at if it
+// did; 0 for a read-only transaction and one that certainly did not commit.
+func (t *Txn) CommitTS() uint64 { return t.commitTS }
+
+// Set buffers a write of value to key.
+func (t *Txn) Set(key, value []byte) {
+	t.writes[string(key)] = &pb.Mutation{Op: pb.Mutation_PUT, Key: slices.Clone(key), Value: slices.Clone(value)}
+}
+
+// Delete buffers a deletion of key.
+func (t *Txn) Delete(key []byte) {
+	t.writes[string(key)] = &pb.Mutation{Op: pb.Mutation_DELETE, Key: slices.Clone(key)}
+}
+
+// Get reads key as of the transaction's snapshot, or the transaction's own
+// write of it. found is false if the key does not exist. A lock of another
+// transaction that may have committed before the snapshot blocks the read
+// until that transaction's fate is known: Get rolls the lock forward or
+// back once it can, and waits (until ctx ends) while the lock is alive.
+func (t *Txn) Get(ctx context.Context, key []byte) (value []byte, found bool, err error) {
+	if t.done {
+		return nil, false, errTxnDone
+	}
+	if m, ok := t.writes[string(key)]; ok {
+		return m.Value, m.Op == pb.Mutation_PUT, nil
+	}
+	shard := t.c.shardOf(key)
+	pause := time.Millisecond
+	for {
+		var resp *pb.GetResponse
+		err := t.c.call(ctx, shard, func(ctx context.Context, pc pb.PercolatorClient) (err error) {
+			resp, err = pc.Get(ctx, &pb.GetRequest{Shard: shard, Key: key, Version: t.startTS})
+			return err
+		})
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: get %q at %d: %v", ErrDefinite, key, t.startTS, err)
+		}
+		if resp.Error == nil {
+			return resp.Value, resp.Found, nil
+		}
+		lock := resp.Error.GetLocked()
+		if lock == nil {
+			return nil, false, fmt.Errorf("%w: get %q at %d: %s", ErrDefinite, key, t.startTS, keyErrorText(resp.Error))
+		}
+		resolved, err := t.c.resolveLock(ctx, lock)
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: get %q at %d: %v", ErrDefinite, key, t.startTS, err)
+		}
+		if !resolved {
+			if err := t.c.sleep(ctx, pause); err != nil {
+				return nil, false, fmt.Errorf("%w: get %q at %d: waiting for %s: %v",
+					ErrDefinite, key, t.startTS, keyErrorText(resp.Error), err)
+			}
+			pause = min(2*pause, t.c.cfg.MaxBackoff)
+		}
+	}
+}
+
+// Commit commits the transaction's writes by two-phase commit, and ends
+// the transaction. A transaction without writes commits trivially.
+//
+// The first of the written keys in byte order is the primary. Commit
+// prewrites every key (locking it and writing its value at the start
+// timestamp), one request per shard, all shards in parallel; takes a
+// commit timestamp; commits the primary, together with the other keys of
+// the primary's shard in one atomic command (the commit point); then
+// commits the other shards' keys. A key locked by a live transaction, or
+// written by one that committed after this one started, fails the commit
+// with ErrConflict; the keys prewritten so far are rolled back.
+//
+// An error wraps ErrDefinite or ErrIndeterminate (see errors.go). After
+// the commit point the outcome is decided and Commit returns; the other
+// shards' commits run on in the background and may fail without harm, as
+// readers roll their locks forward.
+func (t *Txn) Commit(ctx context.Context) error {
+	if t.done {
+		return errTxnDone
+	}
+	t.done = true
+	if len(t.writes) == 0 {
+		return nil
+	}
+	keys := slices.Sorted(maps.Keys(t.writes))
+	primary := []byte(keys[0])
+	primaryShard := t.c.shardOf(primary)
+	byShard := make(map[uint32][]*pb.Mutation)
+	for _, k := range keys {
+		shard := t.c.shardOf([]byte(k))
+		byShard[shard] = append(byShard[shard], t.writes[k])
+	}
+
+	if err := t.prewrite(ctx, primary, byShard); err != nil {
+		t.rollback(ctx, byShard)
+		return fmt.Errorf("commit transaction %d: %w", t.startTS, err)
+	}
+	if h := t.c.cfg.hooks; h != nil && h.afterPrewrite != nil {
+		if err := h.afterPrewrite(); err != nil {
+			return fmt.Errorf("%w: commit transaction %d: stopped after prewrite: %v", ErrDefinite, t.startTS, err)
+		}
+	}
+	commitTS, err := t.c.timestamp(ctx)
+	if err != nil {
+		t.rollback(ctx, byShard)
+		return fmt.Errorf("commit transaction %d: %w", t.startTS, err)
+	}
+	t.commitTS = commitTS
+
+	if err := t.commitShard(ctx, primaryShard, byShard[primaryShard]); err != nil {
+		if errors.Is(err, ErrDefinite) {
+			t.commitTS = 0
+			t.rollback(ctx, byShard)
+		}
+		return fmt.Errorf("commit transaction %d at %d: primary %q: %w", t.startTS, commitTS, primary, err)
+	}
+	if h := t.c.cfg.hooks; h != nil && h.skipSecondaryCommits {
+		return nil
+	}
+	// The transaction is committed. The other shards' keys are committed
+	// in the background, as TiKV does: until then a reader that meets
+	// their locks rolls them forward itself. The commits outlive the
+	// caller's context, for a lock they leave costs its readers a status
+	// check each.
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.c.cfg.AttemptTimeout)
+	var wg sync.WaitGroup
+	for shard, muts := range byShard {
+		if shard != primaryShard {
+			wg.Go(func() { _ = t.commitShard(bg, shard, muts) })
+		}
+	}
+	t.c.background.Go(func() {
+		wg.Wait()
+		cancel()
+	})
+	return nil
+}
+
+// prewrite locks and writes every key, one request per shard, all shards
+// in parallel. Its error wraps ErrDefinite: nothing is committed yet.
+func (t *Txn) prewrite(ctx context.Context, primary []byte, byShard map[uint32][]*pb.Mutation) error {
+	errs := make(chan error, len(byShard))
+	for shard, muts := range byShard {
+		go func() { errs <- t.prewriteShard(ctx, primary, shard, muts) }()
+	}
+	var first error
+	for range byShard {
+		if err := <-errs; err != nil && (first == nil || errors.Is(err, ErrConflict) && !errors.Is(first, ErrConflict)) {
+			// A conflict is the more useful report: the caller may retry.
+			first = err
+		}
+	}
+	return first
+}
+
+// prewriteShard prewrites one shard's mutations. A lock of another
+// transaction whose fate is decided (committed, or rolled back because its
+// ttl expired) is resolved and the prewrite retried; a live lock is a
+// conflict, for waiting on it could deadlock with its owner, which may be
+// waiting on one of ours in another shard.
+func (t *Txn) prewriteShard(ctx context.Context, primary []byte, shard uint32, muts []*pb.Mutation) error {
+	req := &pb.PrewriteRequest{Shard: shard, Mutations: muts, Primary: primary,
+		StartTs: t.startTS, LockTtlMs: uint64(t.c.cfg.LockTTL.Milliseconds())}
+	for {
+		var resp *pb.PrewriteResponse
+		err := t.c.call(ctx, shard, func(ctx context.Context, pc pb.PercolatorClient) (err error) {
+			resp, err = pc.Prewrite(ctx, req)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%w: prewrite shard %d: %v", ErrDefinite, shard, err)
+		}
+		if len(resp.Errors) == 0 {
+			return nil
+		}
+		for _, ke := range resp.Errors {
+			switch lock := ke.GetLocked(); {
+			case lock != nil:
+				resolved, err := t.c.resolveLock(ctx, lock)
+				if err != nil {
+					return fmt.Errorf("%w: prewrite shard %d: %v", ErrDefinite, shard, err)
+				}
+				if !resolved {
+					return fmt.Errorf("%w: prewrite shard %d: %s", ErrConflict, shard, keyErrorText(ke))
+				}
+			case ke.GetConflict() != nil:
+				return fmt.Errorf("%w: prewrite shard %d: %s", ErrConflict, shard, keyErrorText(ke))
+			default:
+				return fmt.Errorf("%w: prewrite shard %d: %s", ErrDefinite, shard, keyErrorText(ke))
+			}
+		}
+	}
+}
+
+// commitShard commits the transaction's keys of one shard at its commit
+// timestamp. Commit is idempotent, so every failed attempt is retried
+// until ctx ends; the error wraps ErrIndeterminate if an attempt may have
+// taken effect and no later answer told.
+func (t *Txn) commitShard(ctx context.Context, shard uint32, muts []*pb.Mutation) error {
+	keys := make([][]byte, len(muts))
+	for i, m := range muts {
+		keys[i] = m.Key
+	}
+	req := &pb.CommitRequest{Shard: shard, Keys: keys, StartTs: t.startTS, CommitTs: t.commitTS}
+	var resp *pb.CommitResponse
+	err := t.c.call(ctx, shard, func(ctx context.Context, pc pb.PercolatorClient) (err error) {
+		resp, err = pc.Commit(ctx, req)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if resp.Error != nil {
+		// An answer tells the state after every earlier attempt: a commit
+		// that had applied would be acknowledged again.
+		return fmt.Errorf("%w: %s", ErrDefinite, keyErrorText(resp.Error))
+	}
+	return nil
+}
+
+// rollback rolls back the transaction's locks after it failed before its
+// commit point, so that others need not wait for their ttl. It is best
+// effort and runs even if ctx has ended: a lock it leaves expires.
+func (t *Txn) rollback(ctx context.Context, byShard map[uint32][]*pb.Mutation) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.c.cfg.AttemptTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for shard, muts := range byShard {
+		keys := make([][]byte, len(muts))
+		for i, m := range muts {
+			keys[i] = m.Key
+		}
+		wg.Go(func() {
+			_ = t.c.call(ctx, shard, func(ctx context.Context, pc pb.PercolatorClient) error {
+				_, err := pc.Rollback(ctx, &pb.RollbackRequest{Shard: shard, Keys: keys, StartTs: t.startTS})
+				return err
+			})
+		})
+	}
+	wg.Wait()
+}
