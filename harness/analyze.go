@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/squall-chaos/squall/checker/elle"
 	"github.com/squall-chaos/squall/history"
 	"github.com/squall-chaos/squall/results"
 )
@@ -19,6 +20,8 @@ type AnalyzeOptions struct {
 	// directory's spec names its own).
 	Workload     string
 	CheckTimeout time.Duration
+	// Consistency overrides the model transactional checkers use.
+	Consistency string
 	// Store is where the results of a bare history file are written.
 	Store string
 }
@@ -34,7 +37,7 @@ func Analyze(ctx context.Context, path string, opts AnalyzeOptions, out io.Write
 	if len(stored.History) == 0 {
 		return Outcome{}, fmt.Errorf("%s: %w", stored.HistoryPath, history.ErrNoHistory)
 	}
-	spec := Spec{Workload: opts.Workload, CheckTimeout: opts.CheckTimeout}
+	spec := Spec{Workload: opts.Workload, CheckTimeout: opts.CheckTimeout, Consistency: opts.Consistency}
 	var run *results.Run
 	if stored.Spec != nil {
 		if err := json.Unmarshal(stored.Spec, &spec); err != nil {
@@ -42,6 +45,9 @@ func Analyze(ctx context.Context, path string, opts AnalyzeOptions, out io.Write
 		}
 		if opts.CheckTimeout > 0 {
 			spec.CheckTimeout = opts.CheckTimeout
+		}
+		if opts.Consistency != "" {
+			spec.Consistency = opts.Consistency
 		}
 		run = &results.Run{Dir: stored.Dir, TestName: spec.Name}
 	} else {
@@ -62,6 +68,11 @@ func Analyze(ctx context.Context, path string, opts AnalyzeOptions, out io.Write
 	}
 	if spec.CheckTimeout <= 0 {
 		spec.CheckTimeout = time.Minute
+	}
+	if spec.Consistency != "" {
+		if _, err := elle.ParseModel(spec.Consistency); err != nil {
+			return Outcome{}, fmt.Errorf("--consistency: %w", err)
+		}
 	}
 	fmt.Fprintf(out, "squall: checking %d events of %s\n", len(stored.History), stored.HistoryPath)
 	return check(ctx, run, spec, factory(), stored.History, out, runTiming{})

@@ -190,7 +190,7 @@ type runTiming struct {
 func check(ctx context.Context, run *results.Run, spec Spec, workload workloads.Workload, h history.History, out io.Writer, timing runTiming) (Outcome, error) {
 	started := time.Now()
 	var rs []checker.Result
-	for _, c := range workload.Checkers(workloads.CheckOptions{Dir: run.Dir, Timeout: spec.CheckTimeout}) {
+	for _, c := range workload.Checkers(workloads.CheckOptions{Dir: run.Dir, Timeout: spec.CheckTimeout, Consistency: spec.Consistency}) {
 		rs = append(rs, c.Check(ctx, h))
 	}
 	verdict := checker.Compose(rs)

@@ -8,6 +8,8 @@ package harness
 
 import (
 	"fmt"
+
+	"github.com/squall-chaos/squall/checker/elle"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,9 +35,12 @@ type Spec struct {
 	Seed            uint64        `json:"seed"`
 	NemesisInterval time.Duration `json:"nemesis_interval"`
 	ReadMode        string        `json:"read_mode,omitempty"`
-	Bugs            []string      `json:"bugs,omitempty"`
-	OpTimeout       time.Duration `json:"op_timeout"`
-	CheckTimeout    time.Duration `json:"check_timeout"`
+	// Consistency is the model transactional checkers hold the history
+	// to; empty means the system's default.
+	Consistency  string        `json:"consistency,omitempty"`
+	Bugs         []string      `json:"bugs,omitempty"`
+	OpTimeout    time.Duration `json:"op_timeout"`
+	CheckTimeout time.Duration `json:"check_timeout"`
 	// Store is the directory runs are written under.
 	Store        string `json:"-"`
 	LeaveRunning bool   `json:"-"`
@@ -91,6 +96,12 @@ func (s *Spec) Validate() error {
 	}
 	if s.OpTimeout <= 0 {
 		return fmt.Errorf("--op-timeout: %v must be positive", s.OpTimeout)
+	}
+	if s.Consistency == "" {
+		s.Consistency = sys.DefaultConsistency()
+	}
+	if _, err := elle.ParseModel(s.Consistency); err != nil {
+		return fmt.Errorf("--consistency: %w", err)
 	}
 	bugs := sys.Bugs()
 	for _, b := range s.Bugs {

@@ -29,10 +29,14 @@ type System interface {
 	Leader(ctx context.Context, nodes []workloads.Node) (string, error)
 	// Serving reports whether the cluster serves: a leader is known.
 	Serving(ctx context.Context, nodes []workloads.Node) error
+	// DefaultConsistency is the consistency model transactional checkers
+	// hold the system to unless --consistency says otherwise.
+	DefaultConsistency() string
 }
 
 var systems = map[string]System{
-	"kv": kvSystem{},
+	"kv":         kvSystem{},
+	"percolator": percolatorSystem{},
 }
 
 // SystemNames lists the known systems.
@@ -40,6 +44,8 @@ func SystemNames() []string { return slices.Sorted(mapKeys(systems)) }
 
 var workloadFactories = map[string]func() workloads.Workload{
 	"register": func() workloads.Workload { return workloads.NewRegister() },
+	"bank":     func() workloads.Workload { return workloads.NewBank() },
+	"append":   func() workloads.Workload { return workloads.NewAppend() },
 }
 
 // WorkloadNames lists the known workloads.
@@ -59,6 +65,10 @@ type kvSystem struct{}
 
 func (kvSystem) Name() string { return "kv" }
 func (kvSystem) Port() int    { return 7000 }
+
+// DefaultConsistency: every Txn is one log entry applied in order on a
+// linearizable store, so histories must be strict serializable.
+func (kvSystem) DefaultConsistency() string { return "strict-serializable" }
 
 func (kvSystem) NodeArgs(node, peers string, spec *Spec) []string {
 	args := []string{"node", "--system", "kv", "--id", node, "--peers", peers, "--data", "/data",

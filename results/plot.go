@@ -118,15 +118,7 @@ func newLatencyPlot(h history.History, windows []checker.FaultWindow) latencyPlo
 	xPos := func(s float64) float64 { return plotLeft + s/seconds*innerW }
 	yPos := func(lat float64) float64 { return plotTop + innerH - (math.Log10(lat)-lo)/(hi-lo)*innerH }
 
-	colours := checker.FaultColours(windows)
-	for _, w := range windows {
-		x0, x1 := xPos(float64(w.Start)/1e9), xPos(float64(w.End)/1e9)
-		title := w.Family
-		if w.Description != "" {
-			title += ": " + w.Description
-		}
-		p.Windows = append(p.Windows, plotWindow{X: x0, W: math.Max(x1-x0, 1), Colour: colours[w.Family], Title: title})
-	}
+	p.Windows = shadeWindows(windows, xPos)
 
 	var funcs []string
 	for _, pt := range points {
@@ -172,6 +164,22 @@ func newLatencyPlot(h history.History, windows []checker.FaultWindow) latencyPlo
 		p.YTicks = append(p.YTicks, plotTick{Pos: yPos(math.Pow(10, e)), Label: latencyLabel(e)})
 	}
 	return p
+}
+
+// shadeWindows places the fault windows on a plot whose x position of a
+// time in seconds is xPos, each in its family's colour.
+func shadeWindows(windows []checker.FaultWindow, xPos func(seconds float64) float64) []plotWindow {
+	colours := checker.FaultColours(windows)
+	var shaded []plotWindow
+	for _, w := range windows {
+		x0, x1 := xPos(float64(w.Start)/1e9), xPos(float64(w.End)/1e9)
+		title := w.Family
+		if w.Description != "" {
+			title += ": " + w.Description
+		}
+		shaded = append(shaded, plotWindow{X: x0, W: math.Max(x1-x0, 1), Colour: colours[w.Family], Title: title})
+	}
+	return shaded
 }
 
 // samplePoints keeps at most n points: all fail and info points if they

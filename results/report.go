@@ -33,7 +33,8 @@ func (r *Run) WriteReport(spec any, h history.History, s Summary) error {
 
 // RenderReport writes the report of a run as one self-contained HTML
 // page: the verdict, each checker's result and anomalies, operation
-// counts, a latency plot with the fault windows shaded, and the spec.
+// counts, a latency plot with the fault windows shaded (and, for the bank
+// checker, a plot of the totals its reads saw), and the spec.
 // Links to files the checkers wrote (porcupine's visualizations) are made
 // relative to dir, where the report is meant to be.
 func RenderReport(w io.Writer, dir string, spec any, h history.History, s Summary) error {
@@ -59,6 +60,9 @@ func RenderReport(w io.Writer, dir string, spec any, h history.History, s Summar
 		}
 	}
 	for _, res := range s.Results {
+		if p, ok := newTotalsPlot(res, h, windows); ok {
+			data.Totals = append(data.Totals, p)
+		}
 		links := visualizationLinks(dir, res)
 		for _, a := range res.Anomalies {
 			data.Anomalies = append(data.Anomalies, anomalyRow{Checker: res.Checker, Anomaly: a, Events: eventList(a.Ops), Link: links[a.Key]})
@@ -79,6 +83,7 @@ type reportData struct {
 	Total     checker.Counts
 	Stats     []statRow
 	Plot      latencyPlot
+	Totals    []totalsPlot // the bank checker's
 	Windows   []windowRow
 	Families  []windowRow
 	Anomalies []anomalyRow

@@ -38,7 +38,7 @@ type Register struct {
 func NewRegister() *Register { return &Register{} }
 
 func (w *Register) Name() string      { return "register" }
-func (w *Register) Systems() []string { return []string{"kv"} }
+func (w *Register) Systems() []string { return []string{"kv", "percolator"} }
 
 type registerKey struct {
 	name    string
@@ -145,6 +145,12 @@ func (w *Register) Checkers(opts CheckOptions) []checker.Checker {
 // NewClient implements Workload.
 func (w *Register) NewClient(t Target) (Client, error) {
 	switch t.System {
+	case "percolator":
+		c, err := newPercolatorClient(t)
+		if err != nil {
+			return nil, err
+		}
+		return &percolatorRegisterClient{c: c}, nil
 	case "kv":
 		c, err := kv.NewClient(kv.ClientConfig{Peers: kvPeers(t.Nodes), AttemptTimeout: 500 * time.Millisecond, ReadFrom: t.Home})
 		if err != nil {

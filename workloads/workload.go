@@ -65,4 +65,8 @@ type CheckOptions struct {
 	Dir string
 	// Timeout is the time budget of each expensive checker.
 	Timeout time.Duration
+	// Consistency names the consistency model transactional checkers
+	// judge against ("snapshot-isolation", "serializable",
+	// "strict-serializable"); empty means the checker's default.
+	Consistency string
 }

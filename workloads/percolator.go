@@ -1,0 +1,278 @@
+package workloads
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/squall-chaos/squall/history"
+	"github.com/squall-chaos/squall/system/percolator"
+)
+
+// The Percolator adapters: every operation is one Percolator transaction,
+// and every completion carries the transaction's start_ts (and commit_ts
+// when it wrote), which the bank checker's replay and reports use.
+
+func newPercolatorClient(t Target) (*percolator.Client, error) {
+	return percolator.NewClient(percolator.ClientConfig{
+		Peers:          kvPeers(t.Nodes),
+		Shards:         percolator.DefaultShards,
+		AttemptTimeout: 500 * time.Millisecond,
+	})
+}
+
+// txnCompletion maps a transaction's commit error onto the history's
+// types through Percolator's error taxonomy.
+func txnCompletion(op history.Op, value any, txn *percolator.Txn, err error) history.Op {
+	var done history.Op
+	switch {
+	case err == nil:
+		done = completion(op, history.OK, value, nil)
+		done.CommitTS = txn.CommitTS()
+	case errors.Is(err, percolator.ErrDefinite):
+		done = completion(op, history.Fail, op.Value, err)
+	default:
+		done = completion(op, history.Info, op.Value, err)
+	}
+	if txn != nil {
+		done.StartTS = txn.StartTS()
+	}
+	return done
+}
+
+// readCompletion is the completion of a transaction that only read: it
+// had no effect whatever happened, so any error is a failure.
+func readCompletion(op history.Op, value any, txn *percolator.Txn, err error) history.Op {
+	if err != nil {
+		return completion(op, history.Fail, nil, err)
+	}
+	done := completion(op, history.OK, value, nil)
+	done.StartTS = txn.StartTS()
+	return done
+}
+
+// percolatorRegisterClient runs the register workload as single-key
+// transactions.
+type percolatorRegisterClient struct{ c *percolator.Client }
+
+func (c *percolatorRegisterClient) Close() error { return c.c.Close() }
+
+func (c *percolatorRegisterClient) Invoke(ctx context.Context, op history.Op) history.Op {
+	key, arg, err := registerArgs(op)
+	if err != nil {
+		return completion(op, history.Fail, nil, err)
+	}
+	txn, err := c.c.Begin(ctx)
+	if err != nil {
+		return completion(op, history.Fail, nil, err)
+	}
+	k := []byte(key)
+	switch op.F {
+	case "read":
+		v, found, err := txn.Get(ctx, k)
+		if err != nil {
+			return readCompletion(op, nil, txn, err)
+		}
+		var value any
+		if found {
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil {
+				return completion(op, history.Fail, nil, fmt.Errorf("read %s: value %q is not an integer", key, v))
+			}
+			value = n
+		}
+		return readCompletion(op, []any{key, value}, txn, nil)
+	case "write":
+		v, ok := history.Int(arg)
+		if !ok {
+			return completion(op, history.Fail, nil, fmt.Errorf("write value %v is not an integer", arg))
+		}
+		txn.Set(k, []byte(strconv.FormatInt(v, 10)))
+		return txnCompletion(op, op.Value, txn, txn.Commit(ctx))
+	case "cas":
+		pair, _ := arg.([]any)
+		if len(pair) != 2 {
+			return completion(op, history.Fail, nil, fmt.Errorf("cas value %v is not [expected, new]", arg))
+		}
+		from, ok1 := history.Int(pair[0])
+		to, ok2 := history.Int(pair[1])
+		if !ok1 || !ok2 {
+			return completion(op, history.Fail, nil, fmt.Errorf("cas value %v is not two integers", arg))
+		}
+		v, found, err := txn.Get(ctx, k)
+		if err != nil {
+			return completion(op, history.Fail, op.Value, err)
+		}
+		if !found || string(v) != strconv.FormatInt(from, 10) {
+			return completion(op, history.Fail, op.Value, errors.New("cas: value differs"))
+		}
+		txn.Set(k, []byte(strconv.FormatInt(to, 10)))
+		return txnCompletion(op, op.Value, txn, txn.Commit(ctx))
+	}
+	return completion(op, history.Fail, nil, fmt.Errorf("register: unknown f %q", op.F))
+}
+
+// percolatorBankClient runs transfers and reads as transactions. The
+// accounts are created by the first transaction that finds none.
+type percolatorBankClient struct {
+	c        *percolator.Client
+	accounts []string
+	initial  map[string]int64
+	created  bool
+}
+
+func (c *percolatorBankClient) Close() error { return c.c.Close() }
+
+func (c *percolatorBankClient) Invoke(ctx context.Context, op history.Op) history.Op {
+	if !c.created {
+		if err := c.create(ctx); err != nil {
+			return completion(op, history.Fail, op.Value, err)
+		}
+		c.created = true
+	}
+	switch op.F {
+	case "read":
+		return c.read(ctx, op)
+	case "transfer":
+		return c.transfer(ctx, op)
+	}
+	return completion(op, history.Fail, nil, fmt.Errorf("bank: unknown f %q", op.F))
+}
+
+// create writes the initial balances in one transaction if no account
+// exists yet; two clients racing both read "none", and snapshot isolation
+// lets only one of their commits through (the other conflicts and
+// retries, then finds the accounts).
+func (c *percolatorBankClient) create(ctx context.Context) error {
+	for ctx.Err() == nil {
+		txn, err := c.c.Begin(ctx)
+		if err != nil {
+			return fmt.Errorf("create accounts: %w", err)
+		}
+		_, found, err := txn.Get(ctx, []byte(c.accounts[0]))
+		if err != nil {
+			return fmt.Errorf("create accounts: %w", err)
+		}
+		if found {
+			return nil
+		}
+		for _, a := range c.accounts {
+			txn.Set([]byte(a), []byte(strconv.FormatInt(c.initial[a], 10)))
+		}
+		err = txn.Commit(ctx)
+		if err == nil || !errors.Is(err, percolator.ErrConflict) {
+			if err != nil {
+				return fmt.Errorf("create accounts: %w", err)
+			}
+			return nil
+		}
+	}
+	return ctx.Err()
+}
+
+func (c *percolatorBankClient) balance(ctx context.Context, txn *percolator.Txn, account string) (int64, bool, error) {
+	v, found, err := txn.Get(ctx, []byte(account))
+	if err != nil || !found {
+		return 0, found, err
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		return 0, true, fmt.Errorf("read %s: balance %q is not an integer", account, v)
+	}
+	return n, true, nil
+}
+
+func (c *percolatorBankClient) read(ctx context.Context, op history.Op) history.Op {
+	txn, err := c.c.Begin(ctx)
+	if err != nil {
+		return completion(op, history.Fail, nil, err)
+	}
+	balances := make(map[string]any, len(c.accounts))
+	for _, a := range c.accounts {
+		n, found, err := c.balance(ctx, txn, a)
+		if err != nil {
+			return readCompletion(op, nil, txn, err)
+		}
+		if found {
+			balances[a] = n
+		}
+	}
+	return readCompletion(op, balances, txn, nil)
+}
+
+func (c *percolatorBankClient) transfer(ctx context.Context, op history.Op) history.Op {
+	from, to, amount, err := bankOp(op)
+	if err != nil {
+		return completion(op, history.Fail, op.Value, err)
+	}
+	txn, err := c.c.Begin(ctx)
+	if err != nil {
+		return completion(op, history.Fail, op.Value, err)
+	}
+	src, found, err := c.balance(ctx, txn, from)
+	if err == nil && !found {
+		err = fmt.Errorf("account %s does not exist", from)
+	}
+	if err != nil {
+		return completion(op, history.Fail, op.Value, err)
+	}
+	dst, found, err := c.balance(ctx, txn, to)
+	if err == nil && !found {
+		err = fmt.Errorf("account %s does not exist", to)
+	}
+	if err != nil {
+		return completion(op, history.Fail, op.Value, err)
+	}
+	if src < amount {
+		return completion(op, history.Fail, op.Value, fmt.Errorf("insufficient funds: %s has %d", from, src))
+	}
+	txn.Set([]byte(from), []byte(strconv.FormatInt(src-amount, 10)))
+	txn.Set([]byte(to), []byte(strconv.FormatInt(dst+amount, 10)))
+	return txnCompletion(op, op.Value, txn, txn.Commit(ctx))
+}
+
+// percolatorAppendClient runs list-append transactions; a list is stored
+// as one value in the same comma-terminated form as on the KV store.
+type percolatorAppendClient struct{ c *percolator.Client }
+
+func (c *percolatorAppendClient) Close() error { return c.c.Close() }
+
+func (c *percolatorAppendClient) Invoke(ctx context.Context, op history.Op) history.Op {
+	if op.F != "txn" {
+		return completion(op, history.Fail, nil, fmt.Errorf("append: unknown f %q", op.F))
+	}
+	mops, err := microOps(op.Value)
+	if err != nil {
+		return completion(op, history.Fail, op.Value, err)
+	}
+	txn, err := c.c.Begin(ctx)
+	if err != nil {
+		return completion(op, history.Fail, op.Value, err)
+	}
+	done := make([]any, len(mops))
+	wrote := false
+	for i, m := range mops {
+		// The transaction's Get sees its own buffered appends.
+		v, _, err := txn.Get(ctx, []byte(m.key))
+		if err != nil {
+			return completion(op, history.Fail, op.Value, err)
+		}
+		if m.f == "r" {
+			list, err := parseList(v)
+			if err != nil {
+				return completion(op, history.Fail, op.Value, fmt.Errorf("micro-op %d: read %s: %w", i, m.key, err))
+			}
+			done[i] = []any{"r", m.key, list}
+			continue
+		}
+		txn.Set([]byte(m.key), append(append([]byte(nil), v...), strconv.FormatInt(m.element, 10)+","...))
+		done[i] = []any{"append", m.key, m.element}
+		wrote = true
+	}
+	if !wrote {
+		return readCompletion(op, done, txn, nil)
+	}
+	return txnCompletion(op, done, txn, txn.Commit(ctx))
+}
