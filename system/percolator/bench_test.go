@@ -97,12 +97,13 @@ func readModifyWrite(ctx context.Context, c *Client, k1, k2 []byte) error {
 	if err != nil {
 		return err
 	}
-	for _, k := range [][]byte{k1, k2} {
-		v, _, err := tx.Get(ctx, k)
-		if err != nil {
-			return err
-		}
-		n, _ := strconv.Atoi(string(v)) // absent: 0
+	keys := [][]byte{k1, k2}
+	values, _, err := tx.BatchGet(ctx, keys)
+	if err != nil {
+		return err
+	}
+	for i, k := range keys {
+		n, _ := strconv.Atoi(string(values[i])) // absent: 0
 		tx.Set(k, []byte(strconv.Itoa(n+1)))
 	}
 	return tx.Commit(ctx)

@@ -85,6 +85,24 @@ func (t *Txn) Get(ctx context.Context, key []byte) (value []byte, found bool, er
 	}
 }
 
+// BatchGet reads several keys as Get does, all at once: one request per
+// key, in parallel, so a transaction that needs several values waits for
+// one round trip instead of one per key. values[i] and found[i] answer
+// keys[i].
+func (t *Txn) BatchGet(ctx context.Context, keys [][]byte) (values [][]byte, found []bool, err error) {
+	values, found = make([][]byte, len(keys)), make([]bool, len(keys))
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		wg.Go(func() { values[i], found[i], errs[i] = t.Get(ctx, k) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
+	}
+	return values, found, nil
+}
+
 // Commit commits the transaction's writes by two-phase commit, and ends
 // the transaction. A transaction without writes commits trivially.
 //

@@ -501,7 +501,7 @@ func (n *Node) handleReady() error {
 				// counts toward a commit only through acknowledgements, which
 				// this goroutine handles after the fsync below returns.
 				var early []Message
-				early, msgs = splitLeaderMessages(msgs)
+				early, msgs = splitEarlyMessages(msgs)
 				if len(early) > 0 {
 					n.cfg.Transport.Send(early)
 				}
@@ -560,18 +560,23 @@ func (n *Node) handleReady() error {
 	return nil
 }
 
-// splitLeaderMessages separates the messages only a leader sends, which do
-// not wait for its fsync, from the rest.
-func splitLeaderMessages(msgs []Message) (leader, rest []Message) {
+// splitEarlyMessages separates the messages that need not wait for this
+// Ready's fsync from the rest. Given that the term and vote did not change
+// (the caller checks), none of these claims anything about this node's log:
+// a leader's appends and heartbeats (its own copy counts only through
+// acknowledgements), and the heartbeat and read-index traffic that confirms
+// a leader for reads, which must not queue behind a follower's fsync.
+// Append acknowledgements (MsgAppResp) and votes always wait.
+func splitEarlyMessages(msgs []Message) (early, rest []Message) {
 	for _, m := range msgs {
 		switch m.Type {
-		case MsgApp, MsgHeartbeat, MsgSnap:
-			leader = append(leader, m)
+		case MsgApp, MsgHeartbeat, MsgSnap, MsgHeartbeatResp, MsgReadIndex, MsgReadIndexResp:
+			early = append(early, m)
 		default:
 			rest = append(rest, m)
 		}
 	}
-	return leader, rest
+	return early, rest
 }
 
 func (n *Node) publishApplied() {
