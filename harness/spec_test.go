@@ -59,7 +59,7 @@ func TestSpecValidate(t *testing.T) {
 		change func(*Spec)
 		want   string
 	}{
-		{func(s *Spec) { s.System = "mongo" }, `--system: "mongo" is not a known system (want kv)`},
+		{func(s *Spec) { s.System = "mongo" }, `--system: "mongo" is not a known system (want kv, percolator)`},
 		{func(s *Spec) { s.Workload = "queue" }, `--workload: "queue" is not a known workload`},
 		{func(s *Spec) { s.Nemesis = []string{"meteor"} }, `--nemesis: "meteor" is not a known fault family (want kill, partition, or none)`},
 		{func(s *Spec) { s.Nodes = 0 }, "--nodes: 0 must be between 1 and 9"},
