@@ -292,7 +292,7 @@ func (c *Client) setLeader(name string) {
 func (c *Client) conn(name string) (*grpc.ClientConn, error) {
 	for _, p := range c.cfg.Peers {
 		if p.Name == name {
-			return c.cfg.Pool.get(p.Addr)
+			return c.cfg.Pool.Conn(p.Addr)
 		}
 	}
 	return nil, fmt.Errorf("kv client: unknown node %q", name)

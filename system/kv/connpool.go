@@ -23,8 +23,9 @@ type ConnPool struct {
 // NewConnPool returns an empty pool; connections are made on first use.
 func NewConnPool() *ConnPool { return &ConnPool{conns: make(map[string]*grpc.ClientConn)} }
 
-// get returns the connection to addr, creating it if needed.
-func (p *ConnPool) get(addr string) (*grpc.ClientConn, error) {
+// Conn returns the connection to addr, creating it if needed. Other
+// systems' clients (Percolator's) share the pool's dial settings this way.
+func (p *ConnPool) Conn(addr string) (*grpc.ClientConn, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if conn := p.conns[addr]; conn != nil {

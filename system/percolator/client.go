@@ -35,7 +35,7 @@ type ClientConfig struct {
 	Clock fault.Clock
 	// Pool is where the client's connections come from; several clients
 	// may share one. Default: a pool of the client's own, closed with it.
-	Pool *ConnPool
+	Pool *kv.ConnPool
 
 	// hooks stop a commit part way, for tests; nil in production.
 	hooks *clientHooks
@@ -96,7 +96,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	ownPool := cfg.Pool == nil
 	if ownPool {
-		cfg.Pool = NewConnPool()
+		cfg.Pool = kv.NewConnPool()
 	}
 	addrs := make(map[string]string, len(cfg.Peers))
 	for _, p := range cfg.Peers {
@@ -218,7 +218,7 @@ func (c *Client) call(ctx context.Context, group uint32, rpc func(context.Contex
 	pause := time.Millisecond
 	for attempt := 0; ; attempt++ {
 		target := c.pick(group, attempt)
-		conn, err := c.cfg.Pool.get(c.addrs[target])
+		conn, err := c.cfg.Pool.Conn(c.addrs[target])
 		if err != nil {
 			return classifyLast(err, sent)
 		}
