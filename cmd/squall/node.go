@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,11 +14,15 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/squall-chaos/squall/system/kv"
 	"github.com/squall-chaos/squall/system/kv/kvpb"
 	"github.com/squall-chaos/squall/system/percolator"
+	"github.com/squall-chaos/squall/system/percolator/percolatorpb"
 )
 
 // nodeCommand is `squall node`: the server process inside each container.
@@ -164,31 +167,64 @@ func runNode(c *cli.Context) error {
 func nodeHealthCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "health",
-		Usage: "exit 0 if the node at --addr serves (with --leader: and knows a leader)",
+		Usage: "exit 0 if the node at --addr serves (with --leader: and knows a leader for each of its groups)",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:7000", Usage: "node address"},
 			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Second},
-			&cli.BoolFlag{Name: "leader", Usage: "also require that the node knows a leader"},
+			&cli.BoolFlag{Name: "leader", Usage: "also require that the node knows a leader (every group's, for percolator)"},
 		},
 		Action: func(c *cli.Context) error {
+			addr := c.String("addr")
 			ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 			defer cancel()
-			conn, err := grpc.NewClient(c.String("addr"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 			if err != nil {
 				return fmt.Errorf("--addr: %w", err)
 			}
 			defer conn.Close()
-			st, err := kvpb.NewKVClient(conn).Status(ctx, &kvpb.StatusRequest{}, grpc.WaitForReady(true))
+			// Every system's node serves the standard health service.
+			hc, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
 			if err != nil {
-				return fmt.Errorf("node at %s is not serving: %w", c.String("addr"), err)
+				return fmt.Errorf("node at %s is not serving: %w", addr, err)
 			}
-			if c.Bool("leader") && st.Leader == "" {
-				return errors.New("node at " + c.String("addr") + " serves but knows no leader")
+			if hc.Status != healthpb.HealthCheckResponse_SERVING {
+				return fmt.Errorf("node at %s reports %s", addr, hc.Status)
 			}
-			fmt.Fprintf(c.App.Writer, "%s %s term %d leader %q applied %d\n", st.Id, st.Role, st.Term, st.Leader, st.Applied)
+			line, leaderKnown, err := nodeStatus(ctx, conn)
+			if err != nil {
+				return fmt.Errorf("node at %s serves but its status failed: %w", addr, err)
+			}
+			if c.Bool("leader") && !leaderKnown {
+				return fmt.Errorf("node at %s serves but knows no leader (%s)", addr, line)
+			}
+			fmt.Fprintln(c.App.Writer, line)
 			return nil
 		},
 	}
+}
+
+// nodeStatus describes a node from its system's Status RPC (kv's, or
+// percolator's if kv's is not served), and says whether it knows a leader
+// for every group it runs.
+func nodeStatus(ctx context.Context, conn *grpc.ClientConn) (string, bool, error) {
+	st, err := kvpb.NewKVClient(conn).Status(ctx, &kvpb.StatusRequest{})
+	if err == nil {
+		return fmt.Sprintf("%s %s term %d leader %q applied %d", st.Id, st.Role, st.Term, st.Leader, st.Applied), st.Leader != "", nil
+	}
+	if status.Code(err) != codes.Unimplemented {
+		return "", false, err
+	}
+	pst, err := percolatorpb.NewPercolatorClient(conn).Status(ctx, &percolatorpb.StatusRequest{})
+	if err != nil {
+		return "", false, err
+	}
+	line := pst.Id
+	known := len(pst.Groups) > 0
+	for _, g := range pst.Groups {
+		line += fmt.Sprintf(" | group %d %s term %d leader %q applied %d", g.Group, g.Role, g.Term, g.Leader, g.Applied)
+		known = known && g.Leader != ""
+	}
+	return line, known, nil
 }
 
 // nodeSettings are the flags every system's node takes.

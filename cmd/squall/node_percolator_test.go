@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -109,6 +110,13 @@ func TestPercolatorNodeServes(t *testing.T) {
 	}
 	if resp, err := client.Tso(ctx, &pb.TsoRequest{Count: 10}); err != nil || resp.First == 0 || resp.Count != 10 {
 		t.Fatalf("tso: %v, %v", resp, err)
+	}
+	// The readiness probe speaks to percolator nodes too, and with --leader
+	// wants a leader for every group.
+	var out, errOut bytes.Buffer
+	if code := run([]string{"squall", "node", "health", "--addr", addr, "--leader"}, &out, &errOut); code != 0 ||
+		!strings.Contains(out.String(), "group 3") {
+		t.Fatalf("squall node health --leader: exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
