@@ -95,8 +95,8 @@ func (s *Server) propose(ctx context.Context, cmd *kvpb.Command) (applyResult, e
 	if err != nil {
 		return applyResult{}, status.Errorf(codes.InvalidArgument, "encode command: %v", err)
 	}
-	ch := s.st.wait(cmd.RequestId)
-	defer s.st.forget(cmd.RequestId)
+	ch := s.st.results.Wait(cmd.RequestId)
+	defer s.st.results.Forget(cmd.RequestId)
 	if err := s.node.Propose(ctx, data); err != nil {
 		return applyResult{}, s.serverError(err)
 	}

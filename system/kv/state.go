@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/squall-chaos/squall/system/kv/kvpb"
+	"github.com/squall-chaos/squall/system/pending"
 	"github.com/squall-chaos/squall/system/raft"
 )
 
@@ -30,10 +31,9 @@ type state struct {
 	maxSessions int
 	applied     uint64
 
-	// waiters are the RPCs on this node waiting for the result of the
-	// command with a given request id.
-	waitMu  sync.Mutex
-	waiters map[uint64]chan<- applyResult
+	// results reach the RPCs on this node waiting for the commands they
+	// proposed, by request id.
+	results pending.Results[applyResult]
 }
 
 type applyResult struct {
@@ -51,32 +51,6 @@ func newState(maxSessions int) *state {
 		sessions:    make(map[uint64]*list.Element),
 		lru:         list.New(),
 		maxSessions: maxSessions,
-		waiters:     make(map[uint64]chan<- applyResult),
-	}
-}
-
-// wait registers interest in the result of the command with id.
-func (s *state) wait(id uint64) <-chan applyResult {
-	ch := make(chan applyResult, 1)
-	s.waitMu.Lock()
-	s.waiters[id] = ch
-	s.waitMu.Unlock()
-	return ch
-}
-
-func (s *state) forget(id uint64) {
-	s.waitMu.Lock()
-	delete(s.waiters, id)
-	s.waitMu.Unlock()
-}
-
-func (s *state) deliver(id uint64, r applyResult) {
-	s.waitMu.Lock()
-	ch := s.waiters[id]
-	delete(s.waiters, id)
-	s.waitMu.Unlock()
-	if ch != nil {
-		ch <- r
 	}
 }
 
@@ -113,7 +87,7 @@ func (s *state) Apply(ents []raft.Entry) {
 	}
 	s.mu.Unlock()
 	for _, res := range results {
-		s.deliver(res.id, res.r)
+		s.results.Deliver(res.id, res.r)
 	}
 }
 

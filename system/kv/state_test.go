@@ -33,7 +33,7 @@ func (l *stateLog) apply(cmd *kvpb.Command) applyResult {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	done := l.st.wait(cmd.RequestId)
+	done := l.st.results.Wait(cmd.RequestId)
 	l.index++
 	l.st.Apply([]raft.Entry{{Term: 1, Index: l.index, Data: data}})
 	select {
@@ -139,7 +139,7 @@ func TestStateAppliesEveryOpKind(t *testing.T) {
 	// applied; the second reports why to its proposer (id 0 here).
 	l.index++
 	l.st.Apply([]raft.Entry{{Term: 2, Index: l.index}})
-	garbled := l.st.wait(0)
+	garbled := l.st.results.Wait(0)
 	l.index++
 	l.st.Apply([]raft.Entry{{Term: 2, Index: l.index, Data: []byte{0xff, 0xff}}})
 	if r := <-garbled; r.err == nil {

@@ -514,8 +514,8 @@ func TestShardStateAppliesCommandsAndAnswersWaiters(t *testing.T) {
 		}
 		return raft.Entry{Index: index, Term: 1, Data: data}
 	}
-	prewriteDone := st.wait(1)
-	commitDone := st.wait(2)
+	prewriteDone := st.results.Wait(1)
+	commitDone := st.results.Wait(2)
 	st.Apply([]raft.Entry{
 		{Index: 1, Term: 1}, // a leader's empty entry
 		entry(2, &pb.ShardCommand{RequestId: 1, Cmd: &pb.ShardCommand_Prewrite{Prewrite: &pb.PrewriteRequest{

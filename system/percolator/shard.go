@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/squall-chaos/squall/system/pending"
 	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
 	"github.com/squall-chaos/squall/system/raft"
 )
@@ -22,10 +23,9 @@ type shardState struct {
 	mu   sync.RWMutex
 	mvcc *mvcc
 
-	// waiters are the RPCs on this node waiting for the result of the
-	// command with a given request id.
-	waitMu  sync.Mutex
-	waiters map[uint64]chan<- applyResult
+	// results reach the RPCs on this node waiting for the commands they
+	// proposed, by request id.
+	results pending.Results[applyResult]
 }
 
 // applyResult is a command's answer: one of the operations' responses,
@@ -36,32 +36,7 @@ type applyResult struct {
 }
 
 func newShardState(bugs Bugs) *shardState {
-	return &shardState{mvcc: newMVCC(bugs), waiters: make(map[uint64]chan<- applyResult)}
-}
-
-// wait registers interest in the result of the command with id.
-func (s *shardState) wait(id uint64) <-chan applyResult {
-	ch := make(chan applyResult, 1)
-	s.waitMu.Lock()
-	s.waiters[id] = ch
-	s.waitMu.Unlock()
-	return ch
-}
-
-func (s *shardState) forget(id uint64) {
-	s.waitMu.Lock()
-	delete(s.waiters, id)
-	s.waitMu.Unlock()
-}
-
-func (s *shardState) deliver(id uint64, r applyResult) {
-	s.waitMu.Lock()
-	ch := s.waiters[id]
-	delete(s.waiters, id)
-	s.waitMu.Unlock()
-	if ch != nil {
-		ch <- r
-	}
+	return &shardState{mvcc: newMVCC(bugs)}
 }
 
 // Apply implements raft.StateMachine.
@@ -87,7 +62,7 @@ func (s *shardState) Apply(ents []raft.Entry) {
 	}
 	s.mu.Unlock()
 	for _, d := range results {
-		s.deliver(d.id, d.r)
+		s.results.Deliver(d.id, d.r)
 	}
 }
 
@@ -165,8 +140,8 @@ func (s *shard) propose(ctx context.Context, cmd *pb.ShardCommand) (proto.Messag
 	if err != nil {
 		return nil, fmt.Errorf("encode shard command: %w", err)
 	}
-	ch := s.state.wait(cmd.RequestId)
-	defer s.state.forget(cmd.RequestId)
+	ch := s.state.results.Wait(cmd.RequestId)
+	defer s.state.results.Forget(cmd.RequestId)
 	if err := s.node.Propose(ctx, data); err != nil {
 		return nil, err
 	}
