@@ -161,13 +161,13 @@ func (c *percolatorBankClient) create(ctx context.Context) error {
 		for _, a := range c.accounts {
 			txn.Set([]byte(a), []byte(strconv.FormatInt(c.initial[a], 10)))
 		}
-		err = txn.Commit(ctx)
-		if err == nil || !errors.Is(err, percolator.ErrConflict) {
-			if err != nil {
-				return fmt.Errorf("create accounts: %w", err)
-			}
+		switch err := txn.Commit(ctx); {
+		case err == nil:
 			return nil
+		case !errors.Is(err, percolator.ErrConflict):
+			return fmt.Errorf("create accounts: %w", err)
 		}
+		// Another client created them first; look again.
 	}
 	return ctx.Err()
 }

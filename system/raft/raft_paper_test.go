@@ -195,6 +195,11 @@ func TestAgreementDespiteFollowerFailure(t *testing.T) {
 			if got, wantAll := nw.nodes[f].appliedStrings(), nw.nodes[l].appliedStrings(); !slices.Equal(got, wantAll) {
 				t.Fatalf("follower %d after rejoining applied %q, leader applied %q", f, got, wantAll)
 			}
+			for _, data := range want {
+				if !nw.hasApplied(f, data) {
+					t.Fatalf("follower %d after rejoining lacks %q", f, data)
+				}
+			}
 			if nw.leader() != l {
 				t.Fatalf("leader changed from %d when follower %d rejoined\n%v", l, f, nw)
 			}
