@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -292,6 +293,23 @@ func startKVNode(c *cli.Context, s nodeSettings) (runningNode, error) {
 	return node, nil
 }
 
+// percolatorGCPercent is the Go collector's target (GOGC) of a percolator
+// node, unless the environment sets GOGC. A transaction is a dozen small
+// RPCs and Raft messages, all garbage soon after; at Go's default of 100 a
+// loaded node collects several times a second, and each cycle takes CPU
+// from the commit path. The price is a heap up to five times the live
+// data, which for a node is tens of megabytes. (BenchmarkTxn in
+// system/percolator measures the difference; docs/percolator.md has it.)
+const percolatorGCPercent = 400
+
+// defaultGCPercent sets the collector's target to percent, unless the
+// environment's GOGC chose one.
+func defaultGCPercent(percent int) {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(percent)
+	}
+}
+
 func startPercolatorNode(c *cli.Context, s nodeSettings) (runningNode, error) {
 	if err := refuseFlags(c, "percolator", "read-mode"); err != nil {
 		return nil, err
@@ -310,6 +328,7 @@ func startPercolatorNode(c *cli.Context, s nodeSettings) (runningNode, error) {
 			return nil, fmt.Errorf("--bug: %q is not a planted bug of percolator (want skip-write-conflict or get-ignores-locks)", bug)
 		}
 	}
+	defaultGCPercent(percolatorGCPercent)
 	node, err := percolator.Start(percolator.Config{
 		Name:            s.name,
 		Peers:           s.peers,

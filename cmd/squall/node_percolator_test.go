@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -142,5 +143,31 @@ func TestPercolatorNodeServes(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(data, g, "wal")); err != nil {
 			t.Errorf("no WAL of %s: %v", g, err)
 		}
+	}
+}
+
+// TestDefaultGCPercent checks that a node's collector target yields to
+// GOGC from the environment.
+func TestDefaultGCPercent(t *testing.T) {
+	restore := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(restore)
+	gogc, had := os.LookupEnv("GOGC")
+	defer func() {
+		if had {
+			os.Setenv("GOGC", gogc)
+		} else {
+			os.Unsetenv("GOGC")
+		}
+	}()
+
+	os.Unsetenv("GOGC")
+	defaultGCPercent(400)
+	if got := debug.SetGCPercent(100); got != 400 {
+		t.Errorf("without GOGC: collector target %d, want 400", got)
+	}
+	os.Setenv("GOGC", "100")
+	defaultGCPercent(400)
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("with GOGC=100: collector target %d, want 100 (the environment's)", got)
 	}
 }
