@@ -295,11 +295,11 @@ func startKVNode(c *cli.Context, s nodeSettings) (runningNode, error) {
 
 // percolatorGCPercent is the Go collector's target (GOGC) of a percolator
 // node, unless the environment sets GOGC. A transaction is a dozen small
-// RPCs and Raft messages, all garbage soon after; at Go's default of 100 a
-// loaded node collects several times a second, and each cycle takes CPU
-// from the commit path. The price is a heap up to five times the live
-// data, which for a node is tens of megabytes. (BenchmarkTxn in
-// system/percolator measures the difference; docs/percolator.md has it.)
+// RPCs and Raft messages, all garbage soon after, and on a loaded node the
+// collector competes with commits for CPU: at Go's default of 100 the
+// nodes of BenchmarkTxn (system/percolator) spend 5-8% more CPU per
+// transaction and commit about 5% fewer (docs/percolator.md). The price is
+// a heap up to five times the live data, tens of megabytes for a node.
 const percolatorGCPercent = 400
 
 // defaultGCPercent sets the collector's target to percent, unless the
