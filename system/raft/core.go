@@ -438,7 +438,7 @@ func (c *Core) campaign(t campaignType) {
 		c.becomeCandidate()
 		voteType, term = MsgVote, c.term
 	}
-	if c.poll(c.id, voteType, true) == electionWon {
+	if c.poll(c.id, true) == electionWon {
 		if t == campaignPreElection {
 			c.campaign(campaignElection)
 		} else {
@@ -467,7 +467,7 @@ const (
 	electionLost
 )
 
-func (c *Core) poll(id uint64, t MessageType, granted bool) electionResult {
+func (c *Core) poll(id uint64, granted bool) electionResult {
 	if _, ok := c.votes[id]; !ok {
 		c.votes[id] = granted
 	}
@@ -645,7 +645,6 @@ func (c *Core) handleAppendResponse(m Message, pr *progress) {
 		case pr.state == stateProbe:
 			pr.becomeReplicate()
 		case pr.state == stateSnapshot && pr.match+1 >= c.log.firstIndex():
-			pr.becomeProbe()
 			pr.becomeReplicate()
 		case pr.state == stateReplicate:
 			pr.inflights.freeLE(m.Index)
@@ -697,7 +696,7 @@ func stepCandidate(c *Core, m Message) error {
 		c.becomeFollower(m.Term, m.From)
 		c.handleSnapshot(m)
 	case voteResp:
-		switch c.poll(m.From, m.Type, !m.Reject) {
+		switch c.poll(m.From, !m.Reject) {
 		case electionWon:
 			if c.role == PreCandidate {
 				c.campaign(campaignElection)

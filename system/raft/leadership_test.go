@@ -13,7 +13,7 @@ func rejoinAfterPartition(t *testing.T, cfg func(*Config)) (lead, term, cutTerm,
 	nw := newNetwork(t, 31, 3, cfg)
 	lead = nw.settle()
 	term = nw.node(lead).Status().Term
-	f := followersOf(nw, lead)[0]
+	f := nw.othersThan(lead)[0]
 
 	nw.isolate(f)
 	for range 50 {
@@ -60,7 +60,7 @@ func TestCheckQuorumLeaderStepsDown(t *testing.T) {
 	nw := newNetwork(t, 32, 5, nil)
 	l := nw.settle()
 	term := nw.node(l).Status().Term
-	nw.partition([]uint64{l, followersOf(nw, l)[0]}, followersOf(nw, l)[1:])
+	nw.partition([]uint64{l, nw.othersThan(l)[0]}, nw.othersThan(l)[1:])
 
 	steppedDown := 0
 	for i := 1; i <= 2*10; i++ {
@@ -81,7 +81,7 @@ func TestCheckQuorumLeaderStepsDown(t *testing.T) {
 func TestWithoutCheckQuorumLeaderKeepsLeadingInMinority(t *testing.T) {
 	nw := newNetwork(t, 32, 5, func(c *Config) { c.DisableCheckQuorum = true })
 	l := nw.settle()
-	nw.partition([]uint64{l, followersOf(nw, l)[0]}, followersOf(nw, l)[1:])
+	nw.partition([]uint64{l, nw.othersThan(l)[0]}, nw.othersThan(l)[1:])
 	for range 5 * 10 {
 		nw.tick(l)
 	}
@@ -102,7 +102,7 @@ func TestFollowerIgnoresVoteWhileHearingLeader(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			nw := newNetwork(t, 33, 3, tc.cfg)
 			l := nw.settle()
-			fs := followersOf(nw, l)
+			fs := nw.othersThan(l)
 			voter, candidate := fs[0], fs[1]
 			nw.tickAll() // voter just heard a heartbeat
 			before := nw.node(voter).Status()
@@ -128,7 +128,7 @@ func TestTransferLeadershipToUpToDateFollower(t *testing.T) {
 	l := nw.settle()
 	proposeN(t, nw, l, "x", 3)
 	term := nw.node(l).Status().Term
-	to := followersOf(nw, l)[0]
+	to := nw.othersThan(l)[0]
 
 	nw.node(l).TransferLeadership(to)
 	nw.process(l)
@@ -150,7 +150,7 @@ func TestTransferLeadershipToUpToDateFollower(t *testing.T) {
 func TestTransferLeadershipToLaggingFollowerCatchesItUp(t *testing.T) {
 	nw := newNetwork(t, 35, 3, nil)
 	l := nw.settle()
-	to := followersOf(nw, l)[0]
+	to := nw.othersThan(l)[0]
 	nw.isolate(to)
 	proposeN(t, nw, l, "x", 5)
 	nw.heal()
@@ -179,7 +179,7 @@ func TestTransferLeadershipToLaggingFollowerCatchesItUp(t *testing.T) {
 func TestTransferLeadershipDropsProposals(t *testing.T) {
 	nw := newNetwork(t, 36, 3, nil)
 	l := nw.settle()
-	to := followersOf(nw, l)[0]
+	to := nw.othersThan(l)[0]
 	nw.ignore[MsgTimeoutNow] = true // keep the transfer pending
 
 	nw.node(l).TransferLeadership(to)
@@ -197,7 +197,7 @@ func TestTransferLeadershipToUnreachableNodeIsAbandoned(t *testing.T) {
 	nw := newNetwork(t, 37, 3, nil)
 	l := nw.settle()
 	term := nw.node(l).Status().Term
-	to := followersOf(nw, l)[0]
+	to := nw.othersThan(l)[0]
 	nw.isolate(to)
 	proposeN(t, nw, l, "x", 2) // so the transferee lacks entries
 
@@ -208,7 +208,7 @@ func TestTransferLeadershipToUnreachableNodeIsAbandoned(t *testing.T) {
 	}
 	for range 10 {
 		nw.tick(l)
-		nw.tick(followersOf(nw, l)[1])
+		nw.tick(nw.othersThan(l)[1])
 		nw.deliver()
 	}
 	if st := nw.node(l).Status(); st.Role != Leader || st.Term != term {

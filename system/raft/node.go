@@ -103,10 +103,8 @@ type Node struct {
 	// reads maps a ReadIndex request context to the callers it answers:
 	// every read that arrived while the previous batch was being handled
 	// shares one heartbeat round.
-	reads   map[string]*readBatch
-	readSeq uint64
-	// hard is the hard state last persisted.
-	hard      HardState
+	reads     map[string]*readBatch
+	readSeq   uint64
 	applied   uint64
 	snapIndex uint64
 
@@ -199,10 +197,6 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		snapIndex:     snap.Meta.Index,
 		appliedNotify: make(chan struct{}),
 		appliedIndex:  snap.Meta.Index,
-	}
-	n.hard, _, err = cfg.Storage.InitialState()
-	if err != nil {
-		return nil, fmt.Errorf("raft: read initial state: %w", err)
 	}
 	n.status = core.Status()
 	go n.run()
@@ -492,8 +486,11 @@ func (n *Node) handleReady() error {
 		// worth an fsync: it is relearned from the leader.
 		msgs := rd.Messages
 		if rd.MustSync {
+			// The core's prevHard is the hard state of the last Ready
+			// carried out, and so, in term and vote, the one persisted.
+			prev := n.core.prevHard
 			termOrVote := !rd.HardState.IsEmpty() &&
-				(rd.HardState.Term != n.hard.Term || rd.HardState.Vote != n.hard.Vote)
+				(rd.HardState.Term != prev.Term || rd.HardState.Vote != prev.Vote)
 			if !termOrVote {
 				// A leader's appends and heartbeats do not depend on its own
 				// copy being durable (Raft thesis 10.2.1): send them first, so
@@ -508,9 +505,6 @@ func (n *Node) handleReady() error {
 			}
 			if err := n.cfg.Storage.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
 				return fmt.Errorf("raft: persist: %w", err)
-			}
-			if !rd.HardState.IsEmpty() {
-				n.hard = rd.HardState
 			}
 		}
 		if len(msgs) > 0 {

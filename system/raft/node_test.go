@@ -104,8 +104,8 @@ func (c *cluster) start(id uint64) {
 	if c.tune != nil {
 		c.tune(&cfg)
 	}
-	// The handler may run before StartNode returns; hold messages until
-	// the node exists by connecting through a buffered hand-off.
+	// The handler may run before StartNode returns: it waits until the
+	// node exists before handing it a message.
 	ready := make(chan struct{})
 	cfg.Transport = c.net.Connect(id, func(m raft.Message) { <-ready; node.Receive(m) })
 	n, err := raft.StartNode(cfg)

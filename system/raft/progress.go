@@ -90,7 +90,7 @@ func (pr *progress) maybeDecrTo(rejected, hint uint64) bool {
 	if pr.next-1 != rejected {
 		return false // not the probe we are waiting for
 	}
-	pr.next = max(min(rejected, hint+1), pr.match+1, 1)
+	pr.next = max(min(rejected, hint+1), pr.match+1)
 	pr.probeSent = false
 	return true
 }
@@ -150,8 +150,8 @@ func (in *inflights) reset()     { in.start, in.count = 0, 0 }
 func quorum(n int) int { return n/2 + 1 }
 
 // committedIndex is the largest index that a majority of matches reach.
+// It sorts matches in place; callers pass a slice built for the call.
 func committedIndex(matches []uint64) uint64 {
-	sorted := slices.Clone(matches)
-	slices.Sort(sorted)
-	return sorted[len(sorted)-quorum(len(sorted))]
+	slices.Sort(matches)
+	return matches[len(matches)-quorum(len(matches))]
 }

@@ -57,7 +57,7 @@ func TestReadIndexForwardedFromFollower(t *testing.T) {
 	l := nw.settle()
 	proposeN(t, nw, l, "x", 3)
 	commit := nw.node(l).Status().Commit
-	f := followersOf(nw, l)[0]
+	f := nw.othersThan(l)[0]
 
 	ctx := []byte("follower-read")
 	if err := nw.node(f).ReadIndex(ctx); err != nil {
@@ -144,7 +144,7 @@ func TestReadIndexWaitsForNewLeaderCommit(t *testing.T) {
 	nw := newNetwork(t, 24, 3, nil)
 	old := nw.settle()
 	proposeN(t, nw, old, "x", 3)
-	next := followersOf(nw, old)[0]
+	next := nw.othersThan(old)[0]
 
 	// Hand leadership over, but keep the new leader's first entry from
 	// being replicated: it knows the old commit index only as a follower.

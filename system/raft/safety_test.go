@@ -210,13 +210,7 @@ func (c *chaosRun) anyNode() uint64 { return c.nw.ids[c.rand.IntN(len(c.nw.ids))
 // proposer returns a random live node that believes it leads (there may
 // be several, of different terms), or else any live node.
 func (c *chaosRun) proposer() uint64 {
-	var leaders []uint64
-	for _, id := range c.nw.ids {
-		if n := c.nw.nodes[id]; !n.down && n.core.Status().Role == Leader {
-			leaders = append(leaders, id)
-		}
-	}
-	if len(leaders) > 0 {
+	if leaders := c.nw.claimedLeaders(); len(leaders) > 0 {
 		return leaders[c.rand.IntN(len(leaders))]
 	}
 	return c.liveNode()

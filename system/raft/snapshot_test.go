@@ -17,11 +17,6 @@ func proposeN(t *testing.T, nw *network, lead uint64, prefix string, n int) {
 	}
 }
 
-// followersOf returns the ids other than lead, in order.
-func followersOf(nw *network, lead uint64) []uint64 {
-	return slices.DeleteFunc(slices.Clone(nw.ids), func(id uint64) bool { return id == lead })
-}
-
 func storageSnapIndex(nw *network, id uint64) uint64 {
 	s, _ := nw.nodes[id].storage.Snapshot()
 	return s.Meta.Index
@@ -72,7 +67,7 @@ func TestSnapshotInstallOnLaggingFollower(t *testing.T) {
 	nw := newNetwork(t, 12, 3, nil)
 	nw.reportSnap = true
 	l := nw.settle()
-	f := followersOf(nw, l)[0]
+	f := nw.othersThan(l)[0]
 
 	nw.crash(f)
 	// More proposals than MaxInflightMsgs: the leader's window to f fills
@@ -116,7 +111,7 @@ func TestSnapshotInstallUnderLossDupReorder(t *testing.T) {
 	nw.reportSnap = true
 	nw.checkAll = true
 	l := nw.settle()
-	f := followersOf(nw, l)[0]
+	f := nw.othersThan(l)[0]
 
 	nw.crash(f)
 	proposeN(t, nw, l, "x", 60)
@@ -169,7 +164,7 @@ func TestSnapshotInstallAcrossCrashes(t *testing.T) {
 	nw.reportSnap = true
 	nw.checkAll = true
 	l := nw.settle()
-	fs := followersOf(nw, l)
+	fs := nw.othersThan(l)
 	f, other := fs[0], fs[1]
 
 	nw.crash(f)

@@ -57,7 +57,7 @@ const (
 	MsgSnap           // leader -> follower: install Snapshot
 	MsgReadIndex      // ask the leader for a read index (local or follower -> leader)
 	MsgReadIndexResp  // leader -> follower: Index is the read index for Context
-	MsgTransferLeader // ask the leader to hand leadership to From (local)
+	MsgTransferLeader // ask the leader to hand leadership to From (local, or forwarded by a follower)
 	MsgTimeoutNow     // leader -> transferee: start an election now, skipping PreVote
 	MsgSnapStatus     // local: the driver reports a snapshot send failed (Reject) or finished
 	MsgUnreachable    // local: the driver reports that From could not be reached

@@ -130,15 +130,15 @@ func (nw *Network) send(from uint64, m raft.Message) {
 	if nw.dup > 0 && nw.rand.Float64() < nw.dup {
 		copies = 2
 	}
-	delays := make([]time.Duration, copies)
-	for i := range delays {
+	var delays [2]time.Duration // one per copy
+	for i := range copies {
 		delays[i] = nw.minDelay
 		if span := nw.maxDelay - nw.minDelay; span > 0 {
 			delays[i] += time.Duration(nw.rand.Int64N(int64(span)))
 		}
 	}
 	nw.mu.Unlock()
-	for _, d := range delays {
+	for _, d := range delays[:copies] {
 		if d == 0 {
 			deliver(m)
 		} else {
