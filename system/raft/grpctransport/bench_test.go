@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,15 +26,7 @@ func BenchmarkTransportThroughput(b *testing.B) {
 
 func benchmarkThroughput(b *testing.B, entries int) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	addrs := map[uint64]string{}
-	lis := map[uint64]net.Listener{}
-	for _, id := range []uint64{1, 2} {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		addrs[id], lis[id] = l.Addr().String(), l
-	}
+	addrs, lis := listen(b, 1, 2)
 	var trs []*Transport
 	for _, id := range []uint64{1, 2} {
 		tr, err := New(Config{Self: id, Peers: addrs, Logger: quiet})

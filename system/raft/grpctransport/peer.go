@@ -211,17 +211,12 @@ func (p *peer) failAll(msgs []outbound, err error) {
 		p.failing = true
 		p.log.Warn("peer unreachable; dropping its messages until a call succeeds", "dropped", len(msgs), "err", err)
 	}
-	over := make(map[uint64]dropCount)
 	for i := range msgs {
-		d := over[msgs[i].group]
-		d.msgs++
+		snaps := 0
 		if msgs[i].msg.Type == raft.MsgSnap {
-			d.snaps++
+			snaps = 1
 		}
-		over[msgs[i].group] = d
-	}
-	for group, d := range over {
-		p.dropped(group, d.snaps)
+		p.dropped(msgs[i].group, snaps)
 	}
 }
 

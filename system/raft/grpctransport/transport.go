@@ -154,8 +154,9 @@ type groupSender struct {
 
 // Send queues msgs on their peers' queues and returns at once. A message
 // of a local type or to an unknown peer is dropped and logged; one that
-// finds its peer's queue full is dropped and reported to the group as MsgUnreachable (and, for MsgSnap,
-// a failed MsgSnapStatus) by the peer's sender.
+// finds its peer's queue full is dropped and reported to the group as
+// MsgUnreachable (and, for MsgSnap, a failed MsgSnapStatus) by the peer's
+// sender.
 func (g groupSender) Send(msgs []raft.Message) {
 	if g.t.closed.Load() {
 		return

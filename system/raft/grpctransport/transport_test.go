@@ -60,7 +60,7 @@ func (n *node) stop() {
 }
 
 // listen reserves a loopback address per id.
-func listen(t *testing.T, ids ...uint64) (map[uint64]string, map[uint64]net.Listener) {
+func listen(t testing.TB, ids ...uint64) (map[uint64]string, map[uint64]net.Listener) {
 	t.Helper()
 	addrs, lis := map[uint64]string{}, map[uint64]net.Listener{}
 	for _, id := range ids {
@@ -194,10 +194,15 @@ func TestDownPeerReportedUnreachableOnce(t *testing.T) {
 		t.Errorf("got %+v; want MsgUnreachable from 2 to 1", m)
 	}
 	// A snapshot sent last is reported failed once everything before it
-	// has been tried, so no more reports are pending after it.
+	// has been tried, so every report of the heartbeats comes before it.
 	sendReturns(t, send, raft.Message{Type: raft.MsgSnap, From: 1, To: 2,
 		Snapshot: &raft.Snapshot{Meta: raft.SnapshotMeta{Index: 5, Term: 1}}})
-	st := reports.next(t, "MsgSnapStatus", ofType(raft.MsgSnapStatus))
+	st := reports.next(t, "MsgSnapStatus", func(m raft.Message) bool {
+		if m.Type == raft.MsgUnreachable {
+			t.Errorf("MsgUnreachable reported twice in one failure episode")
+		}
+		return m.Type == raft.MsgSnapStatus
+	})
 	if !st.Reject || st.From != 2 || st.To != 1 {
 		t.Errorf("got %+v; want a rejected MsgSnapStatus from 2 to 1", st)
 	}
