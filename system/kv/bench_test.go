@@ -65,7 +65,6 @@ func runOps(b *testing.B, clients []*Client, op func(ctx context.Context, c *Cli
 	var next atomic.Int64
 	latencies := make([][]time.Duration, len(clients))
 	var wg sync.WaitGroup
-	var failed atomic.Int64
 	b.ResetTimer()
 	start := time.Now()
 	for ci, c := range clients {
@@ -77,7 +76,6 @@ func runOps(b *testing.B, clients []*Client, op func(ctx context.Context, c *Cli
 				}
 				t0 := time.Now()
 				if err := op(ctx, c, i); err != nil {
-					failed.Add(1)
 					b.Errorf("op %d: %v", i, err)
 					return
 				}

@@ -53,11 +53,13 @@ type ClientConfig struct {
 type Client struct {
 	cfg ClientConfig
 
-	mu      sync.Mutex
 	ownPool bool
-	leader  string
-	rand    *rand.Rand
 
+	mu     sync.Mutex
+	leader string
+
+	// writeMu serialises writes. clientID changes only under both locks,
+	// as pick reads it under mu; seq only under writeMu.
 	writeMu  sync.Mutex
 	clientID uint64
 	seq      uint64
@@ -81,8 +83,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if ownPool {
 		cfg.Pool = NewConnPool()
 	}
-	return &Client{cfg: cfg, ownPool: ownPool,
-		rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), clientID: newClientID()}, nil
+	return &Client{cfg: cfg, ownPool: ownPool, clientID: newClientID()}, nil
 }
 
 func newClientID() uint64 { return rand.Uint64()>>1 | 1 }
@@ -202,7 +203,9 @@ func (c *Client) write(ctx context.Context, call func(context.Context, kvpb.KVCl
 		return call(ctx, kc, session)
 	})
 	if err != nil && strings.Contains(err.Error(), ErrSessionExpired.Error()) {
+		c.mu.Lock()
 		c.clientID, c.seq = newClientID(), 0
+		c.mu.Unlock()
 	}
 	return err
 }
@@ -247,7 +250,7 @@ func (c *Client) do(ctx context.Context, call func(context.Context, kvpb.KVClien
 		if ctx.Err() != nil {
 			return classifyLast(lastErr, sent)
 		}
-		timer := c.cfg.Clock.NewTimer(pause/2 + time.Duration(c.rand.Int64N(int64(pause))))
+		timer := c.cfg.Clock.NewTimer(pause/2 + rand.N(pause))
 		select {
 		case <-ctx.Done():
 			timer.Stop()

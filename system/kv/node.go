@@ -61,7 +61,6 @@ type Node struct {
 	transport *grpctransport.Transport
 	server    *grpc.Server
 	listener  net.Listener
-	served    chan error
 }
 
 // raftIDs numbers the peers 1..n in name order, the same on every node.
@@ -138,7 +137,7 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, storage: storage, served: make(chan error, 1)}
+	n := &Node{cfg: cfg, storage: storage}
 	ok := false
 	defer func() {
 		if !ok {
@@ -173,7 +172,7 @@ func Start(cfg Config) (*Node, error) {
 	// The standard health service answers SERVING from here on: the
 	// harness's readiness probe, the same for every system.
 	healthpb.RegisterHealthServer(n.server, health.NewServer())
-	go func() { n.served <- n.server.Serve(n.listener) }()
+	go n.server.Serve(n.listener) // returns when Stop stops the server
 	ok = true
 	cfg.Logger.Info("kv node serving", "id", cfg.Name, "addr", n.listener.Addr().String(),
 		"read_mode", string(cfg.ReadMode), "stale_reads", cfg.StaleReads)

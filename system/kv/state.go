@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bytes"
+	"cmp"
 	"container/list"
 	"fmt"
 	"slices"
@@ -153,42 +154,32 @@ func (s *state) execTxn(index uint64, txn *kvpb.TxnRequest) *kvpb.TxnResponse {
 
 func (s *state) compare(c *kvpb.Compare) bool {
 	kv := s.data[c.Key]
-	var cmp int
+	var order int
 	switch c.Target {
 	case kvpb.Compare_VERSION:
 		var v uint64
 		if kv != nil {
 			v = kv.Version
 		}
-		cmp = compareUint(v, c.Version)
+		order = cmp.Compare(v, c.Version)
 	default:
 		if kv == nil {
 			// An absent key has no value: only NOT_EQUAL holds.
 			return c.Op == kvpb.Compare_NOT_EQUAL
 		}
-		cmp = bytes.Compare(kv.Value, c.Value)
+		order = bytes.Compare(kv.Value, c.Value)
 	}
 	switch c.Op {
 	case kvpb.Compare_EQUAL:
-		return cmp == 0
+		return order == 0
 	case kvpb.Compare_NOT_EQUAL:
-		return cmp != 0
+		return order != 0
 	case kvpb.Compare_LESS:
-		return cmp < 0
+		return order < 0
 	case kvpb.Compare_GREATER:
-		return cmp > 0
+		return order > 0
 	}
 	return false
-}
-
-func compareUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (s *state) execOp(index uint64, op *kvpb.Op) *kvpb.OpResult {
@@ -250,18 +241,8 @@ func (s *state) Snapshot() ([]byte, error) {
 	}
 	s.mu.RUnlock()
 	// Deterministic bytes: replicas' snapshots of one state compare equal.
-	slices.SortFunc(snap.Kvs, func(a, b *kvpb.KeyValue) int { return compareStrings(a.Key, b.Key) })
+	slices.SortFunc(snap.Kvs, func(a, b *kvpb.KeyValue) int { return cmp.Compare(a.Key, b.Key) })
 	return proto.MarshalOptions{Deterministic: true}.Marshal(snap)
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Restore implements raft.StateMachine.
