@@ -19,7 +19,7 @@ type ClientConfig struct {
 	// among them.
 	Peers []kv.Peer
 	// Shards is the cluster's number of shards, which decides where each
-	// key lives (ShardOf). Default 2, the nodes' default.
+	// key lives (ShardOf). Default DefaultShards, the nodes' default.
 	Shards int
 	// AttemptTimeout bounds one RPC attempt; the caller's context bounds
 	// the whole operation, retries included. Default 1s.
@@ -80,7 +80,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		return nil, errors.New("percolator client: no peers")
 	}
 	if cfg.Shards <= 0 {
-		cfg.Shards = 2
+		cfg.Shards = DefaultShards
 	}
 	if cfg.AttemptTimeout <= 0 {
 		cfg.AttemptTimeout = time.Second
@@ -187,7 +187,7 @@ func (c *Client) fetchTimestamps() {
 		c.tso.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.AttemptTimeout)
 		var resp *pb.TsoResponse
-		err := c.call(ctx, oracleGroup, func(ctx context.Context, pc pb.PercolatorClient) (err error) {
+		err := c.call(ctx, OracleGroup, func(ctx context.Context, pc pb.PercolatorClient) (err error) {
 			resp, err = pc.Tso(ctx, &pb.TsoRequest{Count: uint32(len(batch))})
 			return err
 		})
@@ -201,9 +201,6 @@ func (c *Client) fetchTimestamps() {
 		}
 	}
 }
-
-// oracleGroup is the Raft group of the timestamp oracle.
-const oracleGroup = 0
 
 // shardOf is the shard that holds key in this client's cluster.
 func (c *Client) shardOf(key []byte) uint32 { return ShardOf(key, c.cfg.Shards) }

@@ -59,37 +59,35 @@ func keyErrorText(ke *pb.KeyError) string {
 	return ke.GetMessage()
 }
 
-// classify turns the error of an RPC into the taxonomy. sent says whether
-// the request may have reached a node; if it cannot have, any failure is
-// definite. FailedPrecondition (not the leader), Aborted (refused, or lost
-// to a leader change before it committed), InvalidArgument and NotFound
-// are refusals: the request had no effect.
-func classify(err error, sent bool) error {
-	st, _ := status.FromError(err)
-	switch st.Code() {
+// refused reports whether err is a refusal, which had no effect:
+// FailedPrecondition (not the leader), Aborted (refused, or lost to a
+// leader change before it committed), InvalidArgument or NotFound.
+func refused(err error) bool {
+	switch status.Convert(err).Code() {
 	case codes.FailedPrecondition, codes.Aborted, codes.InvalidArgument, codes.NotFound:
-		return fmt.Errorf("%w: %s", ErrDefinite, st.Message())
+		return true
 	}
-	if !sent {
-		return fmt.Errorf("%w: not sent: %v", ErrDefinite, err)
-	}
-	return fmt.Errorf("%w: %v", ErrIndeterminate, err)
+	return false
 }
 
 // classifyLast turns the error that ended an RPC after retries into the
 // taxonomy. sent says whether any attempt may have reached a node and
 // taken effect: a later attempt's refusal says nothing of an earlier one,
-// which may be in some node's log and still apply.
+// which may be in some node's log and still apply. If none can have, any
+// failure is definite.
 func classifyLast(err error, sent bool) error {
-	if sent {
+	switch {
+	case sent:
 		return fmt.Errorf("%w: %v", ErrIndeterminate, err)
+	case refused(err):
+		return fmt.Errorf("%w: %s", ErrDefinite, status.Convert(err).Message())
 	}
-	return classify(err, false)
+	return fmt.Errorf("%w: not sent: %v", ErrDefinite, err)
 }
 
 // isFinal reports whether a refusal is one a retry cannot fix: a malformed
 // request, or an Aborted one for a reason other than a leader change (an
-// injected failure, a refusal of the state machine).
+// injected failure).
 func isFinal(err error) bool {
 	st := status.Convert(err)
 	switch st.Code() {
@@ -105,14 +103,11 @@ func isFinal(err error) bool {
 // effect. Refusals had no effect; gRPC fails an RPC with "connection
 // error" when it had no connection to send it on.
 func maySent(err error) bool {
-	st := status.Convert(err)
-	switch st.Code() {
-	case codes.FailedPrecondition, codes.Aborted, codes.InvalidArgument, codes.NotFound:
+	if refused(err) {
 		return false
-	case codes.Unavailable:
-		return !strings.HasPrefix(st.Message(), "connection error")
 	}
-	return true
+	st := status.Convert(err)
+	return !(st.Code() == codes.Unavailable && strings.HasPrefix(st.Message(), "connection error"))
 }
 
 // notLeaderHint returns the leader named in a NotLeader detail, if any;

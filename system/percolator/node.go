@@ -68,7 +68,6 @@ type Node struct {
 	transport *grpctransport.Transport
 	server    *grpc.Server
 	listener  net.Listener
-	served    chan error
 
 	done     chan struct{}
 	failOnce sync.Once
@@ -97,7 +96,7 @@ func Start(cfg Config) (*Node, error) {
 	if err := datadir.Claim(cfg.DataDir, datadir.Identity{Cluster: cfg.Cluster, Node: cfg.Name, Peers: names, System: "percolator"}); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, served: make(chan error, 1), done: make(chan struct{})}
+	n := &Node{cfg: cfg, done: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
@@ -139,7 +138,7 @@ func Start(cfg Config) (*Node, error) {
 	// The standard health service answers SERVING from here on: the
 	// harness's readiness probe, the same for every system.
 	healthpb.RegisterHealthServer(n.server, health.NewServer())
-	go func() { n.served <- n.server.Serve(n.listener) }()
+	go n.server.Serve(n.listener)
 	ok = true
 	cfg.Logger.Info("percolator node serving", "id", cfg.Name, "addr", n.listener.Addr().String(),
 		"shards", cfg.Shards, "skip_write_conflict_check", cfg.Bugs.SkipWriteConflictCheck,

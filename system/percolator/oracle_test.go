@@ -389,10 +389,16 @@ func TestOracleDeposedLeaderHandsOutNothing(t *testing.T) {
 
 	c.net.Heal()
 	order := &realTimeOrder{t: t, completed: successor}
+	succeeded := 0
 	for range 100 {
 		if err := order.call(ctx, c, 1); err != nil {
 			time.Sleep(10 * time.Millisecond)
+		} else {
+			succeeded++
 		}
+	}
+	if succeeded == 0 {
+		t.Fatal("no allocation succeeded after the partition healed")
 	}
 }
 

@@ -5,33 +5,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
 )
-
-// keyOn returns a key (with prefix) that lives on shard of shards.
-func keyOn(t *testing.T, prefix string, shard uint32, shards int) []byte {
-	t.Helper()
-	for i := range 1000 {
-		k := []byte(fmt.Sprintf("%s-%d", prefix, i))
-		if ShardOf(k, shards) == shard {
-			return k
-		}
-	}
-	t.Fatalf("no key with prefix %q on shard %d of %d", prefix, shard, shards)
-	return nil
-}
-
-// hangGuard is a context that only ends a test that would otherwise hang.
-func hangGuard(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 // tso takes one timestamp from the oracle's leader.
 func (c *testCluster) tso(ctx context.Context) uint64 {
@@ -98,9 +77,9 @@ func (c *testCluster) read(ctx context.Context, key []byte) *pb.GetResponse {
 }
 
 func TestClusterCommitsAcrossShards(t *testing.T) {
-	ctx := hangGuard(t)
+	ctx := testContext(t)
 	c := startCluster(t, 3, nil)
-	k1, k2 := keyOn(t, "k", 1, DefaultShards), keyOn(t, "k", 2, DefaultShards)
+	k1, k2 := keyOnShard(t, "k", 1), keyOnShard(t, "k", 2)
 	commit := c.writeTxn(ctx, map[string]string{string(k1): "v1", string(k2): "v2"})
 	for k, want := range map[string]string{string(k1): "v1", string(k2): "v2"} {
 		resp := c.read(ctx, []byte(k))
@@ -124,7 +103,7 @@ func TestClusterCommitsAcrossShards(t *testing.T) {
 }
 
 func TestFollowersRedirectToTheGroupLeader(t *testing.T) {
-	ctx := hangGuard(t)
+	ctx := testContext(t)
 	c := startCluster(t, 3, nil)
 	for _, group := range []uint32{OracleGroup, 1, 2} {
 		leader := c.leader(group)
@@ -133,7 +112,7 @@ func TestFollowersRedirectToTheGroupLeader(t *testing.T) {
 		if group == OracleGroup {
 			_, err = c.dial(follower).Tso(ctx, &pb.TsoRequest{Count: 1})
 		} else {
-			_, err = c.dial(follower).Get(ctx, &pb.GetRequest{Shard: group, Key: keyOn(t, "k", group, DefaultShards), Version: 1})
+			_, err = c.dial(follower).Get(ctx, &pb.GetRequest{Shard: group, Key: keyOnShard(t, "k", group), Version: 1})
 		}
 		st := status.Convert(err)
 		if st.Code() != codes.FailedPrecondition {
@@ -155,10 +134,10 @@ func TestFollowersRedirectToTheGroupLeader(t *testing.T) {
 }
 
 func TestServerRefusesBadRequests(t *testing.T) {
-	ctx := hangGuard(t)
+	ctx := testContext(t)
 	c := startCluster(t, 1, nil)
 	cl := c.dial(0)
-	k1, k2 := keyOn(t, "k", 1, DefaultShards), keyOn(t, "k", 2, DefaultShards)
+	k1, k2 := keyOnShard(t, "k", 1), keyOnShard(t, "k", 2)
 	put := func(k []byte) *pb.Mutation { return &pb.Mutation{Op: pb.Mutation_PUT, Key: k} }
 	for _, tc := range []struct {
 		name string
@@ -212,12 +191,12 @@ func TestServerRefusesBadRequests(t *testing.T) {
 }
 
 func TestCommitFailpoints(t *testing.T) {
-	ctx := hangGuard(t)
+	ctx := testContext(t)
 	c := startCluster(t, 1, nil)
 	c.leader(1)
 	cl := c.dial(0)
 	fps := c.nodes[0].cfg.Failpoints
-	key := keyOn(t, "k", 1, DefaultShards)
+	key := keyOnShard(t, "k", 1)
 	prewriteAndCommit := func(value string) (uint64, error) {
 		start := c.tso(ctx)
 		resp, err := cl.Prewrite(ctx, &pb.PrewriteRequest{Shard: 1, Mutations: []*pb.Mutation{{Op: pb.Mutation_PUT, Key: key, Value: []byte(value)}}, Primary: key, StartTs: start, LockTtlMs: 3000})
@@ -254,13 +233,13 @@ func TestCommitFailpoints(t *testing.T) {
 }
 
 func TestRestartRecoversEveryGroup(t *testing.T) {
-	ctx := hangGuard(t)
+	ctx := testContext(t)
 	// Snapshots every few entries, so recovery goes through them too.
 	c := startCluster(t, 3, func(cfg *Config) { cfg.SnapshotEntries = 4 })
 	want := map[string]string{}
 	var last uint64
 	for i := range 8 {
-		k1, k2 := keyOn(t, fmt.Sprintf("a%d", i), 1, DefaultShards), keyOn(t, fmt.Sprintf("b%d", i), 2, DefaultShards)
+		k1, k2 := keyOnShard(t, fmt.Sprintf("a%d", i), 1), keyOnShard(t, fmt.Sprintf("b%d", i), 2)
 		txn := map[string]string{string(k1): fmt.Sprint("x", i), string(k2): fmt.Sprint("y", i)}
 		last = c.writeTxn(ctx, txn)
 		for k, v := range txn {

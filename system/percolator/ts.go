@@ -1,9 +1,6 @@
 package percolator
 
-import (
-	"hash/fnv"
-	"time"
-)
+import "hash/fnv"
 
 // LogicalBits is the width of a timestamp's logical counter.
 const LogicalBits = 18
@@ -14,12 +11,6 @@ func ComposeTS(physicalMs, logical uint64) uint64 { return physicalMs<<LogicalBi
 
 // PhysicalMs is the physical part of ts, in milliseconds since the epoch.
 func PhysicalMs(ts uint64) uint64 { return ts >> LogicalBits }
-
-// Logical is the logical part of ts.
-func Logical(ts uint64) uint64 { return ts & (1<<LogicalBits - 1) }
-
-// TSTime is the wall time of ts's physical part, for humans.
-func TSTime(ts uint64) time.Time { return time.UnixMilli(int64(PhysicalMs(ts))) }
 
 // LockExpired reports whether a lock taken at startTS with ttlMs has
 // expired by currentTS.

@@ -242,11 +242,7 @@ func (t *Txn) prewriteShard(ctx context.Context, primary []byte, shard uint32, m
 // until ctx ends; the error wraps ErrIndeterminate if an attempt may have
 // taken effect and no later answer told.
 func (t *Txn) commitShard(ctx context.Context, shard uint32, muts []*pb.Mutation) error {
-	keys := make([][]byte, len(muts))
-	for i, m := range muts {
-		keys[i] = m.Key
-	}
-	req := &pb.CommitRequest{Shard: shard, Keys: keys, StartTs: t.startTS, CommitTs: t.commitTS}
+	req := &pb.CommitRequest{Shard: shard, Keys: mutationKeys(muts), StartTs: t.startTS, CommitTs: t.commitTS}
 	var resp *pb.CommitResponse
 	err := t.c.call(ctx, shard, func(ctx context.Context, pc pb.PercolatorClient) (err error) {
 		resp, err = pc.Commit(ctx, req)
@@ -271,10 +267,7 @@ func (t *Txn) rollback(ctx context.Context, byShard map[uint32][]*pb.Mutation) {
 	defer cancel()
 	var wg sync.WaitGroup
 	for shard, muts := range byShard {
-		keys := make([][]byte, len(muts))
-		for i, m := range muts {
-			keys[i] = m.Key
-		}
+		keys := mutationKeys(muts)
 		wg.Go(func() {
 			_ = t.c.call(ctx, shard, func(ctx context.Context, pc pb.PercolatorClient) error {
 				_, err := pc.Rollback(ctx, &pb.RollbackRequest{Shard: shard, Keys: keys, StartTs: t.startTS})
@@ -283,4 +276,13 @@ func (t *Txn) rollback(ctx context.Context, byShard map[uint32][]*pb.Mutation) {
 		})
 	}
 	wg.Wait()
+}
+
+// mutationKeys returns the keys of muts, in order.
+func mutationKeys(muts []*pb.Mutation) [][]byte {
+	keys := make([][]byte, len(muts))
+	for i, m := range muts {
+		keys[i] = m.Key
+	}
+	return keys
 }
