@@ -73,7 +73,8 @@ func (b bank) Check(_ context.Context, h history.History) Result {
 	anomalies := newAnomalyList(maxBankAnomalies)
 	var reads, bad []BankRead
 	badSet := make(map[int64]bool)
-	for _, p := range h.Pairs() {
+	pairs := h.Pairs()
+	for _, p := range pairs {
 		if p.Invoke.F != "read" || p.Completion == nil || p.Completion.Type != history.OK {
 			continue
 		}
@@ -97,7 +98,7 @@ func (b bank) Check(_ context.Context, h history.History) Result {
 		}
 	}
 
-	replay := b.replay(h)
+	replay := b.replay(pairs)
 	for _, a := range replay.anomalies {
 		anomalies.add(a)
 	}

@@ -41,11 +41,11 @@ type replayRead struct {
 // that was invoked before the read completed (so it could have committed
 // before the read started), is therefore not evidence; any other
 // difference is.
-func (b bank) replay(h history.History) bankReplay {
+func (b bank) replay(pairs []history.Pair) bankReplay {
 	var transfers, uncertain []replayTransfer
 	var reads []replayRead
 	stamped, unstamped := 0, int64(-1)
-	for _, p := range h.Pairs() {
+	for _, p := range pairs {
 		c := p.Completion
 		switch p.Invoke.F {
 		case "transfer":

@@ -280,7 +280,7 @@ func (c *linearizable) explain(k *keyCheck) Anomaly {
 			blocked = id
 		}
 	}
-	if blocked < 0 { // no partial linearization was recorded
+	if blocked < 0 { // every operation was placed: there is none to point at
 		for _, op := range k.ops {
 			a.Ops = append(a.Ops, opEvents(op)...)
 		}

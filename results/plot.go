@@ -85,14 +85,8 @@ type plotPoint struct {
 // time against its latency (log scale), and shades the fault windows.
 func newLatencyPlot(h history.History, windows []checker.FaultWindow) latencyPlot {
 	p := latencyPlot{Width: plotWidth, Height: plotHeight, Left: plotLeft, Top: plotTop, InnerW: innerW, InnerH: innerH, Bottom: plotTop + innerH}
-	var end int64
-	for i := range h {
-		end = max(end, h[i].Time)
-	}
-	seconds := float64(end) / 1e9
-	if seconds <= 0 {
-		seconds = 1
-	}
+	var xPos func(seconds float64) float64
+	xPos, p.XTicks = timeAxis(lastTime(h))
 
 	var points []plotPoint
 	minLat, maxLat := math.Inf(1), math.Inf(-1)
@@ -115,7 +109,6 @@ func newLatencyPlot(h history.History, windows []checker.FaultWindow) latencyPlo
 		hi = lo + 1
 	}
 
-	xPos := func(s float64) float64 { return plotLeft + s/seconds*innerW }
 	yPos := func(lat float64) float64 { return plotTop + innerH - (math.Log10(lat)-lo)/(hi-lo)*innerH }
 
 	p.Windows = shadeWindows(windows, xPos)
@@ -157,13 +150,34 @@ func newLatencyPlot(h history.History, windows []checker.FaultWindow) latencyPlo
 		}
 	}
 
-	for _, s := range timeTicks(seconds) {
-		p.XTicks = append(p.XTicks, plotTick{Pos: xPos(s), Label: strconv.FormatFloat(s, 'f', -1, 64) + "s"})
-	}
 	for e := lo; e <= hi; e++ {
 		p.YTicks = append(p.YTicks, plotTick{Pos: yPos(math.Pow(10, e)), Label: latencyLabel(e)})
 	}
 	return p
+}
+
+// lastTime is the time of h's last event.
+func lastTime(h history.History) int64 {
+	var end int64
+	for i := range h {
+		end = max(end, h[i].Time)
+	}
+	return end
+}
+
+// timeAxis is the x axis of a plot of a run that lasted end nanoseconds:
+// the x position of a time in seconds, and ticks at round numbers of
+// seconds.
+func timeAxis(end int64) (xPos func(seconds float64) float64, ticks []plotTick) {
+	seconds := float64(end) / 1e9
+	if seconds <= 0 {
+		seconds = 1
+	}
+	xPos = func(s float64) float64 { return plotLeft + s/seconds*innerW }
+	for _, s := range timeTicks(seconds) {
+		ticks = append(ticks, plotTick{Pos: xPos(s), Label: strconv.FormatFloat(s, 'f', -1, 64) + "s"})
+	}
+	return xPos, ticks
 }
 
 // shadeWindows places the fault windows on a plot whose x position of a

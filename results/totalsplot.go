@@ -33,24 +33,18 @@ func newTotalsPlot(res checker.Result, h history.History, windows []checker.Faul
 		return totalsPlot{}, false
 	}
 	p := totalsPlot{Checker: res.Checker, Width: plotWidth, Height: plotHeight, Left: plotLeft, Top: plotTop, InnerW: innerW, InnerH: innerH, Bottom: plotTop + innerH}
-	var end int64
-	for i := range h {
-		end = max(end, h[i].Time)
-	}
+	end := lastTime(h)
 	lo, hi := expected, expected
 	for _, pt := range points {
 		end = max(end, pt[0])
 		lo, hi = min(lo, pt[1]), max(hi, pt[1])
 	}
-	seconds := float64(end) / 1e9
-	if seconds <= 0 {
-		seconds = 1
-	}
 	step := niceStep(float64(hi-lo) / 5)
 	ylo := math.Floor(float64(lo)/step)*step - step
 	yhi := math.Ceil(float64(hi)/step)*step + step
 
-	xPos := func(s float64) float64 { return plotLeft + s/seconds*innerW }
+	var xPos func(seconds float64) float64
+	xPos, p.XTicks = timeAxis(end)
 	yPos := func(v float64) float64 { return plotTop + innerH - (v-ylo)/(yhi-ylo)*innerH }
 
 	p.Windows = shadeWindows(windows, xPos)
@@ -72,9 +66,6 @@ func newTotalsPlot(res checker.Result, h history.History, windows []checker.Faul
 	}
 	p.Good, p.Bad = string(good), string(bad)
 	p.Expected, p.ExpectedLabel = yPos(float64(expected)), strconv.FormatInt(expected, 10)
-	for _, s := range timeTicks(seconds) {
-		p.XTicks = append(p.XTicks, plotTick{Pos: xPos(s), Label: strconv.FormatFloat(s, 'f', -1, 64) + "s"})
-	}
 	for v := ylo; v <= yhi+step/2; v += step {
 		p.YTicks = append(p.YTicks, plotTick{Pos: yPos(v), Label: strconv.FormatFloat(v, 'f', -1, 64)})
 	}

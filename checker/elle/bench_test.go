@@ -33,12 +33,12 @@ func TestGeneratedHistoriesAreValid(t *testing.T) {
 	}
 }
 
-// TestGeneratedBugIsFound drops one committed append from a valid history's
-// later reads' view by making a reader miss it: the checker must notice.
+// TestGeneratedStaleReadIsFound makes a reader of a valid history miss
+// committed appends it saw: the checker must notice.
 func TestGeneratedStaleReadIsFound(t *testing.T) {
 	h := generated(2000, 7)
-	// Rewrite the last committed read of a non-empty list to miss its last
-	// element: a stale read, after that element's txn completed.
+	// Rewrite the last committed read of a list longer than three to miss
+	// its last three elements: a stale read.
 	for i := len(h) - 1; i >= 0; i-- {
 		if h[i].Type != history.OK {
 			continue

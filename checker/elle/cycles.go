@@ -84,8 +84,8 @@ func newCycleFinder(ctx context.Context, g *graph, txns int32) *cycleFinder {
 }
 
 // component searches one component for a cycle of each search, calling
-// found with each (a closed walk, see simpleCycles). It stops early, with an error, when ctx is done or the
-// budget (if not zero) runs out.
+// found with each (a closed walk, see simpleCycles). It stops early, with
+// an error, when ctx is done or the budget (if not zero) runs out.
 func (f *cycleFinder) component(members []int32, searches []search, budget time.Duration, found func(cycle)) error {
 	f.members = members
 	for i, t := range members {
@@ -110,7 +110,7 @@ func (f *cycleFinder) component(members []int32, searches []search, budget time.
 		f.epoch = 0
 	}
 	for _, s := range searches {
-		c, err := f.find(members, s)
+		c, err := f.find(s)
 		if err != nil {
 			return err
 		}
@@ -137,9 +137,9 @@ type firstEdge struct{ v, u int32 }
 // find returns the shortest cycle of search s in the component, or nil.
 // The first edges are grouped by where they lead: one breadth-first
 // search from each such txn finds the shortest way back to all of them.
-func (f *cycleFinder) find(members []int32, s search) (*cycle, error) {
+func (f *cycleFinder) find(s search) (*cycle, error) {
 	var firsts []firstEdge
-	for _, u := range members {
+	for _, u := range f.members {
 		to, kinds := f.g.out(u)
 		for i, v := range to {
 			if kinds[i]&s.first != 0 && f.local[v] >= 0 {
