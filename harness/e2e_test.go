@@ -30,7 +30,8 @@ func requireDocker(t *testing.T) {
 }
 
 // e2eSpec is a short run of the register workload on a 5-node kv cluster
-// in containers, with partitions every few seconds.
+// in containers, with the given faults every few seconds and the given
+// planted bugs.
 func e2eSpec(t *testing.T, nemesis []string, bugs []string) Spec {
 	limit := 15 * time.Second
 	if testing.Short() {

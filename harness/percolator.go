@@ -3,10 +3,8 @@ package harness
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/squall-chaos/squall/system/percolator"
 	"github.com/squall-chaos/squall/system/percolator/percolatorpb"
@@ -38,14 +36,9 @@ func (percolatorSystem) Bugs() map[string]string {
 }
 
 func (percolatorSystem) status(ctx context.Context, n workloads.Node) (*percolatorpb.StatusResponse, error) {
-	conn, err := grpc.NewClient(n.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	return percolatorpb.NewPercolatorClient(conn).Status(ctx, &percolatorpb.StatusRequest{})
+	return askNode(ctx, n, func(ctx context.Context, conn *grpc.ClientConn) (*percolatorpb.StatusResponse, error) {
+		return percolatorpb.NewPercolatorClient(conn).Status(ctx, &percolatorpb.StatusRequest{})
+	})
 }
 
 // leaders returns, for each group, the leader most nodes name.
@@ -75,13 +68,7 @@ func (s percolatorSystem) leaders(ctx context.Context, nodes []workloads.Node) (
 	}
 	leaders := map[uint32]string{}
 	for g, vs := range votes {
-		best, count := "", 0
-		for l, v := range vs {
-			if v > count || (v == count && l < best) {
-				best, count = l, v
-			}
-		}
-		leaders[g] = best
+		leaders[g] = mostVoted(vs)
 	}
 	return leaders, shards, nil
 }

@@ -54,17 +54,12 @@ func Run(ctx context.Context, spec Spec, out io.Writer, logger *slog.Logger) (Ou
 	fmt.Fprintf(out, "squall: run %s (seed %d)\n", run.Dir, spec.Seed)
 
 	startCluster := time.Now()
-	image, err := runtime.EnsureImage(ctx, logger)
-	if err != nil {
-		return outcome, err
-	}
 	names := make([]string, spec.Nodes)
 	for i := range names {
 		names[i] = fmt.Sprintf("n%d", i+1)
 	}
 	cluster, err := runtime.Start(ctx, runtime.Config{
 		RunID:    filepath.Base(run.Dir),
-		Image:    image,
 		Nodes:    names,
 		Port:     sys.Port(),
 		NodeArgs: func(node, peers string) []string { return sys.NodeArgs(node, peers, &spec) },
@@ -174,8 +169,9 @@ func Run(ctx context.Context, spec Spec, out io.Writer, logger *slog.Logger) (Ou
 		return outcome, ErrInterrupted
 	}
 	// Checking. (Node logs are collected when the cluster is closed.)
-	fmt.Fprintf(out, "squall: checking %d events\n", len(rec.History()))
-	return check(ctx, run, spec, workload, rec.History(), out, runTiming{started: started, ran: time.Since(started)})
+	h := rec.History()
+	fmt.Fprintf(out, "squall: checking %d events\n", len(h))
+	return check(ctx, run, spec, workload, h, out, runTiming{started: started, ran: time.Since(started)})
 }
 
 // runTiming is when a run began and how long it ran before checking; zero
@@ -196,17 +192,18 @@ func check(ctx context.Context, run *results.Run, spec Spec, workload workloads.
 	verdict := checker.Compose(rs)
 	summary := results.Summary{Test: spec.Name, Verdict: verdict, Results: rs, Seed: spec.Seed,
 		Started: timing.started, RunDuration: timing.ran, CheckDuration: time.Since(started)}
+	outcome := Outcome{Dir: run.Dir, Verdict: verdict, Results: rs}
 	if err := run.WriteResults(summary); err != nil {
-		return Outcome{Dir: run.Dir, Verdict: verdict, Results: rs}, err
+		return outcome, err
 	}
 	if err := run.WriteReport(spec, h, summary); err != nil {
-		return Outcome{Dir: run.Dir, Verdict: verdict, Results: rs}, err
+		return outcome, err
 	}
 	for _, r := range rs {
 		fmt.Fprintf(out, "  %-14s %-8s %s\n", r.Checker, r.Verdict, r.Summary)
 	}
 	fmt.Fprintf(out, "squall: %s — %s\n", strings.ToUpper(string(verdict)), filepath.Join(run.Dir, "report.html"))
-	return Outcome{Dir: run.Dir, Verdict: verdict, Results: rs}, nil
+	return outcome, nil
 }
 
 func maxProcess(h history.History) int {

@@ -8,12 +8,12 @@ package harness
 
 import (
 	"fmt"
-
-	"github.com/squall-chaos/squall/checker/elle"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/squall-chaos/squall/checker/elle"
 )
 
 // Spec is everything that defines a run. It is saved with the run, so a

@@ -88,15 +88,36 @@ func (kvSystem) Bugs() map[string]string {
 	}
 }
 
-func (kvSystem) status(ctx context.Context, n workloads.Node) (*kvpb.StatusResponse, error) {
+// askNode makes one call to node n on a connection of its own, bounded by
+// a second.
+func askNode[T any](ctx context.Context, n workloads.Node, call func(context.Context, *grpc.ClientConn) (T, error)) (T, error) {
 	conn, err := grpc.NewClient(n.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return nil, err
+		var zero T
+		return zero, err
 	}
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	return kvpb.NewKVClient(conn).Status(ctx, &kvpb.StatusRequest{})
+	return call(ctx, conn)
+}
+
+// mostVoted is the name with the most votes, the smallest such name on a
+// tie; "" if there are no votes.
+func mostVoted(votes map[string]int) string {
+	best, count := "", 0
+	for l, v := range votes {
+		if v > count || (v == count && l < best) {
+			best, count = l, v
+		}
+	}
+	return best
+}
+
+func (kvSystem) status(ctx context.Context, n workloads.Node) (*kvpb.StatusResponse, error) {
+	return askNode(ctx, n, func(ctx context.Context, conn *grpc.ClientConn) (*kvpb.StatusResponse, error) {
+		return kvpb.NewKVClient(conn).Status(ctx, &kvpb.StatusRequest{})
+	})
 }
 
 // Leader returns the leader most nodes name, among the nodes that answer.
@@ -113,12 +134,7 @@ func (s kvSystem) Leader(ctx context.Context, nodes []workloads.Node) (string, e
 			votes[st.Leader]++
 		}
 	}
-	best, count := "", 0
-	for l, v := range votes {
-		if v > count || (v == count && l < best) {
-			best, count = l, v
-		}
-	}
+	best := mostVoted(votes)
 	if best == "" && lastErr != nil {
 		return "", lastErr
 	}

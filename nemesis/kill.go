@@ -84,14 +84,10 @@ func (k *Kill) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, error
 	case KillMinority:
 		victims = alive[:1+rng.IntN(budget)]
 	case KillLeader:
-		leader, err := c.Leader(ctx)
-		switch {
-		case err != nil:
-			ev.Note = fmt.Sprintf("leader unknown (%v); killed a node at random", err)
-		case !slices.Contains(alive, leader):
-			ev.Note = "no leader known; killed a node at random"
-		default:
+		if leader, why := leaderAmong(ctx, c, alive); leader != "" {
 			victims = []string{leader}
+		} else {
+			ev.Note = why + "; killed a node at random"
 		}
 	}
 	k.mode = mode

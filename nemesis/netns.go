@@ -55,12 +55,6 @@ func installDrops(pid int, drops []netip.Addr) error {
 	})
 }
 
-// removeDrops deletes the partition table from the network namespace of
-// process pid, if it is there.
-func removeDrops(pid int) error {
-	return installDrops(pid, nil)
-}
-
 // inNetNS queues the changes build makes on a connection to the network
 // namespace of process pid, and sends them as one batch.
 func inNetNS(pid int, build func(*nftables.Conn)) error {

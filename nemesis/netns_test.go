@@ -53,6 +53,12 @@ func newNamespace(t *testing.T) int {
 	return cmd.Process.Pid
 }
 
+// removeDrops deletes the partition table from the network namespace of
+// process pid, if it is there.
+func removeDrops(pid int) error {
+	return installDrops(pid, nil)
+}
+
 // inNamespace runs fn on an OS thread that has entered pid's network
 // namespace; sockets fn creates live there.
 func inNamespace(t *testing.T, pid int, fn func()) {

@@ -116,16 +116,11 @@ func (p *Partition) grudgeFor(ctx context.Context, c Cluster, mode string, nodes
 	case PartitionBridge:
 		return Bridge(nodes, rng), "", nil
 	case PartitionLeader:
-		leader, err := c.Leader(ctx)
-		switch {
-		case err != nil:
-			note = fmt.Sprintf("leader unknown (%v); isolated a node at random", err)
-		case !slices.Contains(nodes, leader):
-			note = "no leader known; isolated a node at random"
-		default:
-			return Isolate(nodes, leader), "", nil
+		leader, why := leaderAmong(ctx, c, nodes)
+		if leader == "" {
+			return IsolateOne(nodes, rng), why + "; isolated a node at random", nil
 		}
-		return IsolateOne(nodes, rng), note, nil
+		return Isolate(nodes, leader), "", nil
 	}
 	spec, _ := strings.CutPrefix(mode, PartitionGrudgePrefix)
 	g, err = ParseGrudge(spec, nodes)
@@ -207,6 +202,19 @@ func (p *Partition) Stop(ctx context.Context, c Cluster) (any, error) {
 		errs = append(errs, err)
 	}
 	return ev, errors.Join(errs...)
+}
+
+// leaderAmong is the cluster's leader if it is one of nodes; otherwise ""
+// and why not, for the event's note.
+func leaderAmong(ctx context.Context, c Cluster, nodes []string) (leader, why string) {
+	leader, err := c.Leader(ctx)
+	switch {
+	case err != nil:
+		return "", fmt.Sprintf("leader unknown (%v)", err)
+	case !slices.Contains(nodes, leader):
+		return "", "no leader known"
+	}
+	return leader, ""
 }
 
 func nodeNames(nodes []Node) []string {

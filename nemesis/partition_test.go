@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -62,7 +63,7 @@ func TestPartitionInstallsGrudgeAndHeals(t *testing.T) {
 		t.Fatal(err)
 	}
 	grudge := Grudge{"n1": {"n3", "n4", "n5"}, "n2": {"n3", "n4", "n5"}, "n3": {"n1", "n2"}, "n4": {"n1", "n2"}, "n5": {"n1", "n2"}}
-	if got := desc.(PartitionEvent).Grudge; !equalGrudge(got, grudge) {
+	if got := desc.(PartitionEvent).Grudge; !maps.EqualFunc(got, grudge, slices.Equal) {
 		t.Errorf("described grudge %v, want %v", got, grudge)
 	}
 	// No rule names the protected address, whatever the grudge says.
@@ -140,7 +141,7 @@ func TestPartitionLeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := desc.(PartitionEvent).Grudge; !equalGrudge(got, Isolate(names(5), "n4")) {
+	if got := desc.(PartitionEvent).Grudge; !maps.EqualFunc(got, Isolate(names(5), "n4"), slices.Equal) {
 		t.Errorf("grudge %v, want n4 isolated", got)
 	}
 	if _, err := p.Stop(ctx, c); err != nil {
@@ -184,16 +185,4 @@ func TestNewPartitionRejectsUnknownMode(t *testing.T) {
 	if _, err := NewPartition(PartitionHalves, "quarters"); err == nil || !strings.Contains(err.Error(), "quarters") {
 		t.Errorf("NewPartition(quarters): error %v, want one naming the mode", err)
 	}
-}
-
-func equalGrudge(a, b Grudge) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if !slices.Equal(v, b[k]) {
-			return false
-		}
-	}
-	return true
 }
