@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/squall-chaos/squall/checker"
 	"github.com/squall-chaos/squall/checker/elle"
@@ -117,23 +116,11 @@ func (g *appendGenerator) Next(rng *rand.Rand) (history.Op, bool) {
 func (w *Append) FinalGenerator() Generator {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return &appendFinalReads{keys: append([]string(nil), w.used...)}
-}
-
-type appendFinalReads struct {
-	mu   sync.Mutex
-	keys []string
-}
-
-func (f *appendFinalReads) Next(*rand.Rand) (history.Op, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.keys) == 0 {
-		return history.Op{}, false
+	ops := make([]history.Op, len(w.used))
+	for i, k := range w.used {
+		ops[i] = history.Op{F: "txn", Value: []any{[]any{"r", k, nil}}}
 	}
-	k := f.keys[0]
-	f.keys = f.keys[1:]
-	return history.Op{F: "txn", Value: []any{[]any{"r", k, nil}}}, true
+	return &opList{ops: ops}
 }
 
 // Checkers implements Workload: Elle, against opts.Consistency.
@@ -155,7 +142,7 @@ func (w *Append) NewClient(t Target) (Client, error) {
 		}
 		return &percolatorAppendClient{c: c}, nil
 	case "kv":
-		c, err := kv.NewClient(kv.ClientConfig{Peers: kvPeers(t.Nodes), AttemptTimeout: 500 * time.Millisecond, ReadFrom: t.Home})
+		c, err := newKVClient(t)
 		if err != nil {
 			return nil, err
 		}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"sync"
-	"time"
 
 	"github.com/squall-chaos/squall/checker"
 	"github.com/squall-chaos/squall/history"
@@ -92,24 +90,7 @@ func (g *bankGenerator) Next(rng *rand.Rand) (history.Op, bool) {
 }
 
 // FinalGenerator implements Workload: one read of every account.
-func (w *Bank) FinalGenerator() Generator { return &onceGenerator{op: history.Op{F: "read"}} }
-
-// onceGenerator produces one operation.
-type onceGenerator struct {
-	mu   sync.Mutex
-	op   history.Op
-	done bool
-}
-
-func (g *onceGenerator) Next(*rand.Rand) (history.Op, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.done {
-		return history.Op{}, false
-	}
-	g.done = true
-	return g.op, true
-}
+func (w *Bank) FinalGenerator() Generator { return &opList{ops: []history.Op{{F: "read"}}} }
 
 // Checkers implements Workload.
 func (w *Bank) Checkers(CheckOptions) []checker.Checker {
@@ -120,19 +101,20 @@ func (w *Bank) Checkers(CheckOptions) []checker.Checker {
 // runs a transfer and a read as one transaction of that system.
 func (w *Bank) NewClient(t Target) (Client, error) {
 	accounts := w.accounts()
+	initial := checker.BankInitialBalances(accounts, w.total())
 	switch t.System {
 	case "percolator":
 		c, err := newPercolatorClient(t)
 		if err != nil {
 			return nil, err
 		}
-		return &percolatorBankClient{c: c, accounts: accounts, initial: checker.BankInitialBalances(accounts, w.total())}, nil
+		return &percolatorBankClient{c: c, accounts: accounts, initial: initial}, nil
 	case "kv":
-		c, err := kv.NewClient(kv.ClientConfig{Peers: kvPeers(t.Nodes), AttemptTimeout: 500 * time.Millisecond, ReadFrom: t.Home})
+		c, err := newKVClient(t)
 		if err != nil {
 			return nil, err
 		}
-		return &kvBankClient{c: c, accounts: accounts, initial: checker.BankInitialBalances(accounts, w.total())}, nil
+		return &kvBankClient{c: c, accounts: accounts, initial: initial}, nil
 	}
 	return nil, fmt.Errorf("bank workload: no client for system %q", t.System)
 }

@@ -36,9 +36,7 @@ func txnCompletion(op history.Op, value any, txn *percolator.Txn, err error) his
 	default:
 		done = completion(op, history.Info, op.Value, err)
 	}
-	if txn != nil {
-		done.StartTS = txn.StartTS()
-	}
+	done.StartTS = txn.StartTS()
 	return done
 }
 
@@ -92,14 +90,9 @@ func (c *percolatorRegisterClient) Invoke(ctx context.Context, op history.Op) hi
 		txn.Set(k, []byte(strconv.FormatInt(v, 10)))
 		return txnCompletion(op, op.Value, txn, txn.Commit(ctx))
 	case "cas":
-		pair, _ := arg.([]any)
-		if len(pair) != 2 {
-			return completion(op, history.Fail, nil, fmt.Errorf("cas value %v is not [expected, new]", arg))
-		}
-		from, ok1 := history.Int(pair[0])
-		to, ok2 := history.Int(pair[1])
-		if !ok1 || !ok2 {
-			return completion(op, history.Fail, nil, fmt.Errorf("cas value %v is not two integers", arg))
+		from, to, err := casArgs(arg)
+		if err != nil {
+			return completion(op, history.Fail, nil, err)
 		}
 		v, found, err := txn.Get(ctx, k)
 		if err != nil {

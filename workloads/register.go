@@ -111,23 +111,29 @@ func (g *registerGenerator) Next(rng *rand.Rand) (history.Op, bool) {
 func (w *Register) FinalGenerator() Generator {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return &finalReads{keys: append([]string(nil), w.used...)}
+	ops := make([]history.Op, len(w.used))
+	for i, k := range w.used {
+		ops[i] = history.Op{F: "read", Value: []any{k, nil}}
+	}
+	return &opList{ops: ops}
 }
 
-type finalReads struct {
-	mu   sync.Mutex
-	keys []string
+// opList produces a fixed list of operations, in order; workers may call
+// it concurrently.
+type opList struct {
+	mu  sync.Mutex
+	ops []history.Op
 }
 
-func (f *finalReads) Next(*rand.Rand) (history.Op, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.keys) == 0 {
+func (g *opList) Next(*rand.Rand) (history.Op, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.ops) == 0 {
 		return history.Op{}, false
 	}
-	k := f.keys[0]
-	f.keys = f.keys[1:]
-	return history.Op{F: "read", Value: []any{k, nil}}, true
+	op := g.ops[0]
+	g.ops = g.ops[1:]
+	return op, true
 }
 
 // Checkers implements Workload.
@@ -152,13 +158,19 @@ func (w *Register) NewClient(t Target) (Client, error) {
 		}
 		return &percolatorRegisterClient{c: c}, nil
 	case "kv":
-		c, err := kv.NewClient(kv.ClientConfig{Peers: kvPeers(t.Nodes), AttemptTimeout: 500 * time.Millisecond, ReadFrom: t.Home})
+		c, err := newKVClient(t)
 		if err != nil {
 			return nil, err
 		}
 		return &kvRegisterClient{c: c}, nil
 	}
 	return nil, fmt.Errorf("register workload: no client for system %q", t.System)
+}
+
+// newKVClient makes the KV client of every workload's kv adapter, bound to
+// t's home node for reads.
+func newKVClient(t Target) (*kv.Client, error) {
+	return kv.NewClient(kv.ClientConfig{Peers: kvPeers(t.Nodes), AttemptTimeout: 500 * time.Millisecond, ReadFrom: t.Home})
 }
 
 func kvPeers(nodes []Node) []kv.Peer {
@@ -202,14 +214,9 @@ func (c *kvRegisterClient) Invoke(ctx context.Context, op history.Op) history.Op
 		_, err := c.c.Put(ctx, key, []byte(strconv.FormatInt(v, 10)))
 		return writeCompletion(op, err)
 	case "cas":
-		pair, _ := arg.([]any)
-		if len(pair) != 2 {
-			return completion(op, history.Fail, nil, fmt.Errorf("cas value %v is not [expected, new]", arg))
-		}
-		from, ok1 := history.Int(pair[0])
-		to, ok2 := history.Int(pair[1])
-		if !ok1 || !ok2 {
-			return completion(op, history.Fail, nil, fmt.Errorf("cas value %v is not two integers", arg))
+		from, to, err := casArgs(arg)
+		if err != nil {
+			return completion(op, history.Fail, nil, err)
 		}
 		swapped, _, err := c.c.CompareAndSet(ctx, key, []byte(strconv.FormatInt(from, 10)), []byte(strconv.FormatInt(to, 10)))
 		if err == nil && !swapped {
@@ -230,6 +237,20 @@ func registerArgs(op history.Op) (string, any, error) {
 		return "", nil, fmt.Errorf("register op key %v is not a string", v[0])
 	}
 	return key, v[1], nil
+}
+
+// casArgs reads a cas operation's [expected, new].
+func casArgs(arg any) (from, to int64, err error) {
+	pair, _ := arg.([]any)
+	if len(pair) != 2 {
+		return 0, 0, fmt.Errorf("cas value %v is not [expected, new]", arg)
+	}
+	from, ok1 := history.Int(pair[0])
+	to, ok2 := history.Int(pair[1])
+	if !ok1 || !ok2 {
+		return 0, 0, fmt.Errorf("cas value %v is not two integers", arg)
+	}
+	return from, to, nil
 }
 
 // writeCompletion maps a write's error onto the history's types through

@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/squall-chaos/squall/history"
-	"github.com/squall-chaos/squall/system/kv"
 )
 
 func TestRegisterGeneratorUniqueValuesAndRetiredKeys(t *testing.T) {
@@ -76,27 +73,7 @@ func TestRegisterGeneratorUniqueValuesAndRetiredKeys(t *testing.T) {
 // TestRegisterClientOnKV runs the adapter against a real 3-node KV cluster
 // in this process.
 func TestRegisterClientOnKV(t *testing.T) {
-	var nodes []Node
-	var peers []kv.Peer
-	for i := 1; i <= 3; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		name := fmt.Sprintf("n%d", i)
-		nodes = append(nodes, Node{Name: name, Addr: addr})
-		peers = append(peers, kv.Peer{Name: name, Addr: addr})
-	}
-	dir := t.TempDir()
-	for _, p := range peers {
-		n, err := kv.Start(kv.Config{Name: p.Name, Peers: peers, Cluster: "t", DataDir: filepath.Join(dir, p.Name), TickInterval: 20 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(n.Stop)
-	}
+	nodes := startKV(t)
 	c, err := NewRegister().NewClient(Target{System: "kv", Nodes: nodes, Home: "n2"})
 	if err != nil {
 		t.Fatal(err)

@@ -66,7 +66,8 @@ type CheckOptions struct {
 	// Timeout is the time budget of each expensive checker.
 	Timeout time.Duration
 	// Consistency names the consistency model transactional checkers
-	// judge against ("snapshot-isolation", "serializable",
-	// "strict-serializable"); empty means the checker's default.
+	// judge against (elle.ParseModel's names, such as
+	// "snapshot-isolation" or "strict-serializable"); empty means the
+	// checker's default.
 	Consistency string
 }

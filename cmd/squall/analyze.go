@@ -22,7 +22,7 @@ func analyzeCommand() *cli.Command {
 			"Exit code: 0 valid, 1 invalid, 2 unknown, 3 error.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "workload", Value: "register", Usage: "workload whose checkers judge a bare history: " + strings.Join(harness.WorkloadNames(), ", ")},
-			&cli.DurationFlag{Name: "check-timeout", Usage: "time budget of the linearizability checker (default: the run's, or 1m)"},
+			&cli.DurationFlag{Name: "check-timeout", Usage: "time budget of each expensive checker, linearizability or elle (default: the run's, or 1m)"},
 			&cli.StringFlag{Name: "store", Value: "store", Usage: "where results of a bare history go"},
 			&cli.StringFlag{Name: "consistency", Usage: "model for transactional checkers (default: the run's, or the checker's: strict-serializable)"},
 		},

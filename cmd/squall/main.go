@@ -1,5 +1,6 @@
 // Command squall is the squall chaos-testing harness: the CLI its users run,
-// and `squall node`, the server process inside each container. Each subcommand lives in its own file and is listed in newApp.
+// and `squall node`, the server process inside each container. Each
+// subcommand lives in its own file and is listed in newApp.
 package main
 
 import (

@@ -27,8 +27,18 @@ func TestHelpListsCommands(t *testing.T) {
 	if code := run([]string{"squall", "--help"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("squall --help exited %d, want 0; stderr: %s", code, stderr.String())
 	}
-	if !strings.Contains(stdout.String(), "version") {
-		t.Errorf("squall --help printed %q, want it to list the version command", stdout.String())
+	// Each command is listed on a line of its own, name first; a bare
+	// substring match would also find "--version" and "VERSION:".
+	listed := map[string]bool{}
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		if name, _, ok := strings.Cut(strings.TrimSpace(line), " "); ok {
+			listed[strings.TrimSuffix(name, ",")] = true
+		}
+	}
+	for _, want := range []string{"version", "node", "test", "analyze", "clean"} {
+		if !listed[want] {
+			t.Errorf("squall --help printed %q, want it to list the %s command", stdout.String(), want)
+		}
 	}
 }
 
