@@ -73,15 +73,18 @@ func Run(ctx context.Context, spec Spec, out io.Writer, logger *slog.Logger) (Ou
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if spec.LeaveRunning {
-			if err := cluster.CollectLogs(closeCtx); err != nil {
-				logger.Warn("collecting node logs failed", "err", err)
-			}
-			if err := cluster.Leave(closeCtx); err != nil {
-				logger.Warn("keeping the cluster failed", "err", err)
-			}
 			fmt.Fprintf(out, "squall: left the cluster running on network %s; remove it with `squall clean`\n", cluster.Network())
-			return
+			if err := cluster.Leave(closeCtx); err != nil {
+				// Close would remove the cluster the user asked to keep.
+				logger.Warn("keeping the cluster failed", "err", err)
+				if err := cluster.CollectLogs(closeCtx); err != nil {
+					logger.Warn("collecting node logs failed", "err", err)
+				}
+				return
+			}
 		}
+		// A kept cluster is only disconnected from, after its logs are
+		// collected.
 		if err := cluster.Close(closeCtx); err != nil {
 			logger.Warn("removing the cluster failed", "err", err)
 		}

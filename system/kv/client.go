@@ -184,7 +184,9 @@ func (c *Client) Txn(ctx context.Context, req *kvpb.TxnRequest) (*kvpb.TxnRespon
 	return resp, err
 }
 
-// Status asks one named node for its status.
+// Status asks one named node for its status. It reads and changes
+// nothing, so its errors are gRPC's as they are, outside the taxonomy of
+// ErrDefinite and ErrIndeterminate.
 func (c *Client) Status(ctx context.Context, node string) (*kvpb.StatusResponse, error) {
 	conn, err := c.conn(node)
 	if err != nil {

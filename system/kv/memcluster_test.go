@@ -83,7 +83,7 @@ func newMemCluster(t testing.TB, n int, opts memClusterOptions) *memCluster {
 		listeners[i] = l
 		c.peers = append(c.peers, Peer{Name: fmt.Sprintf("n%d", i+1), Addr: l.Addr().String()})
 	}
-	c.ids = raftIDs(c.peers)
+	c.ids = RaftIDs(c.peers)
 	for i, p := range c.peers {
 		c.members = append(c.members, &memMember{
 			name:    p.Name,

@@ -63,8 +63,9 @@ type Node struct {
 	listener  net.Listener
 }
 
-// raftIDs numbers the peers 1..n in name order, the same on every node.
-func raftIDs(peers []Peer) map[string]uint64 {
+// RaftIDs numbers the peers 1..n in name order, the same on every node
+// (and, for a node of several Raft groups, in every group).
+func RaftIDs(peers []Peer) map[string]uint64 {
 	names := make([]string, len(peers))
 	for i, p := range peers {
 		names[i] = p.Name
@@ -119,7 +120,7 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	ids := raftIDs(cfg.Peers)
+	ids := RaftIDs(cfg.Peers)
 	names := make([]string, 0, len(cfg.Peers))
 	addrs := make(map[uint64]string, len(cfg.Peers))
 	var self Peer
@@ -217,7 +218,7 @@ func (cfg Config) withDefaults() (Config, error) {
 // a WAL; the package's tests run several in one process over an in-memory
 // network and storage.
 func startReplica(cfg Config, storage raft.DurableStorage, connect func(deliver func(raft.Message)) raft.Transport) (*raft.Node, *Server, error) {
-	ids := raftIDs(cfg.Peers)
+	ids := RaftIDs(cfg.Peers)
 	byID := make(map[uint64]Peer, len(cfg.Peers))
 	for _, p := range cfg.Peers {
 		byID[ids[p.Name]] = p

@@ -71,7 +71,8 @@ func (s *state) Apply(ents []raft.Entry) {
 		var cmd kvpb.Command
 		if err := proto.Unmarshal(e.Data, &cmd); err != nil {
 			// Every replica fails the same way on the same entry, so the
-			// state stays identical; the proposer hears why.
+			// state stays identical. The proposer hears why if the request
+			// id was decoded; otherwise no result reaches it.
 			results = append(results, delivery{cmd.RequestId, applyResult{err: fmt.Errorf("kv: undecodable command at index %d: %w", e.Index, err)}})
 			continue
 		}

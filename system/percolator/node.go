@@ -80,7 +80,7 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	ids := raftIDs(cfg.Peers)
+	ids := kv.RaftIDs(cfg.Peers)
 	names := make([]string, 0, len(cfg.Peers))
 	addrs := make(map[uint64]string, len(cfg.Peers))
 	byID := make(map[uint64]kv.Peer, len(cfg.Peers))
@@ -228,21 +228,6 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Failpoints.Register(fp.name, fp.desc)
 	}
 	return cfg, nil
-}
-
-// raftIDs numbers the peers 1..n in name order, the same on every node
-// and for every group.
-func raftIDs(peers []kv.Peer) map[string]uint64 {
-	names := make([]string, len(peers))
-	for i, p := range peers {
-		names[i] = p.Name
-	}
-	slices.Sort(names)
-	ids := make(map[string]uint64, len(names))
-	for i, name := range names {
-		ids[name] = uint64(i + 1)
-	}
-	return ids
 }
 
 // Addr is the address the node serves on.

@@ -54,7 +54,8 @@ func (s *shardState) Apply(ents []raft.Entry) {
 		var cmd pb.ShardCommand
 		if err := proto.Unmarshal(e.Data, &cmd); err != nil {
 			// Every replica fails the same way on the same entry, so the
-			// columns stay identical; the proposer hears why.
+			// columns stay identical. The proposer hears why if the request
+			// id was decoded; otherwise no result reaches it.
 			results = append(results, delivery{cmd.RequestId, applyResult{err: fmt.Errorf("percolator: undecodable shard command at index %d: %w", e.Index, err)}})
 			continue
 		}

@@ -450,12 +450,12 @@ func (c *Core) campaign(t campaignType) {
 	if t == campaignTransfer_ {
 		ctx = campaignTransfer
 	}
+	lastIndex, lastTerm := c.log.lastIndex(), c.log.lastTerm()
 	for _, id := range c.peers {
 		if id == c.id {
 			continue
 		}
-		c.send(Message{Type: voteType, To: id, Term: term, Index: c.log.lastIndex(),
-			LogTerm: c.log.lastTerm(), Context: ctx})
+		c.send(Message{Type: voteType, To: id, Term: term, Index: lastIndex, LogTerm: lastTerm, Context: ctx})
 	}
 }
 
@@ -564,7 +564,7 @@ func stepLeader(c *Core, m Message) error {
 		return nil
 	case MsgProp:
 		if len(m.Entries) == 0 {
-			return fmt.Errorf("raft: empty proposal")
+			return errors.New("raft: empty proposal")
 		}
 		if c.leadTransferee != None {
 			return ErrProposalDropped

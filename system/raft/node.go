@@ -63,9 +63,10 @@ var (
 	// ErrOutcomeUnknown: a snapshot from the leader replaced the log before
 	// this node learned the proposal's fate. Indeterminate.
 	ErrOutcomeUnknown = errors.New("raft: proposal outcome unknown (replaced by a snapshot)")
-	// ErrReadTimeout: a ReadIndex request got no answer in two election
-	// timeouts (its messages were lost, or leadership moved). Definite: a
-	// read has no effect; retry.
+	// ErrReadTimeout: a ReadIndex request got no answer in two to three
+	// election timeouts (its messages were lost, or leadership moved;
+	// requests are expired once per election timeout). Definite: a read
+	// has no effect; retry.
 	ErrReadTimeout = errors.New("raft: read index request timed out")
 )
 

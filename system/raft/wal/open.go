@@ -87,6 +87,9 @@ func (s *Storage) create() error {
 		return fmt.Errorf("wal: create %s: %w", s.snapDir, err)
 	}
 	tmp := s.walDir + tmpSuffix
+	if _, err := os.Stat(tmp); err == nil {
+		s.logger.Warn("wal: removing an unfinished creation", "path", tmp)
+	}
 	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("wal: remove leftover %s: %w", tmp, err)
 	}
