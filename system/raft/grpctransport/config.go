@@ -25,11 +25,11 @@ type Config struct {
 	// DialTimeout bounds one attempt to connect to a peer (default 2s). A
 	// peer behind a firewall that drops packets costs this long per attempt.
 	DialTimeout time.Duration
-	// SendTimeout bounds one call to a peer carrying no snapshot (default
-	// 2s). A stalled peer holds up its own queue this long per call, and
-	// never any other peer's.
+	// SendTimeout bounds how long one send on a peer's stream may wait for
+	// the peer to take data (default 2s). A stalled peer holds up its own
+	// queue this long, and never any other peer's.
 	SendTimeout time.Duration
-	// SnapshotSendTimeout bounds one call that carries a snapshot (default
+	// SnapshotSendTimeout bounds the call that carries a snapshot (default
 	// 2m): snapshots run to hundreds of megabytes.
 	SnapshotSendTimeout time.Duration
 	// MaxReconnectDelay caps the pause between attempts to reconnect to a
@@ -51,10 +51,10 @@ const (
 	// for a snapshot. ServerOptions sets it as the receive limit.
 	MaxMessageSize = 512 << 20
 
-	// maxEnvelopeBytes splits what a peer has queued into several calls
+	// maxEnvelopeBytes splits what a peer has queued into several envelopes
 	// when it adds up to more than this, so a backlog of large MsgApps
 	// never exceeds MaxMessageSize. A single larger message (a snapshot)
-	// still goes in one call of its own.
+	// still goes in one envelope of its own.
 	maxEnvelopeBytes = 32 << 20
 
 	// Keepalive. Each side pings a connection every keepaliveTime (gRPC's

@@ -31,15 +31,20 @@
 //
 // Send never blocks on the network. Each peer has a bounded queue
 // (Config.QueueSize) and a sender goroutine. The sender takes everything
-// queued since its last call and sends it as one Envelope holding a Batch
-// per group, in one unary call; while that call is in flight new messages
-// accumulate for the next one, so batches grow with load and a busy
-// connection spends few round trips per message. With one call in flight
-// per peer, messages to a peer arrive in the order they were sent. What
-// does not fit in the queue is dropped and reported: Raft retransmits, and
-// a Send that blocked would stall the driver and every group behind it.
+// queued since it last looked and sends it as one Envelope holding a Batch
+// per group, on a long-lived gRPC stream to the peer (Raft.Stream), which it
+// opens when it first needs it and again after one breaks. While a send is
+// under way new messages accumulate for the next, so batches grow with
+// load; a batch does not wait for the last one's reply, and costs no call
+// of its own. One stream per peer keeps messages to a peer in the order
+// they were sent. What does not fit in the queue is dropped and reported:
+// Raft retransmits, and a Send that blocked would stall the driver and
+// every group behind it.
 //
-// A call that fails drops its messages rather than retrying them; by the
+// Snapshots are the exception: each goes in a unary call (Raft.Send) of its
+// own, whose reply proves delivery, which a MsgSnapStatus needs.
+//
+// A send that fails drops its messages rather than retrying them; by the
 // time the peer is back, newer messages say the same thing better.
 //
 // # Failures
@@ -47,13 +52,17 @@
 // The faults this transport must survive are the ones squall injects:
 // partitions, dropped packets, killed and paused processes.
 //
-//   - Every call has a deadline (Config.SendTimeout, or the longer
-//     Config.SnapshotSendTimeout for a call carrying a snapshot), so a peer
-//     that stops answering (SIGSTOP, packets silently dropped) costs its own
-//     queue one timeout per call and never blocks other peers. A unary call
-//     per batch gets this from gRPC directly, and its reply is proof of
-//     delivery, which a MsgSnapStatus needs; a long-lived stream would need a
-//     watchdog for the one and per-message acknowledgements for the other.
+//   - A stream's receiver never answers, so the sender watches for its end:
+//     a peer that refuses an envelope (it is not the node the envelope is
+//     for) ends the stream with an error, as does a broken connection, and
+//     every group that sent on it hears MsgUnreachable, for what it sent may
+//     be lost.
+//   - A peer that stops reading (SIGSTOP, packets silently dropped) lets the
+//     stream's flow-control window fill, and gRPC's send then waits for
+//     room. A watchdog cancels the stream when one send has waited
+//     Config.SendTimeout, so a stalled peer costs its own queue one timeout
+//     and never blocks other peers. A snapshot's call has the longer
+//     deadline Config.SnapshotSendTimeout.
 //   - Keepalive makes a dead connection fail fast instead of hanging. Its
 //     timeout (2s) doubles as the socket's TCP_USER_TIMEOUT, so with
 //     heartbeats always in flight a partitioned connection is torn down

@@ -2,6 +2,9 @@ package grpctransport
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -43,12 +46,14 @@ type peer struct {
 	overflow map[uint64]dropCount
 
 	// Owned by the sender goroutine. A failure episode begins with a failed
-	// call or a full queue and ends with the next successful call; each
-	// group hears MsgUnreachable at most once per episode (told). Only
-	// failed calls are logged, on the first and when calls succeed again
-	// (failing): a queue that overflows under load would log every batch.
+	// send, a broken stream or a full queue, and ends with the next
+	// successful send; each group hears MsgUnreachable at most once per
+	// episode (told). Only failed sends are logged, on the first and when
+	// sends succeed again (failing): a queue that overflows under load
+	// would log every batch.
 	told    map[uint64]bool
 	failing bool
+	stream  *outStream // nil until the first send, and after one fails
 }
 
 type dropCount struct{ msgs, snaps int }
@@ -114,18 +119,29 @@ func (p *peer) recycle(queued []outbound) {
 	p.mu.Unlock()
 }
 
-// run is the sender goroutine: it sends everything queued since its last
-// call in one call (batching), so at most one call per peer is in flight
-// and messages to a peer arrive in the order they were queued. A failed
-// call's messages are dropped, not retried: Raft retransmits what still
-// matters, and what queued during the failure is fresher.
+// run is the sender goroutine: it sends everything queued since it last
+// looked (batching), in order, so messages to a peer arrive in the order
+// they were queued. Snapshots go in unary calls of their own, whose reply
+// proves delivery; everything else goes on one long-lived stream, so a
+// batch leaves without waiting for the last one's reply and costs no call
+// of its own. A batch that fails to send is dropped, not retried: Raft
+// retransmits what still matters, and what queued during the failure is
+// fresher.
 func (p *peer) run() {
 	defer p.t.senders.Done()
 	ctx := p.t.ctx
+	defer p.closeStream()
 	for {
+		var ended <-chan struct{}
+		if p.stream != nil {
+			ended = p.stream.ended
+		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-ended:
+			p.streamBroke(p.stream.err)
+			continue
 		case <-p.wake:
 		}
 		queued, over := p.take()
@@ -136,7 +152,13 @@ func (p *peer) run() {
 		rest := queued
 		for len(rest) > 0 && ctx.Err() == nil {
 			n := envelopeLen(rest)
-			if err := p.call(ctx, rest[:n]); err != nil {
+			var err error
+			if rest[0].msg.Type == raft.MsgSnap {
+				err = p.call(ctx, rest[:n])
+			} else {
+				err = p.streamSend(ctx, rest[:n])
+			}
+			if err != nil {
 				if ctx.Err() != nil {
 					return // closing: nobody is left to report to
 				}
@@ -150,45 +172,148 @@ func (p *peer) run() {
 	}
 }
 
-// envelopeLen is how many of msgs go in the next call: as many as fit in
+// envelopeLen is how many of msgs go in the next envelope: a snapshot
+// alone, else the messages up to the next snapshot that fit in
 // maxEnvelopeBytes, and always at least one.
 func envelopeLen(msgs []outbound) int {
+	if msgs[0].msg.Type == raft.MsgSnap {
+		return 1
+	}
 	size := 0
 	for i := range msgs {
 		size += wireSize(&msgs[i].msg)
-		if size > maxEnvelopeBytes && i > 0 {
+		if i > 0 && (size > maxEnvelopeBytes || msgs[i].msg.Type == raft.MsgSnap) {
 			return i
 		}
 	}
 	return len(msgs)
 }
 
-// call sends msgs in one unary call. The call's deadline is what keeps a
-// stalled peer (SIGSTOPped, or behind a firewall that drops its packets)
-// from holding the sender forever: when it passes, gRPC abandons the call,
-// the messages are dropped, and the next call starts afresh. A stream would
-// need a watchdog to get the same, and could not tell a snapshot delivered.
-func (p *peer) call(ctx context.Context, msgs []outbound) error {
+// envelope packs msgs into one envelope, a batch per group.
+func (p *peer) envelope(msgs []outbound) *raftpb.Envelope {
 	env := &raftpb.Envelope{From: p.t.self, To: p.id}
-	timeout := p.sendTimeout
-	byGroup := make(map[uint64]*raftpb.Batch)
 	for i := range msgs {
-		o := &msgs[i]
-		b := byGroup[o.group]
-		if b == nil {
-			b = &raftpb.Batch{GroupId: o.group}
-			byGroup[o.group] = b
-			env.Batches = append(env.Batches, b)
-		}
-		b.Messages = append(b.Messages, messageToPB(&o.msg))
-		if o.msg.Type == raft.MsgSnap {
-			timeout = max(timeout, p.snapshotSendTimeout)
+		b := batchFor(env, msgs[i].group)
+		b.Messages = append(b.Messages, messageToPB(&msgs[i].msg))
+	}
+	return env
+}
+
+// batchFor returns env's batch for group, adding it if it has none.
+func batchFor(env *raftpb.Envelope, group uint64) *raftpb.Batch {
+	for _, b := range env.Batches {
+		if b.GroupId == group {
+			return b
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	b := &raftpb.Batch{GroupId: group}
+	env.Batches = append(env.Batches, b)
+	return b
+}
+
+// call sends msgs, a snapshot, in one unary call, whose reply says the
+// peer's handler has it. The call's deadline is what keeps a stalled peer
+// (SIGSTOPped, or behind a firewall that drops its packets) from holding
+// the sender forever: when it passes, gRPC abandons the call.
+func (p *peer) call(ctx context.Context, msgs []outbound) error {
+	ctx, cancel := context.WithTimeout(ctx, p.snapshotSendTimeout)
 	defer cancel()
-	_, err := p.client.Send(ctx, env)
+	_, err := p.client.Send(ctx, p.envelope(msgs))
 	return err
+}
+
+// outStream is the peer's open Stream call. The sender goroutine owns it;
+// a goroutine of its own waits for it to end (the receiver never answers
+// otherwise), so that a refusal or a broken connection is noticed even
+// when nothing more is sent.
+type outStream struct {
+	client raftpb.Raft_StreamClient
+	cancel context.CancelFunc
+	// watchdog cancels the stream when a Send blocks for longer than the
+	// send timeout: a peer that stopped reading (SIGSTOPped, or behind a
+	// firewall that drops its packets) lets gRPC's flow-control window
+	// fill, and Send then waits for room that never comes.
+	watchdog *time.Timer
+	ended    chan struct{} // closed when the stream has ended
+	err      error         // why it ended; read once ended is closed
+	// groups are those that sent on the stream: when it breaks, what they
+	// sent may be lost, and each hears MsgUnreachable.
+	groups map[uint64]bool
+}
+
+// streamSend sends msgs as one envelope on the peer's stream, opening one
+// if none is open. A nil error means gRPC took the envelope, not that the
+// peer has it: if the stream breaks later, its groups hear so then.
+func (p *peer) streamSend(ctx context.Context, msgs []outbound) error {
+	if p.stream == nil {
+		if err := p.openStream(ctx); err != nil {
+			return err
+		}
+	}
+	s := p.stream
+	for i := range msgs {
+		s.groups[msgs[i].group] = true
+	}
+	s.watchdog.Reset(p.sendTimeout)
+	err := s.client.Send(p.envelope(msgs))
+	if !s.watchdog.Stop() {
+		err = fmt.Errorf("peer took nothing for %v", p.sendTimeout)
+	} else if err != nil {
+		<-s.ended // Send fails once the stream has ended; its end says why
+		err = s.err
+	}
+	if err != nil {
+		p.streamBroke(err)
+		return err
+	}
+	return nil
+}
+
+func (p *peer) openStream(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	client, err := p.client.Stream(ctx)
+	if err != nil {
+		cancel()
+		return err
+	}
+	s := &outStream{client: client, cancel: cancel, ended: make(chan struct{}), groups: make(map[uint64]bool)}
+	s.watchdog = time.AfterFunc(time.Hour, cancel)
+	s.watchdog.Stop()
+	go func() {
+		_, err := client.Recv()
+		if errors.Is(err, io.EOF) {
+			err = errors.New("peer ended the stream")
+		}
+		s.err = err
+		close(s.ended)
+	}()
+	p.stream = s
+	return nil
+}
+
+// streamBroke handles a stream that ended by itself: what its groups sent
+// may be lost.
+func (p *peer) streamBroke(err error) {
+	groups := p.stream.groups
+	p.closeStream()
+	if !p.failing {
+		p.failing = true
+		p.log.Warn("peer unreachable; dropping its messages until a send succeeds", "err", err)
+	}
+	for group := range groups {
+		p.dropped(group, 0)
+	}
+}
+
+// closeStream ends the peer's stream, if one is open.
+func (p *peer) closeStream() {
+	if p.stream == nil {
+		return
+	}
+	p.stream.watchdog.Stop()
+	p.stream.cancel()
+	<-p.stream.ended
+	p.stream = nil
 }
 
 // succeed ends any failure episode and reports delivered snapshots.
@@ -205,11 +330,11 @@ func (p *peer) succeed(msgs []outbound) {
 	}
 }
 
-// failAll reports msgs, which a failed call dropped.
+// failAll reports msgs, which a failed send dropped.
 func (p *peer) failAll(msgs []outbound, err error) {
 	if !p.failing {
 		p.failing = true
-		p.log.Warn("peer unreachable; dropping its messages until a call succeeds", "dropped", len(msgs), "err", err)
+		p.log.Warn("peer unreachable; dropping its messages until a send succeeds", "dropped", len(msgs), "err", err)
 	}
 	for i := range msgs {
 		snaps := 0

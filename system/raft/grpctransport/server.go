@@ -2,6 +2,8 @@ package grpctransport
 
 import (
 	"context"
+	"errors"
+	"io"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -10,23 +12,50 @@ import (
 )
 
 // service is the receiving side: it hands each message of an envelope to
-// its group's handler, in order, before the call returns.
+// its group's handler, in order, envelope after envelope.
 type service struct {
 	raftpb.UnimplementedRaftServer
 	t *Transport
 }
 
 func (s service) Send(_ context.Context, env *raftpb.Envelope) (*raftpb.Ack, error) {
+	if err := s.deliver(env); err != nil {
+		return nil, err
+	}
+	return &raftpb.Ack{}, nil
+}
+
+// Stream delivers envelopes until the sender closes the stream, or until
+// one is refused: then the stream ends with the refusal, which the
+// sender's receiving side sees at once.
+func (s service) Stream(stream raftpb.Raft_StreamServer) error {
+	for {
+		env, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.deliver(env); err != nil {
+			return err
+		}
+	}
+}
+
+// deliver hands env's messages to their groups' handlers, or refuses it
+// with a gRPC status error.
+func (s service) deliver(env *raftpb.Envelope) error {
 	t := s.t
 	if t.closed.Load() {
-		return nil, status.Errorf(codes.Unavailable, "node %d: raft transport closed", t.self)
+		return status.Errorf(codes.Unavailable, "node %d: raft transport closed", t.self)
 	}
 	if env.GetTo() != t.self {
 		// The sender's address for node To now belongs to this node (a
 		// container came back with another's address): refuse, so the
 		// sender counts the peer unreachable instead of believing it
 		// delivered.
-		return nil, status.Errorf(codes.FailedPrecondition,
+		return status.Errorf(codes.FailedPrecondition,
 			"envelope from node %d is for node %d, but this is node %d", env.GetFrom(), env.GetTo(), t.self)
 	}
 	for _, b := range env.GetBatches() {
@@ -39,11 +68,11 @@ func (s service) Send(_ context.Context, env *raftpb.Envelope) (*raftpb.Ack, err
 		for i, pm := range b.GetMessages() {
 			m, err := messageFromPB(pm)
 			if err != nil {
-				return nil, status.Errorf(codes.InvalidArgument,
+				return status.Errorf(codes.InvalidArgument,
 					"envelope from node %d, group %d, message %d: %v", env.GetFrom(), b.GetGroupId(), i, err)
 			}
 			h(m)
 		}
 	}
-	return &raftpb.Ack{}, nil
+	return nil
 }

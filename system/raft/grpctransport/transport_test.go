@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -278,42 +279,110 @@ func TestRestartedPeerReachedAgain(t *testing.T) {
 	t.Logf("reached the restarted peer after %v", time.Since(start))
 }
 
-// stalledServer is a peer whose Send does not return until released or
-// abandoned by the caller, like a SIGSTOPped process.
+// stalledServer is a peer that reads nothing until released, like a
+// SIGSTOPped process: its streams open, and then no envelope is read, so
+// the sender's flow-control window fills; its unary calls do not return.
+// Its small fixed windows make a window's worth of data little.
 type stalledServer struct {
 	raftpb.UnimplementedRaftServer
-	calls   chan *raftpb.Envelope
-	release chan struct{}
+	streams  chan struct{}         // a token per stream opened
+	received chan *raftpb.Envelope // what it read once released
+	release  chan struct{}
 }
 
 func (s *stalledServer) Send(ctx context.Context, env *raftpb.Envelope) (*raftpb.Ack, error) {
-	s.calls <- env
 	select {
 	case <-s.release:
+		s.received <- env
 		return &raftpb.Ack{}, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
 
+func (s *stalledServer) Stream(stream raftpb.Raft_StreamServer) error {
+	s.streams <- struct{}{}
+	select {
+	case <-s.release:
+	case <-stream.Context().Done():
+		return stream.Context().Err()
+	}
+	for {
+		env, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		s.received <- env
+	}
+}
+
 func startStalled(t *testing.T, l net.Listener) *stalledServer {
-	s := &stalledServer{calls: make(chan *raftpb.Envelope, 100), release: make(chan struct{})}
-	srv := grpc.NewServer(ServerOptions()...)
+	s := &stalledServer{streams: make(chan struct{}, 100), received: make(chan *raftpb.Envelope, 1000), release: make(chan struct{})}
+	const window = 64 << 10 // gRPC's least; fixed, so it does not grow
+	srv := grpc.NewServer(append(ServerOptions(), grpc.InitialWindowSize(window), grpc.InitialConnWindowSize(window))...)
 	raftpb.RegisterRaftServer(srv, s)
 	go srv.Serve(l)
 	t.Cleanup(srv.Stop)
 	return s
 }
 
-func (s *stalledServer) nextCall(t *testing.T) *raftpb.Envelope {
+// nextStream waits for a stream to reach the stalled peer.
+func (s *stalledServer) nextStream(t *testing.T) {
 	t.Helper()
 	select {
-	case env := <-s.calls:
-		return env
+	case <-s.streams:
 	case <-time.After(hangGuard):
-		t.Fatalf("no call reached the stalled peer within %v", hangGuard)
-		return nil
+		t.Fatalf("no stream reached the stalled peer within %v", hangGuard)
 	}
+}
+
+// heartbeats returns the indexes of the next n heartbeats the released
+// peer reads, skipping other messages.
+func (s *stalledServer) heartbeats(t *testing.T, n int) []uint64 {
+	t.Helper()
+	var got []uint64
+	guard := time.After(hangGuard)
+	for len(got) < n {
+		select {
+		case env := <-s.received:
+			for _, b := range env.GetBatches() {
+				for _, m := range b.GetMessages() {
+					if m.GetType() == raftpb.MessageType_MsgHeartbeat {
+						got = append(got, m.GetIndex())
+					}
+				}
+			}
+		case <-guard:
+			t.Fatalf("the released peer read heartbeats %v; want %d within %v", got, n, hangGuard)
+		}
+	}
+	return got
+}
+
+// taken waits until p's sender has taken everything queued.
+func taken(t *testing.T, p *peer) {
+	t.Helper()
+	guard := time.After(hangGuard)
+	for {
+		p.mu.Lock()
+		n := len(p.queue)
+		p.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-guard:
+			t.Fatalf("the sender left %d messages queued for %v", n, hangGuard)
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// bigMsgApp is a MsgApp larger than the stalled peer's window: once the
+// transport has handed it to gRPC, the next send on the stream blocks.
+func bigMsgApp() raft.Message {
+	return raft.Message{Type: raft.MsgApp, From: 1, To: 2, Term: 1,
+		Entries: []raft.Entry{{Term: 1, Index: 1, Data: make([]byte, 1<<20)}}}
 }
 
 func TestStalledPeerTimesOut(t *testing.T) {
@@ -323,19 +392,21 @@ func TestStalledPeerTimesOut(t *testing.T) {
 	reports := newInbox()
 	send := n1.tr.AddGroup(1, reports.handler)
 
+	sendReturns(t, send, bigMsgApp())
+	stalled.nextStream(t)
 	sendReturns(t, send, raft.Message{Type: raft.MsgHeartbeat, From: 1, To: 2, Index: 1})
-	stalled.nextCall(t)
 	reports.next(t, "MsgUnreachable after the send deadline", ofType(raft.MsgUnreachable))
 
-	// The sender was not wedged: the next message makes a new call.
+	// The sender was not wedged: the next message opens a new stream.
 	sendReturns(t, send, raft.Message{Type: raft.MsgHeartbeat, From: 1, To: 2, Index: 2})
-	env := stalled.nextCall(t)
-	if m := env.GetBatches()[0].GetMessages()[0]; m.GetIndex() != 2 {
-		t.Errorf("second call carried heartbeat %d, want 2", m.GetIndex())
-	}
+	stalled.nextStream(t)
 
-	// Once the peer resumes, calls complete again.
+	// Once the peer resumes, it reads that message, and a snapshot's call
+	// completes.
 	close(stalled.release)
+	if got := stalled.heartbeats(t, 1); got[0] != 2 {
+		t.Errorf("the new stream carried heartbeat %d, want 2", got[0])
+	}
 	sendReturns(t, send, raft.Message{Type: raft.MsgSnap, From: 1, To: 2,
 		Snapshot: &raft.Snapshot{Meta: raft.SnapshotMeta{Index: 3, Term: 1}}})
 	st := reports.next(t, "MsgSnapStatus after the peer resumed", ofType(raft.MsgSnapStatus))
@@ -353,8 +424,10 @@ func TestFullQueueDropsInsteadOfBlocking(t *testing.T) {
 	send := n1.tr.AddGroup(1, reports.handler)
 
 	hb := func(i uint64) raft.Message { return raft.Message{Type: raft.MsgHeartbeat, From: 1, To: 2, Index: i} }
+	sendReturns(t, send, bigMsgApp())
+	stalled.nextStream(t)
 	sendReturns(t, send, hb(0))
-	stalled.nextCall(t) // the sender is now stuck in this call
+	taken(t, n1.tr.peers[2]) // the sender is now stuck sending hb(0)
 
 	var burst []raft.Message
 	for i := uint64(1); i <= 3*queueSize; i++ {
@@ -365,20 +438,19 @@ func TestFullQueueDropsInsteadOfBlocking(t *testing.T) {
 	sendReturns(t, send, burst...)
 	close(stalled.release)
 
-	env := stalled.nextCall(t)
-	var got []uint64
-	for _, b := range env.GetBatches() {
-		for _, m := range b.GetMessages() {
-			got = append(got, m.GetIndex())
-		}
-	}
-	if len(got) != queueSize || got[0] != 1 || got[queueSize-1] != queueSize {
-		t.Errorf("after the stall the peer got heartbeats %v; want the first %d queued, 1..%d", got, queueSize, queueSize)
+	got := stalled.heartbeats(t, 1+queueSize)
+	if !slices.Equal(got, []uint64{0, 1, 2, 3, 4, 5, 6, 7, 8}) {
+		t.Errorf("after the stall the peer got heartbeats %v; want 0 and the first %d queued, 1..%d", got, queueSize, queueSize)
 	}
 	reports.next(t, "MsgUnreachable for the overflow", ofType(raft.MsgUnreachable))
 	st := reports.next(t, "MsgSnapStatus for the dropped snapshot", ofType(raft.MsgSnapStatus))
 	if !st.Reject {
 		t.Errorf("dropped snapshot reported %+v; want Reject", st)
+	}
+	select {
+	case env := <-stalled.received:
+		t.Errorf("the peer got more than the queue held: %v", env)
+	case <-time.After(100 * time.Millisecond):
 	}
 }
 

@@ -644,9 +644,10 @@ const file_raft_proto_rawDesc = "" +
 	"\x11MsgTransferLeader\x10\x0e\x12\x11\n" +
 	"\rMsgTimeoutNow\x10\x0f\x12\x11\n" +
 	"\rMsgSnapStatus\x10\x10\x12\x12\n" +
-	"\x0eMsgUnreachable\x10\x1127\n" +
+	"\x0eMsgUnreachable\x10\x112n\n" +
 	"\x04Raft\x12/\n" +
-	"\x04Send\x12\x15.squall.raft.Envelope\x1a\x10.squall.raft.AckB3Z1github.com/squall-chaos/squall/system/raft/raftpbb\x06proto3"
+	"\x04Send\x12\x15.squall.raft.Envelope\x1a\x10.squall.raft.Ack\x125\n" +
+	"\x06Stream\x12\x15.squall.raft.Envelope\x1a\x10.squall.raft.Ack(\x010\x01B3Z1github.com/squall-chaos/squall/system/raft/raftpbb\x06proto3"
 
 var (
 	file_raft_proto_rawDescOnce sync.Once
@@ -680,9 +681,11 @@ var file_raft_proto_depIdxs = []int32{
 	4, // 4: squall.raft.Batch.messages:type_name -> squall.raft.Message
 	5, // 5: squall.raft.Envelope.batches:type_name -> squall.raft.Batch
 	6, // 6: squall.raft.Raft.Send:input_type -> squall.raft.Envelope
-	7, // 7: squall.raft.Raft.Send:output_type -> squall.raft.Ack
-	7, // [7:8] is the sub-list for method output_type
-	6, // [6:7] is the sub-list for method input_type
+	6, // 7: squall.raft.Raft.Stream:input_type -> squall.raft.Envelope
+	7, // 8: squall.raft.Raft.Send:output_type -> squall.raft.Ack
+	7, // 9: squall.raft.Raft.Stream:output_type -> squall.raft.Ack
+	8, // [8:10] is the sub-list for method output_type
+	6, // [6:8] is the sub-list for method input_type
 	6, // [6:6] is the sub-list for extension type_name
 	6, // [6:6] is the sub-list for extension extendee
 	0, // [0:6] is the sub-list for field type_name

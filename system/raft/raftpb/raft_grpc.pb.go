@@ -23,7 +23,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Raft_Send_FullMethodName = "/squall.raft.Raft/Send"
+	Raft_Send_FullMethodName   = "/squall.raft.Raft/Send"
+	Raft_Stream_FullMethodName = "/squall.raft.Raft/Stream"
 )
 
 // RaftClient is the client API for Raft service.
@@ -32,8 +33,15 @@ const (
 type RaftClient interface {
 	// Send delivers an envelope. It returns once the receiver has handed
 	// every message to its group's handler, so a completed call means
-	// delivered.
+	// delivered. The transport sends snapshots this way, for a snapshot's
+	// sender must learn that it arrived.
 	Send(ctx context.Context, in *Envelope, opts ...grpc.CallOption) (*Ack, error)
+	// Stream delivers envelopes one after another, each handed to its
+	// groups' handlers in order, for as long as the sender keeps it open.
+	// The receiver never sends an Ack; the stream ends with an error when it
+	// refuses an envelope (its `to` names another node, a message is
+	// malformed) or closes. Everything but snapshots travels this way.
+	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Envelope, Ack], error)
 }
 
 type raftClient struct {
@@ -54,14 +62,34 @@ func (c *raftClient) Send(ctx context.Context, in *Envelope, opts ...grpc.CallOp
 	return out, nil
 }
 
+func (c *raftClient) Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Envelope, Ack], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Raft_ServiceDesc.Streams[0], Raft_Stream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[Envelope, Ack]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Raft_StreamClient = grpc.BidiStreamingClient[Envelope, Ack]
+
 // RaftServer is the server API for Raft service.
 // All implementations must embed UnimplementedRaftServer
 // for forward compatibility.
 type RaftServer interface {
 	// Send delivers an envelope. It returns once the receiver has handed
 	// every message to its group's handler, so a completed call means
-	// delivered.
+	// delivered. The transport sends snapshots this way, for a snapshot's
+	// sender must learn that it arrived.
 	Send(context.Context, *Envelope) (*Ack, error)
+	// Stream delivers envelopes one after another, each handed to its
+	// groups' handlers in order, for as long as the sender keeps it open.
+	// The receiver never sends an Ack; the stream ends with an error when it
+	// refuses an envelope (its `to` names another node, a message is
+	// malformed) or closes. Everything but snapshots travels this way.
+	Stream(grpc.BidiStreamingServer[Envelope, Ack]) error
 	mustEmbedUnimplementedRaftServer()
 }
 
@@ -74,6 +102,9 @@ type UnimplementedRaftServer struct{}
 
 func (UnimplementedRaftServer) Send(context.Context, *Envelope) (*Ack, error) {
 	return nil, status.Error(codes.Unimplemented, "method Send not implemented")
+}
+func (UnimplementedRaftServer) Stream(grpc.BidiStreamingServer[Envelope, Ack]) error {
+	return status.Error(codes.Unimplemented, "method Stream not implemented")
 }
 func (UnimplementedRaftServer) mustEmbedUnimplementedRaftServer() {}
 func (UnimplementedRaftServer) testEmbeddedByValue()              {}
@@ -114,6 +145,13 @@ func _Raft_Send_Handler(srv interface{}, ctx context.Context, dec func(interface
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Raft_Stream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(RaftServer).Stream(&grpc.GenericServerStream[Envelope, Ack]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Raft_StreamServer = grpc.BidiStreamingServer[Envelope, Ack]
+
 // Raft_ServiceDesc is the grpc.ServiceDesc for Raft service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -126,6 +164,13 @@ var Raft_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Raft_Send_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Stream",
+			Handler:       _Raft_Stream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "raft.proto",
 }
