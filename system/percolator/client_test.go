@@ -229,6 +229,28 @@ func TestTxnReadsItsOwnWrites(t *testing.T) {
 	mustAbsent(t, after, y)
 }
 
+// TestBatchGetAcrossShards: BatchGet answers keys of both shards, the
+// transaction's own writes and absent keys, each at its index.
+func TestBatchGetAcrossShards(t *testing.T) {
+	c := newIsolationClient(t)
+	x, y := keyOnShard(t, "batch-x", 1), keyOnShard(t, "batch-y", 2)
+	x2, absent := keyOnShard(t, "batch-x2", 1), keyOnShard(t, "batch-absent", 2)
+	load(t, c, map[string]string{string(x): "x0", string(y): "y0", string(x2): "x2"})
+
+	tx := begin(t, c)
+	tx.Set(x2, []byte("mine"))
+	values, found, err := tx.BatchGet(testContext(t), [][]byte{y, absent, x2, x})
+	if err != nil {
+		t.Fatalf("batch get: %v", err)
+	}
+	want := []string{"y0", "", "mine", "x0"}
+	for i, w := range want {
+		if string(values[i]) != w || found[i] != (w != "") {
+			t.Errorf("key %d: got %q (found %v), want %q", i, values[i], found[i], w)
+		}
+	}
+}
+
 // TestTimestampsOrderTransactions: a transaction begun after another
 // committed starts after its commit timestamp, which is after its start.
 func TestTimestampsOrderTransactions(t *testing.T) {

@@ -530,7 +530,7 @@ func TestShardStateAppliesCommandsAndAnswersWaiters(t *testing.T) {
 	if r := <-commitDone; r.err != nil || r.resp.(*pb.CommitResponse).Error != nil {
 		t.Errorf("commit result %v", r)
 	}
-	if resp := st.get([]byte("k"), ts(12)); string(resp.Value) != "v" {
+	if resp := st.get(keys("k"), ts(12))[0]; string(resp.Value) != "v" {
 		t.Errorf("get after apply: %v", resp)
 	}
 }

@@ -67,11 +67,27 @@ func (s *Server) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, 
 	if err != nil {
 		return nil, err
 	}
-	resp, err := sh.get(ctx, req.Key, req.Version)
+	results, err := sh.get(ctx, [][]byte{req.Key}, req.Version)
 	if err != nil {
 		return nil, s.serverError(sh.group, err)
 	}
-	return resp, nil
+	return results[0], nil
+}
+
+// BatchGet implements pb.PercolatorServer.
+func (s *Server) BatchGet(ctx context.Context, req *pb.BatchGetRequest) (*pb.BatchGetResponse, error) {
+	if len(req.Keys) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "batch get: no keys")
+	}
+	sh, err := s.shard(req.Shard, req.Keys...)
+	if err != nil {
+		return nil, err
+	}
+	results, err := sh.get(ctx, req.Keys, req.Version)
+	if err != nil {
+		return nil, s.serverError(sh.group, err)
+	}
+	return &pb.BatchGetResponse{Results: results}, nil
 }
 
 // Prewrite implements pb.PercolatorServer.

@@ -1,6 +1,7 @@
 package percolator
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -74,6 +75,44 @@ func (c *testCluster) read(ctx context.Context, key []byte) *pb.GetResponse {
 		c.t.Fatalf("get %q: %v", key, err)
 	}
 	return resp
+}
+
+// TestBatchGetAnswersEachKey: one BatchGet answers every key as Get
+// would, in the order asked: values, an absent key, and a lock.
+func TestBatchGetAnswersEachKey(t *testing.T) {
+	ctx := testContext(t)
+	c := startCluster(t, 1, nil)
+	a, b := keyOnShard(t, "bg-a", 1), keyOnShard(t, "bg-b", 1)
+	absent, locked := keyOnShard(t, "bg-absent", 1), keyOnShard(t, "bg-locked", 1)
+	c.writeTxn(ctx, map[string]string{string(a): "1"})
+	c.writeTxn(ctx, map[string]string{string(b): "2"})
+	lockTS := c.tso(ctx)
+	resp, err := c.dial(0).Prewrite(ctx, &pb.PrewriteRequest{Shard: 1, StartTs: lockTS, Primary: locked, LockTtlMs: 60_000,
+		Mutations: []*pb.Mutation{{Op: pb.Mutation_PUT, Key: locked, Value: []byte("3")}}})
+	if err != nil || len(resp.Errors) > 0 {
+		t.Fatalf("prewrite %q: %v %v", locked, err, resp.GetErrors())
+	}
+
+	got, err := c.dial(0).BatchGet(ctx, &pb.BatchGetRequest{Shard: 1, Keys: [][]byte{b, absent, locked, a}, Version: c.tso(ctx)})
+	if err != nil {
+		t.Fatalf("batch get: %v", err)
+	}
+	r := got.Results
+	if len(r) != 4 {
+		t.Fatalf("batch get of 4 keys answered %d: %v", len(r), r)
+	}
+	if !r[0].Found || string(r[0].Value) != "2" || r[0].Error != nil {
+		t.Errorf("%q: got %v, want 2", b, r[0])
+	}
+	if r[1].Found || r[1].Error != nil {
+		t.Errorf("%q: got %v, want absent", absent, r[1])
+	}
+	if l := r[2].GetError().GetLocked(); l == nil || l.StartTs != lockTS || !bytes.Equal(l.Key, locked) {
+		t.Errorf("%q: got %v, want its lock at %d", locked, r[2], lockTS)
+	}
+	if !r[3].Found || string(r[3].Value) != "1" || r[3].Error != nil {
+		t.Errorf("%q: got %v, want 1", a, r[3])
+	}
 }
 
 func TestClusterCommitsAcrossShards(t *testing.T) {
@@ -176,6 +215,14 @@ func TestServerRefusesBadRequests(t *testing.T) {
 			_, err := cl.CheckTxnStatus(ctx, &pb.CheckTxnStatusRequest{Shard: 1, PrimaryKey: k2, LockTs: 1})
 			return err
 		}, "belongs to shard 2"},
+		{"batch get without keys", func() error {
+			_, err := cl.BatchGet(ctx, &pb.BatchGetRequest{Shard: 1, Version: 1})
+			return err
+		}, "no keys"},
+		{"batch get of a key of another shard", func() error {
+			_, err := cl.BatchGet(ctx, &pb.BatchGetRequest{Shard: 1, Keys: [][]byte{k1, k2}, Version: 1})
+			return err
+		}, fmt.Sprintf("key %q belongs to shard 2, not 1", k2)},
 		{"zero timestamps", func() error {
 			_, err := cl.Tso(ctx, &pb.TsoRequest{})
 			return err

@@ -85,11 +85,16 @@ func (s *shardState) apply(index uint64, cmd *pb.ShardCommand) applyResult {
 	return applyResult{err: fmt.Errorf("percolator: empty shard command at index %d", index)}
 }
 
-// get reads the local columns, for reads the caller made linearizable.
-func (s *shardState) get(key []byte, ts uint64) *pb.GetResponse {
+// get reads keys from the local columns, for reads the caller made
+// linearizable.
+func (s *shardState) get(keys [][]byte, ts uint64) []*pb.GetResponse {
+	results := make([]*pb.GetResponse, len(keys))
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.mvcc.get(key, ts)
+	for i, k := range keys {
+		results[i] = s.mvcc.get(k, ts)
+	}
+	return results
 }
 
 // Snapshot implements raft.StateMachine.
@@ -156,16 +161,16 @@ func (s *shard) propose(ctx context.Context, cmd *pb.ShardCommand) (proto.Messag
 	}
 }
 
-// get reads key as of ts, linearizably: after this replica has applied
+// get reads keys as of ts, linearizably: after this replica has applied
 // everything committed when the read began. Only the leader serves reads,
 // as it does writes: Raft could confirm a follower's read through the
 // leader, but the service's contract is that clients talk to leaders.
-func (s *shard) get(ctx context.Context, key []byte, ts uint64) (*pb.GetResponse, error) {
+func (s *shard) get(ctx context.Context, keys [][]byte, ts uint64) ([]*pb.GetResponse, error) {
 	if st := s.node.Status(); st.Role != raft.Leader {
 		return nil, &raft.NotLeaderError{Leader: st.Lead}
 	}
 	if err := s.node.LinearizableRead(ctx); err != nil {
 		return nil, err
 	}
-	return s.state.get(key, ts), nil
+	return s.state.get(keys, ts), nil
 }

@@ -47,60 +47,113 @@ func (t *Txn) Delete(key []byte) {
 // until that transaction's fate is known: Get rolls the lock forward or
 // back once it can, and waits (until ctx ends) while the lock is alive.
 func (t *Txn) Get(ctx context.Context, key []byte) (value []byte, found bool, err error) {
-	if t.done {
-		return nil, false, errTxnDone
+	values, founds, err := t.BatchGet(ctx, [][]byte{key})
+	if err != nil {
+		return nil, false, err
 	}
-	if m, ok := t.writes[string(key)]; ok {
-		return m.Value, m.Op == pb.Mutation_PUT, nil
-	}
-	shard := t.c.shardOf(key)
-	pause := time.Millisecond
-	for {
-		var resp *pb.GetResponse
-		err := t.c.call(ctx, shard, func(ctx context.Context, pc pb.PercolatorClient) (err error) {
-			resp, err = pc.Get(ctx, &pb.GetRequest{Shard: shard, Key: key, Version: t.startTS})
-			return err
-		})
-		if err != nil {
-			return nil, false, fmt.Errorf("%w: get %q at %d: %v", ErrDefinite, key, t.startTS, err)
-		}
-		if resp.Error == nil {
-			return resp.Value, resp.Found, nil
-		}
-		lock := resp.Error.GetLocked()
-		if lock == nil {
-			return nil, false, fmt.Errorf("%w: get %q at %d: %s", ErrDefinite, key, t.startTS, keyErrorText(resp.Error))
-		}
-		resolved, err := t.c.resolveLock(ctx, lock)
-		if err != nil {
-			return nil, false, fmt.Errorf("%w: get %q at %d: %v", ErrDefinite, key, t.startTS, err)
-		}
-		if !resolved {
-			if err := t.c.sleep(ctx, pause); err != nil {
-				return nil, false, fmt.Errorf("%w: get %q at %d: waiting for %s: %v",
-					ErrDefinite, key, t.startTS, keyErrorText(resp.Error), err)
-			}
-			pause = min(2*pause, t.c.cfg.MaxBackoff)
-		}
-	}
+	return values[0], founds[0], nil
 }
 
 // BatchGet reads several keys as Get does, all at once: one request per
-// key, in parallel, so a transaction that needs several values waits for
-// one round trip instead of one per key. values[i] and found[i] answer
-// keys[i].
+// shard, the shards in parallel, so a transaction that needs several
+// values waits for one round trip instead of one per key. values[i] and
+// found[i] answer keys[i].
 func (t *Txn) BatchGet(ctx context.Context, keys [][]byte) (values [][]byte, found []bool, err error) {
+	if t.done {
+		return nil, nil, errTxnDone
+	}
 	values, found = make([][]byte, len(keys)), make([]bool, len(keys))
-	errs := make([]error, len(keys))
-	var wg sync.WaitGroup
+	byShard := make(map[uint32][]int) // indexes into keys
 	for i, k := range keys {
-		wg.Go(func() { values[i], found[i], errs[i] = t.Get(ctx, k) })
+		if m, ok := t.writes[string(k)]; ok {
+			values[i], found[i] = m.Value, m.Op == pb.Mutation_PUT
+			continue
+		}
+		shard := t.c.shardOf(k)
+		byShard[shard] = append(byShard[shard], i)
+	}
+	// Each shard's reads fill their own indexes of values and found. The
+	// last shard is read on this goroutine: most reads touch one shard.
+	errs := make([]error, 0, len(byShard))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	left := len(byShard)
+	for shard, idx := range byShard {
+		read := func() {
+			if err := t.readShard(ctx, shard, keys, idx, values, found); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}
+		if left--; left > 0 {
+			wg.Go(read)
+		} else {
+			read()
+		}
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, err
 	}
 	return values, found, nil
+}
+
+// readShard reads keys[i] for each i in idx, all of shard, into values[i]
+// and found[i], with one request for the keys not yet read. A key whose
+// read meets a lock is read again once the lock is resolved, or after a
+// pause while its owner is alive.
+func (t *Txn) readShard(ctx context.Context, shard uint32, keys [][]byte, idx []int, values [][]byte, found []bool) error {
+	pause := time.Millisecond
+	for {
+		req := &pb.BatchGetRequest{Shard: shard, Keys: make([][]byte, len(idx)), Version: t.startTS}
+		for j, i := range idx {
+			req.Keys[j] = keys[i]
+		}
+		var resp *pb.BatchGetResponse
+		err := t.c.call(ctx, shard, func(ctx context.Context, pc pb.PercolatorClient) (err error) {
+			resp, err = pc.BatchGet(ctx, req)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%w: get %q at %d: %v", ErrDefinite, req.Keys, t.startTS, err)
+		}
+		if len(resp.Results) != len(idx) {
+			return fmt.Errorf("%w: get %q at %d: shard %d answered %d keys", ErrDefinite, req.Keys, t.startTS, shard, len(resp.Results))
+		}
+		var blocked []int
+		var alive *pb.KeyError
+		for j, r := range resp.Results {
+			i := idx[j]
+			if r.Error == nil {
+				values[i], found[i] = r.Value, r.Found
+				continue
+			}
+			lock := r.Error.GetLocked()
+			if lock == nil {
+				return fmt.Errorf("%w: get %q at %d: %s", ErrDefinite, keys[i], t.startTS, keyErrorText(r.Error))
+			}
+			resolved, err := t.c.resolveLock(ctx, lock)
+			if err != nil {
+				return fmt.Errorf("%w: get %q at %d: %v", ErrDefinite, keys[i], t.startTS, err)
+			}
+			if !resolved {
+				alive = r.Error
+			}
+			blocked = append(blocked, i)
+		}
+		if len(blocked) == 0 {
+			return nil
+		}
+		if alive != nil {
+			if err := t.c.sleep(ctx, pause); err != nil {
+				return fmt.Errorf("%w: get %q at %d: waiting for %s: %v",
+					ErrDefinite, keys[blocked[0]], t.startTS, keyErrorText(alive), err)
+			}
+			pause = min(2*pause, t.c.cfg.MaxBackoff)
+		}
+		idx = blocked
+	}
 }
 
 // Commit commits the transaction's writes by two-phase commit, and ends

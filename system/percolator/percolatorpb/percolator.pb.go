@@ -113,7 +113,7 @@ func (x CheckTxnStatusResponse_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CheckTxnStatusResponse_Status.Descriptor instead.
 func (CheckTxnStatusResponse_Status) EnumDescriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{15, 0}
+	return file_percolator_proto_rawDescGZIP(), []int{17, 0}
 }
 
 type TsoRequest struct {
@@ -638,6 +638,111 @@ func (x *GetResponse) GetCommitTs() uint64 {
 	return 0
 }
 
+type BatchGetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Shard         uint32                 `protobuf:"varint,1,opt,name=shard,proto3" json:"shard,omitempty"`
+	Keys          [][]byte               `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	Version       uint64                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetRequest) Reset() {
+	*x = BatchGetRequest{}
+	mi := &file_percolator_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetRequest) ProtoMessage() {}
+
+func (x *BatchGetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_percolator_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetRequest.ProtoReflect.Descriptor instead.
+func (*BatchGetRequest) Descriptor() ([]byte, []int) {
+	return file_percolator_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *BatchGetRequest) GetShard() uint32 {
+	if x != nil {
+		return x.Shard
+	}
+	return 0
+}
+
+func (x *BatchGetRequest) GetKeys() [][]byte {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *BatchGetRequest) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+type BatchGetResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// results[i] answers keys[i], as a GetResponse would.
+	Results       []*GetResponse `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetResponse) Reset() {
+	*x = BatchGetResponse{}
+	mi := &file_percolator_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetResponse) ProtoMessage() {}
+
+func (x *BatchGetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_percolator_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetResponse.ProtoReflect.Descriptor instead.
+func (*BatchGetResponse) Descriptor() ([]byte, []int) {
+	return file_percolator_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *BatchGetResponse) GetResults() []*GetResponse {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 type PrewriteRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Shard         uint32                 `protobuf:"varint,1,opt,name=shard,proto3" json:"shard,omitempty"`
@@ -651,7 +756,7 @@ type PrewriteRequest struct {
 
 func (x *PrewriteRequest) Reset() {
 	*x = PrewriteRequest{}
-	mi := &file_percolator_proto_msgTypes[8]
+	mi := &file_percolator_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +768,7 @@ func (x *PrewriteRequest) String() string {
 func (*PrewriteRequest) ProtoMessage() {}
 
 func (x *PrewriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[8]
+	mi := &file_percolator_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +781,7 @@ func (x *PrewriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrewriteRequest.ProtoReflect.Descriptor instead.
 func (*PrewriteRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{8}
+	return file_percolator_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PrewriteRequest) GetShard() uint32 {
@@ -725,7 +830,7 @@ type PrewriteResponse struct {
 
 func (x *PrewriteResponse) Reset() {
 	*x = PrewriteResponse{}
-	mi := &file_percolator_proto_msgTypes[9]
+	mi := &file_percolator_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -737,7 +842,7 @@ func (x *PrewriteResponse) String() string {
 func (*PrewriteResponse) ProtoMessage() {}
 
 func (x *PrewriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[9]
+	mi := &file_percolator_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -750,7 +855,7 @@ func (x *PrewriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrewriteResponse.ProtoReflect.Descriptor instead.
 func (*PrewriteResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{9}
+	return file_percolator_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PrewriteResponse) GetErrors() []*KeyError {
@@ -772,7 +877,7 @@ type CommitRequest struct {
 
 func (x *CommitRequest) Reset() {
 	*x = CommitRequest{}
-	mi := &file_percolator_proto_msgTypes[10]
+	mi := &file_percolator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -784,7 +889,7 @@ func (x *CommitRequest) String() string {
 func (*CommitRequest) ProtoMessage() {}
 
 func (x *CommitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[10]
+	mi := &file_percolator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -797,7 +902,7 @@ func (x *CommitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitRequest.ProtoReflect.Descriptor instead.
 func (*CommitRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{10}
+	return file_percolator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CommitRequest) GetShard() uint32 {
@@ -837,7 +942,7 @@ type CommitResponse struct {
 
 func (x *CommitResponse) Reset() {
 	*x = CommitResponse{}
-	mi := &file_percolator_proto_msgTypes[11]
+	mi := &file_percolator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -849,7 +954,7 @@ func (x *CommitResponse) String() string {
 func (*CommitResponse) ProtoMessage() {}
 
 func (x *CommitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[11]
+	mi := &file_percolator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -862,7 +967,7 @@ func (x *CommitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitResponse.ProtoReflect.Descriptor instead.
 func (*CommitResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{11}
+	return file_percolator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CommitResponse) GetError() *KeyError {
@@ -883,7 +988,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_percolator_proto_msgTypes[12]
+	mi := &file_percolator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -895,7 +1000,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[12]
+	mi := &file_percolator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -908,7 +1013,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{12}
+	return file_percolator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RollbackRequest) GetShard() uint32 {
@@ -941,7 +1046,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_percolator_proto_msgTypes[13]
+	mi := &file_percolator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -953,7 +1058,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[13]
+	mi := &file_percolator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -966,7 +1071,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{13}
+	return file_percolator_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RollbackResponse) GetError() *KeyError {
@@ -990,7 +1095,7 @@ type CheckTxnStatusRequest struct {
 
 func (x *CheckTxnStatusRequest) Reset() {
 	*x = CheckTxnStatusRequest{}
-	mi := &file_percolator_proto_msgTypes[14]
+	mi := &file_percolator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1107,7 @@ func (x *CheckTxnStatusRequest) String() string {
 func (*CheckTxnStatusRequest) ProtoMessage() {}
 
 func (x *CheckTxnStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[14]
+	mi := &file_percolator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1120,7 @@ func (x *CheckTxnStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckTxnStatusRequest.ProtoReflect.Descriptor instead.
 func (*CheckTxnStatusRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{14}
+	return file_percolator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CheckTxnStatusRequest) GetShard() uint32 {
@@ -1058,7 +1163,7 @@ type CheckTxnStatusResponse struct {
 
 func (x *CheckTxnStatusResponse) Reset() {
 	*x = CheckTxnStatusResponse{}
-	mi := &file_percolator_proto_msgTypes[15]
+	mi := &file_percolator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1070,7 +1175,7 @@ func (x *CheckTxnStatusResponse) String() string {
 func (*CheckTxnStatusResponse) ProtoMessage() {}
 
 func (x *CheckTxnStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[15]
+	mi := &file_percolator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1083,7 +1188,7 @@ func (x *CheckTxnStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckTxnStatusResponse.ProtoReflect.Descriptor instead.
 func (*CheckTxnStatusResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{15}
+	return file_percolator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CheckTxnStatusResponse) GetError() *KeyError {
@@ -1128,7 +1233,7 @@ type ResolveLockRequest struct {
 
 func (x *ResolveLockRequest) Reset() {
 	*x = ResolveLockRequest{}
-	mi := &file_percolator_proto_msgTypes[16]
+	mi := &file_percolator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1140,7 +1245,7 @@ func (x *ResolveLockRequest) String() string {
 func (*ResolveLockRequest) ProtoMessage() {}
 
 func (x *ResolveLockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[16]
+	mi := &file_percolator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1153,7 +1258,7 @@ func (x *ResolveLockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveLockRequest.ProtoReflect.Descriptor instead.
 func (*ResolveLockRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{16}
+	return file_percolator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ResolveLockRequest) GetShard() uint32 {
@@ -1193,7 +1298,7 @@ type ResolveLockResponse struct {
 
 func (x *ResolveLockResponse) Reset() {
 	*x = ResolveLockResponse{}
-	mi := &file_percolator_proto_msgTypes[17]
+	mi := &file_percolator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1205,7 +1310,7 @@ func (x *ResolveLockResponse) String() string {
 func (*ResolveLockResponse) ProtoMessage() {}
 
 func (x *ResolveLockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[17]
+	mi := &file_percolator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1218,7 +1323,7 @@ func (x *ResolveLockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveLockResponse.ProtoReflect.Descriptor instead.
 func (*ResolveLockResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{17}
+	return file_percolator_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ResolveLockResponse) GetError() *KeyError {
@@ -1236,7 +1341,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_percolator_proto_msgTypes[18]
+	mi := &file_percolator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1248,7 +1353,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[18]
+	mi := &file_percolator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1261,7 +1366,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{18}
+	return file_percolator_proto_rawDescGZIP(), []int{20}
 }
 
 type GroupStatus struct {
@@ -1279,7 +1384,7 @@ type GroupStatus struct {
 
 func (x *GroupStatus) Reset() {
 	*x = GroupStatus{}
-	mi := &file_percolator_proto_msgTypes[19]
+	mi := &file_percolator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1291,7 +1396,7 @@ func (x *GroupStatus) String() string {
 func (*GroupStatus) ProtoMessage() {}
 
 func (x *GroupStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[19]
+	mi := &file_percolator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1304,7 +1409,7 @@ func (x *GroupStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupStatus.ProtoReflect.Descriptor instead.
 func (*GroupStatus) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{19}
+	return file_percolator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GroupStatus) GetGroup() uint32 {
@@ -1360,7 +1465,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_percolator_proto_msgTypes[20]
+	mi := &file_percolator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1372,7 +1477,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[20]
+	mi := &file_percolator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1385,7 +1490,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{20}
+	return file_percolator_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *StatusResponse) GetId() string {
@@ -1422,7 +1527,7 @@ type NotLeader struct {
 
 func (x *NotLeader) Reset() {
 	*x = NotLeader{}
-	mi := &file_percolator_proto_msgTypes[21]
+	mi := &file_percolator_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1434,7 +1539,7 @@ func (x *NotLeader) String() string {
 func (*NotLeader) ProtoMessage() {}
 
 func (x *NotLeader) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[21]
+	mi := &file_percolator_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1447,7 +1552,7 @@ func (x *NotLeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotLeader.ProtoReflect.Descriptor instead.
 func (*NotLeader) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{21}
+	return file_percolator_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *NotLeader) GetGroup() uint32 {
@@ -1489,7 +1594,7 @@ type ShardCommand struct {
 
 func (x *ShardCommand) Reset() {
 	*x = ShardCommand{}
-	mi := &file_percolator_proto_msgTypes[22]
+	mi := &file_percolator_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1501,7 +1606,7 @@ func (x *ShardCommand) String() string {
 func (*ShardCommand) ProtoMessage() {}
 
 func (x *ShardCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[22]
+	mi := &file_percolator_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1514,7 +1619,7 @@ func (x *ShardCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardCommand.ProtoReflect.Descriptor instead.
 func (*ShardCommand) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{22}
+	return file_percolator_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ShardCommand) GetRequestId() uint64 {
@@ -1622,7 +1727,7 @@ type OracleCommand struct {
 
 func (x *OracleCommand) Reset() {
 	*x = OracleCommand{}
-	mi := &file_percolator_proto_msgTypes[23]
+	mi := &file_percolator_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1634,7 +1739,7 @@ func (x *OracleCommand) String() string {
 func (*OracleCommand) ProtoMessage() {}
 
 func (x *OracleCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[23]
+	mi := &file_percolator_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1647,7 +1752,7 @@ func (x *OracleCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OracleCommand.ProtoReflect.Descriptor instead.
 func (*OracleCommand) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{23}
+	return file_percolator_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *OracleCommand) GetRequestId() uint64 {
@@ -1709,7 +1814,13 @@ const file_percolator_proto_rawDesc = "" +
 	"\x05error\x18\x01 \x01(\v2\x1b.squall.percolator.KeyErrorR\x05error\x12\x14\n" +
 	"\x05found\x18\x02 \x01(\bR\x05found\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\fR\x05value\x12\x1b\n" +
-	"\tcommit_ts\x18\x04 \x01(\x04R\bcommitTs\"\xb7\x01\n" +
+	"\tcommit_ts\x18\x04 \x01(\x04R\bcommitTs\"U\n" +
+	"\x0fBatchGetRequest\x12\x14\n" +
+	"\x05shard\x18\x01 \x01(\rR\x05shard\x12\x12\n" +
+	"\x04keys\x18\x02 \x03(\fR\x04keys\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\"L\n" +
+	"\x10BatchGetResponse\x128\n" +
+	"\aresults\x18\x01 \x03(\v2\x1e.squall.percolator.GetResponseR\aresults\"\xb7\x01\n" +
 	"\x0fPrewriteRequest\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x129\n" +
 	"\tmutations\x18\x02 \x03(\v2\x1b.squall.percolator.MutationR\tmutations\x12\x18\n" +
@@ -1785,11 +1896,12 @@ const file_percolator_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1d\n" +
 	"\n" +
-	"high_water\x18\x02 \x01(\x04R\thighWater2\xa5\x05\n" +
+	"high_water\x18\x02 \x01(\x04R\thighWater2\xfa\x05\n" +
 	"\n" +
 	"Percolator\x12D\n" +
 	"\x03Tso\x12\x1d.squall.percolator.TsoRequest\x1a\x1e.squall.percolator.TsoResponse\x12D\n" +
 	"\x03Get\x12\x1d.squall.percolator.GetRequest\x1a\x1e.squall.percolator.GetResponse\x12S\n" +
+	"\bBatchGet\x12\".squall.percolator.BatchGetRequest\x1a#.squall.percolator.BatchGetResponse\x12S\n" +
 	"\bPrewrite\x12\".squall.percolator.PrewriteRequest\x1a#.squall.percolator.PrewriteResponse\x12M\n" +
 	"\x06Commit\x12 .squall.percolator.CommitRequest\x1a!.squall.percolator.CommitResponse\x12S\n" +
 	"\bRollback\x12\".squall.percolator.RollbackRequest\x1a#.squall.percolator.RollbackResponse\x12e\n" +
@@ -1810,7 +1922,7 @@ func file_percolator_proto_rawDescGZIP() []byte {
 }
 
 var file_percolator_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_percolator_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_percolator_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_percolator_proto_goTypes = []any{
 	(Mutation_Op)(0),                   // 0: squall.percolator.Mutation.Op
 	(CheckTxnStatusResponse_Status)(0), // 1: squall.percolator.CheckTxnStatusResponse.Status
@@ -1822,22 +1934,24 @@ var file_percolator_proto_goTypes = []any{
 	(*WriteConflict)(nil),              // 7: squall.percolator.WriteConflict
 	(*GetRequest)(nil),                 // 8: squall.percolator.GetRequest
 	(*GetResponse)(nil),                // 9: squall.percolator.GetResponse
-	(*PrewriteRequest)(nil),            // 10: squall.percolator.PrewriteRequest
-	(*PrewriteResponse)(nil),           // 11: squall.percolator.PrewriteResponse
-	(*CommitRequest)(nil),              // 12: squall.percolator.CommitRequest
-	(*CommitResponse)(nil),             // 13: squall.percolator.CommitResponse
-	(*RollbackRequest)(nil),            // 14: squall.percolator.RollbackRequest
-	(*RollbackResponse)(nil),           // 15: squall.percolator.RollbackResponse
-	(*CheckTxnStatusRequest)(nil),      // 16: squall.percolator.CheckTxnStatusRequest
-	(*CheckTxnStatusResponse)(nil),     // 17: squall.percolator.CheckTxnStatusResponse
-	(*ResolveLockRequest)(nil),         // 18: squall.percolator.ResolveLockRequest
-	(*ResolveLockResponse)(nil),        // 19: squall.percolator.ResolveLockResponse
-	(*StatusRequest)(nil),              // 20: squall.percolator.StatusRequest
-	(*GroupStatus)(nil),                // 21: squall.percolator.GroupStatus
-	(*StatusResponse)(nil),             // 22: squall.percolator.StatusResponse
-	(*NotLeader)(nil),                  // 23: squall.percolator.NotLeader
-	(*ShardCommand)(nil),               // 24: squall.percolator.ShardCommand
-	(*OracleCommand)(nil),              // 25: squall.percolator.OracleCommand
+	(*BatchGetRequest)(nil),            // 10: squall.percolator.BatchGetRequest
+	(*BatchGetResponse)(nil),           // 11: squall.percolator.BatchGetResponse
+	(*PrewriteRequest)(nil),            // 12: squall.percolator.PrewriteRequest
+	(*PrewriteResponse)(nil),           // 13: squall.percolator.PrewriteResponse
+	(*CommitRequest)(nil),              // 14: squall.percolator.CommitRequest
+	(*CommitResponse)(nil),             // 15: squall.percolator.CommitResponse
+	(*RollbackRequest)(nil),            // 16: squall.percolator.RollbackRequest
+	(*RollbackResponse)(nil),           // 17: squall.percolator.RollbackResponse
+	(*CheckTxnStatusRequest)(nil),      // 18: squall.percolator.CheckTxnStatusRequest
+	(*CheckTxnStatusResponse)(nil),     // 19: squall.percolator.CheckTxnStatusResponse
+	(*ResolveLockRequest)(nil),         // 20: squall.percolator.ResolveLockRequest
+	(*ResolveLockResponse)(nil),        // 21: squall.percolator.ResolveLockResponse
+	(*StatusRequest)(nil),              // 22: squall.percolator.StatusRequest
+	(*GroupStatus)(nil),                // 23: squall.percolator.GroupStatus
+	(*StatusResponse)(nil),             // 24: squall.percolator.StatusResponse
+	(*NotLeader)(nil),                  // 25: squall.percolator.NotLeader
+	(*ShardCommand)(nil),               // 26: squall.percolator.ShardCommand
+	(*OracleCommand)(nil),              // 27: squall.percolator.OracleCommand
 }
 var file_percolator_proto_depIdxs = []int32{
 	0,  // 0: squall.percolator.Mutation.op:type_name -> squall.percolator.Mutation.Op
@@ -1845,40 +1959,43 @@ var file_percolator_proto_depIdxs = []int32{
 	5,  // 2: squall.percolator.KeyError.locked:type_name -> squall.percolator.LockInfo
 	7,  // 3: squall.percolator.KeyError.conflict:type_name -> squall.percolator.WriteConflict
 	6,  // 4: squall.percolator.GetResponse.error:type_name -> squall.percolator.KeyError
-	4,  // 5: squall.percolator.PrewriteRequest.mutations:type_name -> squall.percolator.Mutation
-	6,  // 6: squall.percolator.PrewriteResponse.errors:type_name -> squall.percolator.KeyError
-	6,  // 7: squall.percolator.CommitResponse.error:type_name -> squall.percolator.KeyError
-	6,  // 8: squall.percolator.RollbackResponse.error:type_name -> squall.percolator.KeyError
-	6,  // 9: squall.percolator.CheckTxnStatusResponse.error:type_name -> squall.percolator.KeyError
-	1,  // 10: squall.percolator.CheckTxnStatusResponse.status:type_name -> squall.percolator.CheckTxnStatusResponse.Status
-	6,  // 11: squall.percolator.ResolveLockResponse.error:type_name -> squall.percolator.KeyError
-	21, // 12: squall.percolator.StatusResponse.groups:type_name -> squall.percolator.GroupStatus
-	10, // 13: squall.percolator.ShardCommand.prewrite:type_name -> squall.percolator.PrewriteRequest
-	12, // 14: squall.percolator.ShardCommand.commit:type_name -> squall.percolator.CommitRequest
-	14, // 15: squall.percolator.ShardCommand.rollback:type_name -> squall.percolator.RollbackRequest
-	16, // 16: squall.percolator.ShardCommand.check_txn_status:type_name -> squall.percolator.CheckTxnStatusRequest
-	18, // 17: squall.percolator.ShardCommand.resolve_lock:type_name -> squall.percolator.ResolveLockRequest
-	2,  // 18: squall.percolator.Percolator.Tso:input_type -> squall.percolator.TsoRequest
-	8,  // 19: squall.percolator.Percolator.Get:input_type -> squall.percolator.GetRequest
-	10, // 20: squall.percolator.Percolator.Prewrite:input_type -> squall.percolator.PrewriteRequest
-	12, // 21: squall.percolator.Percolator.Commit:input_type -> squall.percolator.CommitRequest
-	14, // 22: squall.percolator.Percolator.Rollback:input_type -> squall.percolator.RollbackRequest
-	16, // 23: squall.percolator.Percolator.CheckTxnStatus:input_type -> squall.percolator.CheckTxnStatusRequest
-	18, // 24: squall.percolator.Percolator.ResolveLock:input_type -> squall.percolator.ResolveLockRequest
-	20, // 25: squall.percolator.Percolator.Status:input_type -> squall.percolator.StatusRequest
-	3,  // 26: squall.percolator.Percolator.Tso:output_type -> squall.percolator.TsoResponse
-	9,  // 27: squall.percolator.Percolator.Get:output_type -> squall.percolator.GetResponse
-	11, // 28: squall.percolator.Percolator.Prewrite:output_type -> squall.percolator.PrewriteResponse
-	13, // 29: squall.percolator.Percolator.Commit:output_type -> squall.percolator.CommitResponse
-	15, // 30: squall.percolator.Percolator.Rollback:output_type -> squall.percolator.RollbackResponse
-	17, // 31: squall.percolator.Percolator.CheckTxnStatus:output_type -> squall.percolator.CheckTxnStatusResponse
-	19, // 32: squall.percolator.Percolator.ResolveLock:output_type -> squall.percolator.ResolveLockResponse
-	22, // 33: squall.percolator.Percolator.Status:output_type -> squall.percolator.StatusResponse
-	26, // [26:34] is the sub-list for method output_type
-	18, // [18:26] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	9,  // 5: squall.percolator.BatchGetResponse.results:type_name -> squall.percolator.GetResponse
+	4,  // 6: squall.percolator.PrewriteRequest.mutations:type_name -> squall.percolator.Mutation
+	6,  // 7: squall.percolator.PrewriteResponse.errors:type_name -> squall.percolator.KeyError
+	6,  // 8: squall.percolator.CommitResponse.error:type_name -> squall.percolator.KeyError
+	6,  // 9: squall.percolator.RollbackResponse.error:type_name -> squall.percolator.KeyError
+	6,  // 10: squall.percolator.CheckTxnStatusResponse.error:type_name -> squall.percolator.KeyError
+	1,  // 11: squall.percolator.CheckTxnStatusResponse.status:type_name -> squall.percolator.CheckTxnStatusResponse.Status
+	6,  // 12: squall.percolator.ResolveLockResponse.error:type_name -> squall.percolator.KeyError
+	23, // 13: squall.percolator.StatusResponse.groups:type_name -> squall.percolator.GroupStatus
+	12, // 14: squall.percolator.ShardCommand.prewrite:type_name -> squall.percolator.PrewriteRequest
+	14, // 15: squall.percolator.ShardCommand.commit:type_name -> squall.percolator.CommitRequest
+	16, // 16: squall.percolator.ShardCommand.rollback:type_name -> squall.percolator.RollbackRequest
+	18, // 17: squall.percolator.ShardCommand.check_txn_status:type_name -> squall.percolator.CheckTxnStatusRequest
+	20, // 18: squall.percolator.ShardCommand.resolve_lock:type_name -> squall.percolator.ResolveLockRequest
+	2,  // 19: squall.percolator.Percolator.Tso:input_type -> squall.percolator.TsoRequest
+	8,  // 20: squall.percolator.Percolator.Get:input_type -> squall.percolator.GetRequest
+	10, // 21: squall.percolator.Percolator.BatchGet:input_type -> squall.percolator.BatchGetRequest
+	12, // 22: squall.percolator.Percolator.Prewrite:input_type -> squall.percolator.PrewriteRequest
+	14, // 23: squall.percolator.Percolator.Commit:input_type -> squall.percolator.CommitRequest
+	16, // 24: squall.percolator.Percolator.Rollback:input_type -> squall.percolator.RollbackRequest
+	18, // 25: squall.percolator.Percolator.CheckTxnStatus:input_type -> squall.percolator.CheckTxnStatusRequest
+	20, // 26: squall.percolator.Percolator.ResolveLock:input_type -> squall.percolator.ResolveLockRequest
+	22, // 27: squall.percolator.Percolator.Status:input_type -> squall.percolator.StatusRequest
+	3,  // 28: squall.percolator.Percolator.Tso:output_type -> squall.percolator.TsoResponse
+	9,  // 29: squall.percolator.Percolator.Get:output_type -> squall.percolator.GetResponse
+	11, // 30: squall.percolator.Percolator.BatchGet:output_type -> squall.percolator.BatchGetResponse
+	13, // 31: squall.percolator.Percolator.Prewrite:output_type -> squall.percolator.PrewriteResponse
+	15, // 32: squall.percolator.Percolator.Commit:output_type -> squall.percolator.CommitResponse
+	17, // 33: squall.percolator.Percolator.Rollback:output_type -> squall.percolator.RollbackResponse
+	19, // 34: squall.percolator.Percolator.CheckTxnStatus:output_type -> squall.percolator.CheckTxnStatusResponse
+	21, // 35: squall.percolator.Percolator.ResolveLock:output_type -> squall.percolator.ResolveLockResponse
+	24, // 36: squall.percolator.Percolator.Status:output_type -> squall.percolator.StatusResponse
+	28, // [28:37] is the sub-list for method output_type
+	19, // [19:28] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_percolator_proto_init() }
@@ -1886,7 +2003,7 @@ func file_percolator_proto_init() {
 	if File_percolator_proto != nil {
 		return
 	}
-	file_percolator_proto_msgTypes[22].OneofWrappers = []any{
+	file_percolator_proto_msgTypes[24].OneofWrappers = []any{
 		(*ShardCommand_Prewrite)(nil),
 		(*ShardCommand_Commit)(nil),
 		(*ShardCommand_Rollback)(nil),
@@ -1899,7 +2016,7 @@ func file_percolator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_percolator_proto_rawDesc), len(file_percolator_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

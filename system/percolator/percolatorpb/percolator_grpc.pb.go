@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	Percolator_Tso_FullMethodName            = "/squall.percolator.Percolator/Tso"
 	Percolator_Get_FullMethodName            = "/squall.percolator.Percolator/Get"
+	Percolator_BatchGet_FullMethodName       = "/squall.percolator.Percolator/BatchGet"
 	Percolator_Prewrite_FullMethodName       = "/squall.percolator.Percolator/Prewrite"
 	Percolator_Commit_FullMethodName         = "/squall.percolator.Percolator/Commit"
 	Percolator_Rollback_FullMethodName       = "/squall.percolator.Percolator/Rollback"
@@ -44,6 +45,9 @@ type PercolatorClient interface {
 	Tso(ctx context.Context, in *TsoRequest, opts ...grpc.CallOption) (*TsoResponse, error)
 	// The MVCC operations of one shard; each names its shard.
 	Get(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*GetResponse, error)
+	// BatchGet reads several keys of one shard at one version, as Get does
+	// each, after one linearizable read of the shard.
+	BatchGet(ctx context.Context, in *BatchGetRequest, opts ...grpc.CallOption) (*BatchGetResponse, error)
 	Prewrite(ctx context.Context, in *PrewriteRequest, opts ...grpc.CallOption) (*PrewriteResponse, error)
 	Commit(ctx context.Context, in *CommitRequest, opts ...grpc.CallOption) (*CommitResponse, error)
 	Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*RollbackResponse, error)
@@ -74,6 +78,16 @@ func (c *percolatorClient) Get(ctx context.Context, in *GetRequest, opts ...grpc
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetResponse)
 	err := c.cc.Invoke(ctx, Percolator_Get_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *percolatorClient) BatchGet(ctx context.Context, in *BatchGetRequest, opts ...grpc.CallOption) (*BatchGetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchGetResponse)
+	err := c.cc.Invoke(ctx, Percolator_BatchGet_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -155,6 +169,9 @@ type PercolatorServer interface {
 	Tso(context.Context, *TsoRequest) (*TsoResponse, error)
 	// The MVCC operations of one shard; each names its shard.
 	Get(context.Context, *GetRequest) (*GetResponse, error)
+	// BatchGet reads several keys of one shard at one version, as Get does
+	// each, after one linearizable read of the shard.
+	BatchGet(context.Context, *BatchGetRequest) (*BatchGetResponse, error)
 	Prewrite(context.Context, *PrewriteRequest) (*PrewriteResponse, error)
 	Commit(context.Context, *CommitRequest) (*CommitResponse, error)
 	Rollback(context.Context, *RollbackRequest) (*RollbackResponse, error)
@@ -176,6 +193,9 @@ func (UnimplementedPercolatorServer) Tso(context.Context, *TsoRequest) (*TsoResp
 }
 func (UnimplementedPercolatorServer) Get(context.Context, *GetRequest) (*GetResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Get not implemented")
+}
+func (UnimplementedPercolatorServer) BatchGet(context.Context, *BatchGetRequest) (*BatchGetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchGet not implemented")
 }
 func (UnimplementedPercolatorServer) Prewrite(context.Context, *PrewriteRequest) (*PrewriteResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Prewrite not implemented")
@@ -248,6 +268,24 @@ func _Percolator_Get_Handler(srv interface{}, ctx context.Context, dec func(inte
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(PercolatorServer).Get(ctx, req.(*GetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Percolator_BatchGet_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchGetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PercolatorServer).BatchGet(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Percolator_BatchGet_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PercolatorServer).BatchGet(ctx, req.(*BatchGetRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -374,6 +412,10 @@ var Percolator_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Get",
 			Handler:    _Percolator_Get_Handler,
+		},
+		{
+			MethodName: "BatchGet",
+			Handler:    _Percolator_BatchGet_Handler,
 		},
 		{
 			MethodName: "Prewrite",
