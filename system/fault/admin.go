@@ -82,11 +82,10 @@ func validateSetClock(req *faultpb.SetClockRequest) error {
 	return nil
 }
 
-// clockState reads the clock. The real time comes from the host clock the
-// SkewedClock itself reads, so that the two agree in tests with a fake one.
+// clockState reads the clock: the reading, the host's reading it was made
+// from, and the settings, all at one instant.
 func (a *AdminServer) clockState() *faultpb.ClockState {
-	skewed, host := a.clock.Now(), a.clock.realNow()
-	s := a.clock.Skew()
+	skewed, host, s := a.clock.State()
 	return &faultpb.ClockState{
 		SkewedUnixNano: skewed.UnixNano(),
 		RealUnixNano:   host.UnixNano(),

@@ -126,6 +126,10 @@ func (c *SkewedClock) SetStrobe(delta, period time.Duration) error {
 func (c *SkewedClock) Skew() Settings {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.settingsLocked()
+}
+
+func (c *SkewedClock) settingsLocked() Settings {
 	return Settings{
 		Offset:       c.offset,
 		Rate:         c.rate,
@@ -138,7 +142,21 @@ func (c *SkewedClock) Skew() Settings {
 func (c *SkewedClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.realNow()
+	return c.readingLocked(c.realNow())
+}
+
+// State returns, at one instant, the skewed reading, the host's reading it
+// was made from, and the settings that made it, so that a concurrent
+// change of settings cannot make the three disagree.
+func (c *SkewedClock) State() (skewed, host time.Time, s Settings) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	host = c.realNow()
+	return c.readingLocked(host), host, c.settingsLocked()
+}
+
+// readingLocked is the skewed reading at the host's reading now.
+func (c *SkewedClock) readingLocked(now time.Time) time.Time {
 	return c.unjumpedLocked(now).Add(c.offset + c.strobe.shift(now))
 }
 

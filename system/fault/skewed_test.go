@@ -375,3 +375,21 @@ func TestSkewedClockConcurrentRateChangesKeepReadingMonotonic(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// TestSkewedClockStateIsOneInstant: State's reading is the one its host
+// reading and settings make.
+func TestSkewedClockStateIsOneInstant(t *testing.T) {
+	c, host := newFakeSkewedClock()
+	c.SetOffset(3 * time.Second)
+	host.advance(time.Minute)
+	skewed, real, s := c.State()
+	if !real.Equal(epoch.Add(time.Minute)) {
+		t.Errorf("host reading %v, want %v", real, epoch.Add(time.Minute))
+	}
+	if s != (Settings{Offset: 3 * time.Second, Rate: 1}) {
+		t.Errorf("settings %+v, want offset 3s at rate 1", s)
+	}
+	if got := skewed.Sub(real); got != s.Offset {
+		t.Errorf("reading %v is %v from the host's, want the offset %v", skewed, got, s.Offset)
+	}
+}

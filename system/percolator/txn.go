@@ -72,27 +72,10 @@ func (t *Txn) BatchGet(ctx context.Context, keys [][]byte) (values [][]byte, fou
 		shard := t.c.shardOf(k)
 		byShard[shard] = append(byShard[shard], i)
 	}
-	// Each shard's reads fill their own indexes of values and found. The
-	// last shard is read on this goroutine: most reads touch one shard.
-	errs := make([]error, 0, len(byShard))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	left := len(byShard)
-	for shard, idx := range byShard {
-		read := func() {
-			if err := t.readShard(ctx, shard, keys, idx, values, found); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		}
-		if left--; left > 0 {
-			wg.Go(read)
-		} else {
-			read()
-		}
-	}
-	wg.Wait()
+	// Each shard's reads fill their own indexes of values and found.
+	errs := eachShard(byShard, func(shard uint32, idx []int) error {
+		return t.readShard(ctx, shard, keys, idx, values, found)
+	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, err
 	}
@@ -220,30 +203,57 @@ func (t *Txn) Commit(ctx context.Context) error {
 	// their locks rolls them forward itself. The commits outlive the
 	// caller's context, for a lock they leave costs its readers a status
 	// check each.
-	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.c.cfg.AttemptTimeout)
-	var wg sync.WaitGroup
-	for shard, muts := range byShard {
-		if shard != primaryShard {
-			wg.Go(func() { _ = t.commitShard(bg, shard, muts) })
-		}
+	delete(byShard, primaryShard)
+	if len(byShard) == 0 {
+		return nil
 	}
 	t.c.background.Go(func() {
-		wg.Wait()
-		cancel()
+		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.c.cfg.AttemptTimeout)
+		defer cancel()
+		eachShard(byShard, func(shard uint32, muts []*pb.Mutation) error {
+			return t.commitShard(bg, shard, muts)
+		})
 	})
 	return nil
+}
+
+// eachShard runs do for every shard of byShard at once, the last on the
+// calling goroutine (most transactions touch one or two shards), and
+// returns their errors in no particular order, nils left out.
+func eachShard[T any](byShard map[uint32]T, do func(shard uint32, v T) error) []error {
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	left := len(byShard)
+	for shard, v := range byShard {
+		run := func() {
+			if err := do(shard, v); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}
+		if left--; left > 0 {
+			wg.Go(run)
+		} else {
+			run()
+		}
+	}
+	wg.Wait()
+	return errs
 }
 
 // prewrite locks and writes every key, one request per shard, all shards
 // in parallel. Its error wraps ErrDefinite: nothing is committed yet.
 func (t *Txn) prewrite(ctx context.Context, primary []byte, byShard map[uint32][]*pb.Mutation) error {
-	errs := make(chan error, len(byShard))
-	for shard, muts := range byShard {
-		go func() { errs <- t.prewriteShard(ctx, primary, shard, muts) }()
-	}
+	errs := eachShard(byShard, func(shard uint32, muts []*pb.Mutation) error {
+		return t.prewriteShard(ctx, primary, shard, muts)
+	})
 	var first error
-	for range byShard {
-		if err := <-errs; err != nil && (first == nil || errors.Is(err, ErrConflict) && !errors.Is(first, ErrConflict)) {
+	for _, err := range errs {
+		if first == nil || errors.Is(err, ErrConflict) && !errors.Is(first, ErrConflict) {
 			// A conflict is the more useful report: the caller may retry.
 			first = err
 		}
@@ -318,17 +328,13 @@ func (t *Txn) commitShard(ctx context.Context, shard uint32, muts []*pb.Mutation
 func (t *Txn) rollback(ctx context.Context, byShard map[uint32][]*pb.Mutation) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.c.cfg.AttemptTimeout)
 	defer cancel()
-	var wg sync.WaitGroup
-	for shard, muts := range byShard {
-		keys := mutationKeys(muts)
-		wg.Go(func() {
-			_ = t.c.call(ctx, shard, func(ctx context.Context, pc pb.PercolatorClient) error {
-				_, err := pc.Rollback(ctx, &pb.RollbackRequest{Shard: shard, Keys: keys, StartTs: t.startTS})
-				return err
-			})
+	eachShard(byShard, func(shard uint32, muts []*pb.Mutation) error {
+		req := &pb.RollbackRequest{Shard: shard, Keys: mutationKeys(muts), StartTs: t.startTS}
+		return t.c.call(ctx, shard, func(ctx context.Context, pc pb.PercolatorClient) error {
+			_, err := pc.Rollback(ctx, req)
+			return err
 		})
-	}
-	wg.Wait()
+	})
 }
 
 // mutationKeys returns the keys of muts, in order.

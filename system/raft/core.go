@@ -732,8 +732,10 @@ func stepFollower(c *Core, m Message) error {
 		if c.lead == None {
 			return ErrProposalDropped
 		}
+		// Forwarded in our term: a leader that has moved to a later term
+		// since ignores it rather than hand over on a stale request.
 		m.To = c.lead
-		c.msgs = append(c.msgs, m)
+		c.send(m)
 	case MsgTimeoutNow:
 		// The leader hands over: campaign at once, skipping the pre-vote,
 		// and ask voters to ignore the leader they still hear.

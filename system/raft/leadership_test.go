@@ -147,6 +147,45 @@ func TestTransferLeadershipToUpToDateFollower(t *testing.T) {
 	}
 }
 
+// TestTransferLeadershipAskedOfAFollower: a follower forwards the request
+// to its leader in its own term; the leader hands over, and ignores the
+// same request from a term it has left.
+func TestTransferLeadershipAskedOfAFollower(t *testing.T) {
+	nw := newNetwork(t, 38, 3, nil)
+	l := nw.settle()
+	term := nw.node(l).Status().Term
+	to := nw.othersThan(l)[0]
+
+	nw.node(to).TransferLeadership(to)
+	nw.process(to)
+	var forwarded []Message
+	for _, m := range nw.queue {
+		if m.Type == MsgTransferLeader {
+			forwarded = append(forwarded, m)
+		}
+	}
+	if len(forwarded) != 1 || forwarded[0].To != l || forwarded[0].From != to || forwarded[0].Term != term {
+		t.Fatalf("follower forwarded %+v; want one MsgTransferLeader from %d to leader %d in term %d", forwarded, to, l, term)
+	}
+	nw.deliver()
+	if got := nw.leader(); got != to {
+		t.Fatalf("leader %d after a transfer to %d asked of it\n%v", got, to, nw)
+	}
+
+	// A request forwarded in term, to hand leadership back to the old
+	// leader, reaches the new leader late: it is stale, and ignored.
+	stale := Message{Type: MsgTransferLeader, From: l, To: to, Term: term}
+	timeoutsBefore := nw.sent[MsgTimeoutNow]
+	if err := nw.node(to).Step(stale); err != nil {
+		t.Fatalf("step stale request: %v", err)
+	}
+	nw.process(to)
+	nw.deliver()
+	if nw.sent[MsgTimeoutNow] != timeoutsBefore || nw.leader() != to {
+		t.Fatalf("a request from term %d moved leadership in term %d\n%v", term, term+1, nw)
+	}
+}
+
 func TestTransferLeadershipToLaggingFollowerCatchesItUp(t *testing.T) {
 	nw := newNetwork(t, 35, 3, nil)
 	l := nw.settle()
