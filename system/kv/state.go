@@ -30,7 +30,6 @@ type state struct {
 	sessions    map[uint64]*list.Element // of *kvpb.SessionRecord
 	lru         *list.List               // least recently used at the front
 	maxSessions int
-	applied     uint64
 
 	// results reach the RPCs on this node waiting for the commands they
 	// proposed, by request id.
@@ -64,7 +63,6 @@ func (s *state) Apply(ents []raft.Entry) {
 	}
 	results := make([]delivery, 0, len(ents))
 	for _, e := range ents {
-		s.applied = e.Index
 		if e.Data == nil {
 			continue // a new leader's empty entry
 		}
@@ -116,7 +114,7 @@ func (s *state) applyTxn(index uint64, txn *kvpb.TxnRequest) (*kvpb.TxnResponse,
 		return nil, fmt.Errorf("%w: client %d seq %d", ErrSessionExpired, sess.ClientId, sess.Seq)
 	}
 	resp := s.execTxn(index, txn)
-	s.remember(&kvpb.SessionRecord{ClientId: sess.ClientId, Seq: sess.Seq, Response: resp, LastUsed: index})
+	s.remember(&kvpb.SessionRecord{ClientId: sess.ClientId, Seq: sess.Seq, Response: resp})
 	return resp, nil
 }
 
@@ -233,7 +231,7 @@ func (s *state) size() int {
 // Snapshot implements raft.StateMachine.
 func (s *state) Snapshot() ([]byte, error) {
 	s.mu.RLock()
-	snap := &kvpb.Snapshot{Applied: s.applied, Kvs: make([]*kvpb.KeyValue, 0, len(s.data))}
+	snap := &kvpb.Snapshot{Kvs: make([]*kvpb.KeyValue, 0, len(s.data))}
 	for _, kv := range s.data {
 		snap.Kvs = append(snap.Kvs, kv)
 	}
@@ -249,7 +247,10 @@ func (s *state) Snapshot() ([]byte, error) {
 // Restore implements raft.StateMachine.
 func (s *state) Restore(rs raft.Snapshot) error {
 	var snap kvpb.Snapshot
-	if err := proto.Unmarshal(rs.Data, &snap); err != nil {
+	// Fields older nodes wrote (see kv.proto's reserved numbers) are
+	// dropped, so that a snapshot taken after this one is the same bytes
+	// on every replica.
+	if err := (proto.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(rs.Data, &snap); err != nil {
 		return fmt.Errorf("kv: decode snapshot at index %d: %w", rs.Meta.Index, err)
 	}
 	s.mu.Lock()
@@ -263,6 +264,5 @@ func (s *state) Restore(rs raft.Snapshot) error {
 	for _, rec := range snap.Sessions {
 		s.sessions[rec.ClientId] = s.lru.PushBack(rec)
 	}
-	s.applied = rs.Meta.Index
 	return nil
 }

@@ -1488,10 +1488,10 @@ func (x *Command) GetRequestId() uint64 {
 
 // Snapshot is the state machine's image.
 type Snapshot struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kvs           []*KeyValue            `protobuf:"bytes,1,rep,name=kvs,proto3" json:"kvs,omitempty"`
-	Sessions      []*SessionRecord       `protobuf:"bytes,2,rep,name=sessions,proto3" json:"sessions,omitempty"`
-	Applied       uint64                 `protobuf:"varint,3,opt,name=applied,proto3" json:"applied,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kvs   []*KeyValue            `protobuf:"bytes,1,rep,name=kvs,proto3" json:"kvs,omitempty"`
+	// sessions, least recently used first: the order eviction follows.
+	Sessions      []*SessionRecord `protobuf:"bytes,2,rep,name=sessions,proto3" json:"sessions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1540,20 +1540,11 @@ func (x *Snapshot) GetSessions() []*SessionRecord {
 	return nil
 }
 
-func (x *Snapshot) GetApplied() uint64 {
-	if x != nil {
-		return x.Applied
-	}
-	return 0
-}
-
 type SessionRecord struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	ClientId uint64                 `protobuf:"varint,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
-	Seq      uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
-	Response *TxnResponse           `protobuf:"bytes,3,opt,name=response,proto3" json:"response,omitempty"`
-	// last_used is the log index of the session's last write, for eviction.
-	LastUsed      uint64 `protobuf:"varint,4,opt,name=last_used,json=lastUsed,proto3" json:"last_used,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClientId      uint64                 `protobuf:"varint,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Response      *TxnResponse           `protobuf:"bytes,3,opt,name=response,proto3" json:"response,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1607,13 +1598,6 @@ func (x *SessionRecord) GetResponse() *TxnResponse {
 		return x.Response
 	}
 	return nil
-}
-
-func (x *SessionRecord) GetLastUsed() uint64 {
-	if x != nil {
-		return x.LastUsed
-	}
-	return 0
 }
 
 var File_kv_proto protoreflect.FileDescriptor
@@ -1719,16 +1703,14 @@ const file_kv_proto_rawDesc = "" +
 	"\x03txn\x18\x01 \x01(\v2\x15.squall.kv.TxnRequestR\x03txn\x12'\n" +
 	"\x03get\x18\x02 \x01(\v2\x15.squall.kv.GetRequestR\x03get\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\x04R\trequestId\"\x81\x01\n" +
+	"request_id\x18\x03 \x01(\x04R\trequestId\"v\n" +
 	"\bSnapshot\x12%\n" +
 	"\x03kvs\x18\x01 \x03(\v2\x13.squall.kv.KeyValueR\x03kvs\x124\n" +
-	"\bsessions\x18\x02 \x03(\v2\x18.squall.kv.SessionRecordR\bsessions\x12\x18\n" +
-	"\aapplied\x18\x03 \x01(\x04R\aapplied\"\x8f\x01\n" +
+	"\bsessions\x18\x02 \x03(\v2\x18.squall.kv.SessionRecordR\bsessionsJ\x04\b\x03\x10\x04R\aapplied\"\x83\x01\n" +
 	"\rSessionRecord\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\x04R\bclientId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x122\n" +
-	"\bresponse\x18\x03 \x01(\v2\x16.squall.kv.TxnResponseR\bresponse\x12\x1b\n" +
-	"\tlast_used\x18\x04 \x01(\x04R\blastUsed2\xb7\x03\n" +
+	"\bresponse\x18\x03 \x01(\v2\x16.squall.kv.TxnResponseR\bresponseJ\x04\b\x04\x10\x05R\tlast_used2\xb7\x03\n" +
 	"\x02KV\x124\n" +
 	"\x03Get\x12\x15.squall.kv.GetRequest\x1a\x16.squall.kv.GetResponse\x124\n" +
 	"\x03Put\x12\x15.squall.kv.PutRequest\x1a\x16.squall.kv.PutResponse\x12=\n" +

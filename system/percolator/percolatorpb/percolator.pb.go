@@ -1719,7 +1719,6 @@ func (*ShardCommand_ResolveLock) isShardCommand_Cmd() {}
 // high-water mark, above every timestamp handed out so far.
 type OracleCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	HighWater     uint64                 `protobuf:"varint,2,opt,name=high_water,json=highWater,proto3" json:"high_water,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1753,13 +1752,6 @@ func (x *OracleCommand) ProtoReflect() protoreflect.Message {
 // Deprecated: Use OracleCommand.ProtoReflect.Descriptor instead.
 func (*OracleCommand) Descriptor() ([]byte, []int) {
 	return file_percolator_proto_rawDescGZIP(), []int{25}
-}
-
-func (x *OracleCommand) GetRequestId() uint64 {
-	if x != nil {
-		return x.RequestId
-	}
-	return 0
 }
 
 func (x *OracleCommand) GetHighWater() uint64 {
@@ -1891,12 +1883,11 @@ const file_percolator_proto_rawDesc = "" +
 	"\brollback\x18\x04 \x01(\v2\".squall.percolator.RollbackRequestH\x00R\brollback\x12T\n" +
 	"\x10check_txn_status\x18\x05 \x01(\v2(.squall.percolator.CheckTxnStatusRequestH\x00R\x0echeckTxnStatus\x12J\n" +
 	"\fresolve_lock\x18\x06 \x01(\v2%.squall.percolator.ResolveLockRequestH\x00R\vresolveLockB\x05\n" +
-	"\x03cmd\"M\n" +
+	"\x03cmd\"@\n" +
 	"\rOracleCommand\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1d\n" +
-	"\n" +
-	"high_water\x18\x02 \x01(\x04R\thighWater2\xfa\x05\n" +
+	"high_water\x18\x02 \x01(\x04R\thighWaterJ\x04\b\x01\x10\x02R\n" +
+	"request_id2\xfa\x05\n" +
 	"\n" +
 	"Percolator\x12D\n" +
 	"\x03Tso\x12\x1d.squall.percolator.TsoRequest\x1a\x1e.squall.percolator.TsoResponse\x12D\n" +
