@@ -30,9 +30,6 @@ func NewRecorder(path string) (*Recorder, error) {
 	return &Recorder{file: f, start: time.Now()}, nil
 }
 
-// Now is the time since the run began, as recorded in events.
-func (r *Recorder) Now() int64 { return int64(time.Since(r.start)) }
-
 // Record stamps op with its index (and time, if zero), writes it, and
 // returns it as recorded.
 func (r *Recorder) Record(op Op) Op {

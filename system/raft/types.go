@@ -87,15 +87,6 @@ func (t MessageType) IsLocal() bool {
 	return false
 }
 
-// IsResponse reports whether t answers an earlier request.
-func (t MessageType) IsResponse() bool {
-	switch t {
-	case MsgAppResp, MsgVoteResp, MsgPreVoteResp, MsgHeartbeatResp, MsgReadIndexResp:
-		return true
-	}
-	return false
-}
-
 // Message is the unit of communication between Raft peers, and of input to
 // the core from its driver.
 type Message struct {
