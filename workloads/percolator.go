@@ -165,16 +165,27 @@ func (c *percolatorBankClient) create(ctx context.Context) error {
 	return ctx.Err()
 }
 
-func (c *percolatorBankClient) balance(ctx context.Context, txn *percolator.Txn, account string) (int64, bool, error) {
-	v, found, err := txn.Get(ctx, []byte(account))
-	if err != nil || !found {
-		return 0, found, err
+// balances reads accounts with one BatchGet. found[i] is false for an
+// account that does not exist.
+func (c *percolatorBankClient) balances(ctx context.Context, txn *percolator.Txn, accounts []string) (amounts []int64, found []bool, err error) {
+	keys := make([][]byte, len(accounts))
+	for i, a := range accounts {
+		keys[i] = []byte(a)
 	}
-	n, err := strconv.ParseInt(string(v), 10, 64)
+	values, found, err := txn.BatchGet(ctx, keys)
 	if err != nil {
-		return 0, true, fmt.Errorf("read %s: balance %q is not an integer", account, v)
+		return nil, nil, err
 	}
-	return n, true, nil
+	amounts = make([]int64, len(accounts))
+	for i, v := range values {
+		if !found[i] {
+			continue
+		}
+		if amounts[i], err = strconv.ParseInt(string(v), 10, 64); err != nil {
+			return nil, nil, fmt.Errorf("read %s: balance %q is not an integer", accounts[i], v)
+		}
+	}
+	return amounts, found, nil
 }
 
 func (c *percolatorBankClient) read(ctx context.Context, op history.Op) history.Op {
@@ -182,14 +193,14 @@ func (c *percolatorBankClient) read(ctx context.Context, op history.Op) history.
 	if err != nil {
 		return completion(op, history.Fail, nil, err)
 	}
+	amounts, found, err := c.balances(ctx, txn, c.accounts)
+	if err != nil {
+		return readCompletion(op, nil, txn, err)
+	}
 	balances := make(map[string]any, len(c.accounts))
-	for _, a := range c.accounts {
-		n, found, err := c.balance(ctx, txn, a)
-		if err != nil {
-			return readCompletion(op, nil, txn, err)
-		}
-		if found {
-			balances[a] = n
+	for i, a := range c.accounts {
+		if found[i] {
+			balances[a] = amounts[i]
 		}
 	}
 	return readCompletion(op, balances, txn, nil)
@@ -204,20 +215,17 @@ func (c *percolatorBankClient) transfer(ctx context.Context, op history.Op) hist
 	if err != nil {
 		return completion(op, history.Fail, op.Value, err)
 	}
-	src, found, err := c.balance(ctx, txn, from)
-	if err == nil && !found {
+	amounts, found, err := c.balances(ctx, txn, []string{from, to})
+	if err == nil && !found[0] {
 		err = fmt.Errorf("account %s does not exist", from)
 	}
-	if err != nil {
-		return completion(op, history.Fail, op.Value, err)
-	}
-	dst, found, err := c.balance(ctx, txn, to)
-	if err == nil && !found {
+	if err == nil && !found[1] {
 		err = fmt.Errorf("account %s does not exist", to)
 	}
 	if err != nil {
 		return completion(op, history.Fail, op.Value, err)
 	}
+	src, dst := amounts[0], amounts[1]
 	if src < amount {
 		return completion(op, history.Fail, op.Value, fmt.Errorf("insufficient funds: %s has %d", from, src))
 	}
