@@ -15,6 +15,7 @@ import (
 
 	"github.com/squall-chaos/squall/system/fault"
 	"github.com/squall-chaos/squall/system/kv/kvpb"
+	"github.com/squall-chaos/squall/system/rpcerr"
 )
 
 // ClientConfig configures a Client.
@@ -232,7 +233,7 @@ func (c *Client) do(ctx context.Context, call func(context.Context, kvpb.KVClien
 			return nil
 		}
 		lastErr = err
-		if hint, notLeader := notLeaderHint(err); notLeader {
+		if hint, notLeader := rpcerr.LeaderHint(err); notLeader {
 			c.setLeader(hint)
 		} else {
 			switch status.Code(err) {

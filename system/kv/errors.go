@@ -1,15 +1,13 @@
 package kv
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/squall-chaos/squall/system/kv/kvpb"
-	"github.com/squall-chaos/squall/system/raft"
+	"github.com/squall-chaos/squall/system/rpcerr"
 )
 
 // The error taxonomy. Every error the client library returns wraps exactly
@@ -38,41 +36,24 @@ var (
 )
 
 // serverError turns an error from raft or the state machine into a gRPC
-// status whose code tells the client which side of the taxonomy it is on:
-// FailedPrecondition (not the leader; a NotLeader detail names it),
-// Aborted and InvalidArgument are definite; everything else is not.
+// status whose code tells the client which side of the taxonomy it is on
+// (see package rpcerr); stale requests and expired sessions are refusals.
 func (s *Server) serverError(err error) error {
-	var nle *raft.NotLeaderError
-	switch {
-	case errors.As(err, &nle):
-		st := status.New(codes.FailedPrecondition, err.Error())
+	return rpcerr.FromServer(err, "", func(leader uint64) rpcerr.NotLeaderDetail {
 		detail := &kvpb.NotLeader{}
-		if p, ok := s.peers[nle.Leader]; ok {
+		if p, ok := s.peers[leader]; ok {
 			detail.LeaderId, detail.LeaderAddr = p.Name, p.Addr
 		}
-		if withDetail, derr := st.WithDetails(detail); derr == nil {
-			st = withDetail
-		}
-		return st.Err()
-	case errors.Is(err, raft.ErrProposalLost), errors.Is(err, raft.ErrReadTimeout),
-		errors.Is(err, ErrStaleRequest), errors.Is(err, ErrSessionExpired):
-		return status.Error(codes.Aborted, err.Error())
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, err.Error())
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, err.Error())
-	}
-	return status.Error(codes.Unavailable, err.Error())
+		return detail
+	}, ErrStaleRequest, ErrSessionExpired)
 }
 
 // classify turns an RPC error into the taxonomy. sent says whether the
 // request may have reached a node; if it cannot have, any failure is
 // definite.
 func classify(err error, sent bool) error {
-	st, _ := status.FromError(err)
-	switch st.Code() {
-	case codes.FailedPrecondition, codes.Aborted, codes.InvalidArgument, codes.NotFound:
-		return fmt.Errorf("%w: %s", ErrDefinite, st.Message())
+	if rpcerr.Refused(err) {
+		return fmt.Errorf("%w: %s", ErrDefinite, status.Convert(err).Message())
 	}
 	if !sent {
 		return fmt.Errorf("%w: not sent: %v", ErrDefinite, err)
@@ -90,18 +71,4 @@ func classifyLast(err error, sent bool) error {
 		return fmt.Errorf("%w: %v", ErrIndeterminate, err)
 	}
 	return classify(err, false)
-}
-
-// notLeaderHint returns the leader named in a NotLeader detail, if any.
-func notLeaderHint(err error) (string, bool) {
-	st, ok := status.FromError(err)
-	if !ok || st.Code() != codes.FailedPrecondition {
-		return "", false
-	}
-	for _, d := range st.Details() {
-		if nl, ok := d.(*kvpb.NotLeader); ok {
-			return nl.LeaderId, true
-		}
-	}
-	return "", true
 }

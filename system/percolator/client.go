@@ -11,6 +11,7 @@ import (
 	"github.com/squall-chaos/squall/system/fault"
 	"github.com/squall-chaos/squall/system/kv"
 	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
+	"github.com/squall-chaos/squall/system/rpcerr"
 )
 
 // ClientConfig configures a Client.
@@ -231,7 +232,7 @@ func (c *Client) call(ctx context.Context, group uint32, rpc func(context.Contex
 			return classifyLast(lastErr, sent)
 		}
 		sent = sent || maySent(err)
-		if hint, notLeader := notLeaderHint(err); notLeader && hint != target {
+		if hint, notLeader := rpcerr.LeaderHint(err); notLeader && hint != target {
 			c.setLeader(group, hint)
 		} else {
 			c.setLeader(group, "")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/squall-chaos/squall/system/kv"
 	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
+	"github.com/squall-chaos/squall/system/rpcerr"
 )
 
 func TestErrConflictIsDefinite(t *testing.T) {
@@ -89,13 +90,13 @@ func TestNotLeaderHint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hint, ok := notLeaderHint(st.Err()); !ok || hint != "n2" {
+	if hint, ok := rpcerr.LeaderHint(st.Err()); !ok || hint != "n2" {
 		t.Fatalf("notLeaderHint = %q, %v; want n2, true", hint, ok)
 	}
-	if hint, ok := notLeaderHint(status.Error(codes.FailedPrecondition, "no leader yet")); !ok || hint != "" {
+	if hint, ok := rpcerr.LeaderHint(status.Error(codes.FailedPrecondition, "no leader yet")); !ok || hint != "" {
 		t.Fatalf("notLeaderHint without a detail = %q, %v; want \"\", true", hint, ok)
 	}
-	if _, ok := notLeaderHint(status.Error(codes.Unavailable, "down")); ok {
+	if _, ok := rpcerr.LeaderHint(status.Error(codes.Unavailable, "down")); ok {
 		t.Fatal("notLeaderHint took Unavailable for a not-leader refusal")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
+	"github.com/squall-chaos/squall/system/rpcerr"
 )
 
 // The client's error taxonomy. Every error a Txn returns wraps exactly one
@@ -59,17 +60,6 @@ func keyErrorText(ke *pb.KeyError) string {
 	return ke.GetMessage()
 }
 
-// refused reports whether err is a refusal, which had no effect:
-// FailedPrecondition (not the leader), Aborted (refused, or lost to a
-// leader change before it committed), InvalidArgument or NotFound.
-func refused(err error) bool {
-	switch status.Convert(err).Code() {
-	case codes.FailedPrecondition, codes.Aborted, codes.InvalidArgument, codes.NotFound:
-		return true
-	}
-	return false
-}
-
 // classifyLast turns the error that ended an RPC after retries into the
 // taxonomy. sent says whether any attempt may have reached a node and
 // taken effect: a later attempt's refusal says nothing of an earlier one,
@@ -79,7 +69,7 @@ func classifyLast(err error, sent bool) error {
 	switch {
 	case sent:
 		return fmt.Errorf("%w: %v", ErrIndeterminate, err)
-	case refused(err):
+	case rpcerr.Refused(err):
 		return fmt.Errorf("%w: %s", ErrDefinite, status.Convert(err).Message())
 	}
 	return fmt.Errorf("%w: not sent: %v", ErrDefinite, err)
@@ -103,24 +93,9 @@ func isFinal(err error) bool {
 // effect. Refusals had no effect; gRPC fails an RPC with "connection
 // error" when it had no connection to send it on.
 func maySent(err error) bool {
-	if refused(err) {
+	if rpcerr.Refused(err) {
 		return false
 	}
 	st := status.Convert(err)
 	return !(st.Code() == codes.Unavailable && strings.HasPrefix(st.Message(), "connection error"))
-}
-
-// notLeaderHint returns the leader named in a NotLeader detail, if any;
-// notLeader says whether err is a not-the-leader refusal at all.
-func notLeaderHint(err error) (leader string, notLeader bool) {
-	st, ok := status.FromError(err)
-	if !ok || st.Code() != codes.FailedPrecondition {
-		return "", false
-	}
-	for _, d := range st.Details() {
-		if nl, ok := d.(*pb.NotLeader); ok {
-			return nl.LeaderId, true
-		}
-	}
-	return "", true
 }

@@ -2,7 +2,6 @@ package percolator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"google.golang.org/grpc"
@@ -14,6 +13,7 @@ import (
 	"github.com/squall-chaos/squall/system/kv"
 	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
 	"github.com/squall-chaos/squall/system/raft"
+	"github.com/squall-chaos/squall/system/rpcerr"
 )
 
 // Failpoints marked by the Percolator server.
@@ -250,28 +250,13 @@ func (s *Server) propose(ctx context.Context, sh *shard, failpoint string, cmd *
 
 // serverError turns an error from raft, the oracle or a state machine
 // into a gRPC status whose code tells the client which side of the
-// taxonomy it is on: FailedPrecondition (not the group's leader; a
-// NotLeader detail names it), Aborted and InvalidArgument are definite;
-// everything else is not.
+// taxonomy it is on (see package rpcerr); the message names the group.
 func (s *Server) serverError(group uint32, err error) error {
-	var nle *raft.NotLeaderError
-	switch {
-	case errors.As(err, &nle):
-		st := status.New(codes.FailedPrecondition, fmt.Sprintf("group %d: %v", group, err))
+	return rpcerr.FromServer(err, fmt.Sprintf("group %d", group), func(leader uint64) rpcerr.NotLeaderDetail {
 		detail := &pb.NotLeader{Group: group}
-		if p, ok := s.peers[nle.Leader]; ok {
+		if p, ok := s.peers[leader]; ok {
 			detail.LeaderId, detail.LeaderAddr = p.Name, p.Addr
 		}
-		if withDetail, derr := st.WithDetails(detail); derr == nil {
-			st = withDetail
-		}
-		return st.Err()
-	case errors.Is(err, raft.ErrProposalLost), errors.Is(err, raft.ErrReadTimeout):
-		return status.Errorf(codes.Aborted, "group %d: %v", group, err)
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Errorf(codes.DeadlineExceeded, "group %d: %v", group, err)
-	case errors.Is(err, context.Canceled):
-		return status.Errorf(codes.Canceled, "group %d: %v", group, err)
-	}
-	return status.Errorf(codes.Unavailable, "group %d: %v", group, err)
+		return detail
+	})
 }
