@@ -256,10 +256,14 @@ func (p *peer) streamSend(ctx context.Context, msgs []outbound) error {
 	}
 	s.watchdog.Reset(p.sendTimeout)
 	err := s.client.Send(p.envelope(msgs))
-	if !s.watchdog.Stop() {
+	switch {
+	case !s.watchdog.Stop():
 		err = fmt.Errorf("peer took nothing for %v", p.sendTimeout)
-	} else if err != nil {
-		<-s.ended // Send fails once the stream has ended; its end says why
+	case errors.Is(err, io.EOF):
+		// The stream had ended; its end says why. (Other errors, such as
+		// an envelope over the size limit, leave the stream open: then
+		// streamBroke ends it.)
+		<-s.ended
 		err = s.err
 	}
 	if err != nil {
