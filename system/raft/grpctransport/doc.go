@@ -17,10 +17,12 @@
 // The handler receives the group's inbound messages and two kinds of local
 // report, both addressed From the peer To this node:
 //
-//   - MsgUnreachable when a message to the peer was dropped, because its
-//     queue was full or a call failed; once per group per failure episode
-//     (an episode ends with the next successful call), so a partition does
-//     not flood the driver.
+//   - MsgUnreachable when a message to the peer was dropped or may have
+//     been lost, because its queue was full, a send or call failed, or a
+//     stream it went on broke; once per group per failure episode, so a
+//     partition does not flood the driver. An episode ends with the next
+//     successful snapshot call, or send on a stream the peer has
+//     acknowledged (it acknowledges each stream's first envelope).
 //   - MsgSnapStatus for every MsgSnap sent: Reject false once the peer's
 //     handler received it, true if it was dropped or its call failed.
 //
@@ -42,7 +44,9 @@
 // every group behind it.
 //
 // Snapshots are the exception: each goes in a unary call (Raft.Send) of its
-// own, whose reply proves delivery, which a MsgSnapStatus needs.
+// own, whose reply proves delivery, which a MsgSnapStatus needs. To keep
+// the order, the sender first closes its side of the stream and waits
+// until the peer has delivered everything on it.
 //
 // A send that fails drops its messages rather than retrying them; by the
 // time the peer is back, newer messages say the same thing better.
@@ -52,17 +56,19 @@
 // The faults this transport must survive are the ones squall injects:
 // partitions, dropped packets, killed and paused processes.
 //
-//   - A stream's receiver never answers, so the sender watches for its end:
-//     a peer that refuses an envelope (it is not the node the envelope is
-//     for) ends the stream with an error, as does a broken connection, and
-//     every group that sent on it hears MsgUnreachable, for what it sent may
-//     be lost.
+//   - A stream's receiver answers once and then only by ending it, so the
+//     sender watches for its end: a peer that refuses an envelope (it is not
+//     the node the envelope is for) ends the stream with an error, as does a
+//     broken connection, and every group that sent on it hears
+//     MsgUnreachable, for what it sent may be lost.
 //   - A peer that stops reading (SIGSTOP, packets silently dropped) lets the
 //     stream's flow-control window fill, and gRPC's send then waits for
 //     room. A watchdog cancels the stream when one send has waited
 //     Config.SendTimeout, so a stalled peer costs its own queue one timeout
 //     and never blocks other peers. A snapshot's call has the longer
-//     deadline Config.SnapshotSendTimeout.
+//     deadline Config.SnapshotSendTimeout. Opening a stream waits for no
+//     answer from the peer: gRPC refuses it at once while the connection is
+//     down, and waits at most Config.DialTimeout while it connects.
 //   - Keepalive makes a dead connection fail fast instead of hanging. Its
 //     timeout (2s) doubles as the socket's TCP_USER_TIMEOUT, so with
 //     heartbeats always in flight a partitioned connection is torn down

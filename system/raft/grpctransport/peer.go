@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -154,7 +155,12 @@ func (p *peer) run() {
 			n := envelopeLen(rest)
 			var err error
 			if rest[0].msg.Type == raft.MsgSnap {
-				err = p.call(ctx, rest[:n])
+				// What went on the stream before the snapshot arrives
+				// first: the stream is drained and closed, then the call
+				// made.
+				if err = p.drainStream(); err == nil {
+					err = p.call(ctx, rest[:n])
+				}
 			} else {
 				err = p.streamSend(ctx, rest[:n])
 			}
@@ -223,9 +229,9 @@ func (p *peer) call(ctx context.Context, msgs []outbound) error {
 }
 
 // outStream is the peer's open Stream call. The sender goroutine owns it;
-// a goroutine of its own waits for it to end (the receiver never answers
-// otherwise), so that a refusal or a broken connection is noticed even
-// when nothing more is sent.
+// a goroutine of its own reads the receiver's one Ack and then waits for
+// the stream to end, so that a refusal or a broken connection is noticed
+// even when nothing more is sent.
 type outStream struct {
 	client raftpb.Raft_StreamClient
 	cancel context.CancelFunc
@@ -235,7 +241,14 @@ type outStream struct {
 	// fill, and Send then waits for room that never comes.
 	watchdog *time.Timer
 	ended    chan struct{} // closed when the stream has ended
-	err      error         // why it ended; read once ended is closed
+	// err is why it ended, io.EOF if the receiver ended it without error
+	// (after CloseSend); read once ended is closed.
+	err error
+	// confirmed is set once the receiver acknowledged the stream's first
+	// envelope: only then does a send on it show that the peer is
+	// reachable. A peer that refuses every stream (it is another node)
+	// would otherwise end the failure episode with each one.
+	confirmed atomic.Bool
 	// groups are those that sent on the stream: when it breaks, what they
 	// sent may be lost, and each hears MsgUnreachable.
 	groups map[uint64]bool
@@ -245,6 +258,15 @@ type outStream struct {
 // if none is open. A nil error means gRPC took the envelope, not that the
 // peer has it: if the stream breaks later, its groups hear so then.
 func (p *peer) streamSend(ctx context.Context, msgs []outbound) error {
+	if s := p.stream; s != nil {
+		select {
+		case <-s.ended:
+			// It ended while the sender was busy: report that, and send
+			// on a new one rather than lose this batch to the old.
+			p.streamBroke(s.err)
+		default:
+		}
+	}
 	if p.stream == nil {
 		if err := p.openStream(ctx); err != nil {
 			return err
@@ -254,8 +276,9 @@ func (p *peer) streamSend(ctx context.Context, msgs []outbound) error {
 	for i := range msgs {
 		s.groups[msgs[i].group] = true
 	}
+	env := p.envelope(msgs)
 	s.watchdog.Reset(p.sendTimeout)
-	err := s.client.Send(p.envelope(msgs))
+	err := s.client.Send(env)
 	switch {
 	case !s.watchdog.Stop():
 		err = fmt.Errorf("peer took nothing for %v", p.sendTimeout)
@@ -284,20 +307,52 @@ func (p *peer) openStream(ctx context.Context) error {
 	s.watchdog = time.AfterFunc(time.Hour, cancel)
 	s.watchdog.Stop()
 	go func() {
-		_, err := client.Recv()
-		if errors.Is(err, io.EOF) {
-			err = errors.New("peer ended the stream")
+		for {
+			if _, err := client.Recv(); err != nil {
+				s.err = err
+				close(s.ended)
+				return
+			}
+			s.confirmed.Store(true)
 		}
-		s.err = err
-		close(s.ended)
 	}()
 	p.stream = s
+	return nil
+}
+
+// drainStream closes the peer's stream, if one is open, once the peer has
+// everything sent on it: the receiver ends a stream without error only
+// after delivering all of it. It waits at most the send timeout.
+func (p *peer) drainStream() error {
+	s := p.stream
+	if s == nil {
+		return nil
+	}
+	s.watchdog.Reset(p.sendTimeout)
+	err := s.client.CloseSend()
+	if err == nil {
+		<-s.ended
+		if err = s.err; errors.Is(err, io.EOF) {
+			err = nil
+		}
+	}
+	if !s.watchdog.Stop() {
+		err = fmt.Errorf("peer took nothing for %v", p.sendTimeout)
+	}
+	if err != nil {
+		p.streamBroke(err)
+		return err
+	}
+	p.closeStream()
 	return nil
 }
 
 // streamBroke handles a stream that ended by itself: what its groups sent
 // may be lost.
 func (p *peer) streamBroke(err error) {
+	if errors.Is(err, io.EOF) {
+		err = errors.New("peer ended the stream")
+	}
 	groups := p.stream.groups
 	p.closeStream()
 	if !p.failing {
@@ -320,8 +375,12 @@ func (p *peer) closeStream() {
 	p.stream = nil
 }
 
-// succeed ends any failure episode and reports delivered snapshots.
+// succeed ends any failure episode and reports delivered snapshots. A
+// send on a stream the receiver has not yet acknowledged shows nothing.
 func (p *peer) succeed(msgs []outbound) {
+	if msgs[0].msg.Type != raft.MsgSnap && (p.stream == nil || !p.stream.confirmed.Load()) {
+		return
+	}
 	clear(p.told)
 	if p.failing {
 		p.failing = false

@@ -27,9 +27,11 @@ func (s service) Send(_ context.Context, env *raftpb.Envelope) (*raftpb.Ack, err
 
 // Stream delivers envelopes until the sender closes the stream, or until
 // one is refused: then the stream ends with the refusal, which the
-// sender's receiving side sees at once.
+// sender's receiving side sees at once. It acknowledges the first
+// envelope it delivers, and no other: the sender then knows this is the
+// node it meant to reach.
 func (s service) Stream(stream raftpb.Raft_StreamServer) error {
-	for {
+	for acked := false; ; acked = true {
 		env, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -39,6 +41,11 @@ func (s service) Stream(stream raftpb.Raft_StreamServer) error {
 		}
 		if err := s.deliver(env); err != nil {
 			return err
+		}
+		if !acked {
+			if err := stream.Send(&raftpb.Ack{}); err != nil {
+				return err
+			}
 		}
 	}
 }

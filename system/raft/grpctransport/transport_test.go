@@ -3,6 +3,8 @@ package grpctransport
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"runtime"
@@ -180,6 +182,27 @@ func TestOrderPreservedPerPeer(t *testing.T) {
 	}
 }
 
+// TestSnapshotAfterStreamedMessages: a snapshot, sent in a call of its
+// own, does not overtake what was sent on the stream before it.
+func TestSnapshotAfterStreamedMessages(t *testing.T) {
+	nodes := startCluster(t, 1, 2)
+	send := nodes[1].tr.AddGroup(1, func(raft.Message) {})
+	in := newInbox()
+	nodes[2].tr.AddGroup(1, in.handler)
+
+	for round := range uint64(5) {
+		app := bigMsgApp()
+		app.Index = round
+		sendReturns(t, send, app, raft.Message{Type: raft.MsgSnap, From: 1, To: 2,
+			Snapshot: &raft.Snapshot{Meta: raft.SnapshotMeta{Index: round, Term: 1}}})
+		first := in.next(t, "MsgApp or MsgSnap", func(m raft.Message) bool { return m.Type == raft.MsgApp || m.Type == raft.MsgSnap })
+		if first.Type != raft.MsgApp || first.Index != round {
+			t.Fatalf("round %d: the peer got %s (index %d) first; want the MsgApp sent before the snapshot", round, first.Type, first.Index)
+		}
+		in.next(t, "MsgSnap", ofType(raft.MsgSnap))
+	}
+}
+
 func TestDownPeerReportedUnreachableOnce(t *testing.T) {
 	addrs, lis := listen(t, 1, 2)
 	lis[2].Close() // nothing listens at node 2's address
@@ -277,6 +300,17 @@ func TestRestartedPeerReachedAgain(t *testing.T) {
 	n2.tr.AddGroup(1, in.handler)
 	in.next(t, "heartbeat after the restart", ofType(raft.MsgHeartbeat))
 	t.Logf("reached the restarted peer after %v", time.Since(start))
+
+	// The episode ended once the peer was reached: losing it again is a
+	// new one, reported anew.
+	for range 10 { // the first acknowledged, the later ones end the episode
+		in.next(t, "more heartbeats after the restart", ofType(raft.MsgHeartbeat))
+	}
+	for len(reports) > 0 {
+		<-reports
+	}
+	n2.stop()
+	reports.next(t, "MsgUnreachable when node 2 goes down again", ofType(raft.MsgUnreachable))
 }
 
 // stalledServer is a peer that reads nothing until released, like a
@@ -309,6 +343,9 @@ func (s *stalledServer) Stream(stream raftpb.Raft_StreamServer) error {
 	}
 	for {
 		env, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -490,6 +527,21 @@ func TestMisroutedEnvelopeRefused(t *testing.T) {
 	if m.From != 3 {
 		t.Errorf("got %+v; want MsgUnreachable from 3", m)
 	}
+	// Each later batch opens a stream that the peer refuses in turn. That
+	// is one failure episode, reported once: a stream gRPC took the batch
+	// on shows nothing until the peer acknowledges it.
+	for i := range 20 {
+		sendReturns(t, send, raft.Message{Type: raft.MsgHeartbeat, From: 1, To: 3, Index: uint64(i)})
+		time.Sleep(10 * time.Millisecond) // one batch, one stream, each
+	}
+	sendReturns(t, send, raft.Message{Type: raft.MsgSnap, From: 1, To: 3,
+		Snapshot: &raft.Snapshot{Meta: raft.SnapshotMeta{Index: 5, Term: 1}}})
+	reports.next(t, "MsgSnapStatus", func(m raft.Message) bool {
+		if m.Type == raft.MsgUnreachable {
+			t.Errorf("MsgUnreachable reported again in one failure episode")
+		}
+		return m.Type == raft.MsgSnapStatus
+	})
 	if len(in) != 0 {
 		t.Errorf("node 2 accepted a message for node 3: %+v", <-in)
 	}

@@ -478,8 +478,8 @@ func (x *Batch) GetMessages() []*Message {
 	return nil
 }
 
-// Envelope is everything one node sends another in one call: a batch per
-// group that had messages queued. `to` lets the receiver refuse an envelope
+// Envelope is what one node sends another in one message of a stream (or
+// one call, for a snapshot): a batch per group that had messages queued. `to` lets the receiver refuse an envelope
 // that reached the wrong node (an address taken over by another node).
 type Envelope struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`

@@ -38,9 +38,12 @@ type RaftClient interface {
 	Send(ctx context.Context, in *Envelope, opts ...grpc.CallOption) (*Ack, error)
 	// Stream delivers envelopes one after another, each handed to its
 	// groups' handlers in order, for as long as the sender keeps it open.
-	// The receiver never sends an Ack; the stream ends with an error when it
-	// refuses an envelope (its `to` names another node, a message is
-	// malformed) or closes. Everything but snapshots travels this way.
+	// The receiver sends one Ack, after delivering the first envelope, so the
+	// sender knows it reached the node it meant to; the stream ends with an
+	// error when the receiver refuses an envelope (its `to` names another
+	// node, a message is malformed) or closes, and without one once it has
+	// delivered everything the sender sent before closing its side.
+	// Everything but snapshots travels this way.
 	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Envelope, Ack], error)
 }
 
@@ -86,9 +89,12 @@ type RaftServer interface {
 	Send(context.Context, *Envelope) (*Ack, error)
 	// Stream delivers envelopes one after another, each handed to its
 	// groups' handlers in order, for as long as the sender keeps it open.
-	// The receiver never sends an Ack; the stream ends with an error when it
-	// refuses an envelope (its `to` names another node, a message is
-	// malformed) or closes. Everything but snapshots travels this way.
+	// The receiver sends one Ack, after delivering the first envelope, so the
+	// sender knows it reached the node it meant to; the stream ends with an
+	// error when the receiver refuses an envelope (its `to` names another
+	// node, a message is malformed) or closes, and without one once it has
+	// delivered everything the sender sent before closing its side.
+	// Everything but snapshots travels this way.
 	Stream(grpc.BidiStreamingServer[Envelope, Ack]) error
 	mustEmbedUnimplementedRaftServer()
 }
