@@ -66,7 +66,8 @@ func (t *Txn) BatchGet(ctx context.Context, keys [][]byte) (values [][]byte, fou
 	byShard := make(map[uint32][]int) // indexes into keys
 	for i, k := range keys {
 		if m, ok := t.writes[string(k)]; ok {
-			values[i], found[i] = m.Value, m.Op == pb.Mutation_PUT
+			// A copy: the caller may change it, and the write must not.
+			values[i], found[i] = slices.Clone(m.Value), m.Op == pb.Mutation_PUT
 			continue
 		}
 		shard := t.c.shardOf(k)
@@ -99,13 +100,14 @@ func (t *Txn) readShard(ctx context.Context, shard uint32, keys [][]byte, idx []
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("%w: get %q at %d: %v", ErrDefinite, req.Keys, t.startTS, err)
+			return fmt.Errorf("%w: get %s at %d: %v", ErrDefinite, keysText(req.Keys), t.startTS, err)
 		}
 		if len(resp.Results) != len(idx) {
-			return fmt.Errorf("%w: get %q at %d: shard %d answered %d keys", ErrDefinite, req.Keys, t.startTS, shard, len(resp.Results))
+			return fmt.Errorf("%w: get %s at %d: shard %d answered %d keys", ErrDefinite, keysText(req.Keys), t.startTS, shard, len(resp.Results))
 		}
-		var blocked []int
-		var alive *pb.KeyError
+		var blocked []int          // indexes into keys, read again
+		var locks []*pb.LockInfo   // the distinct locks met
+		lockOf := map[string]int{} // key -> index into locks
 		for j, r := range resp.Results {
 			i := idx[j]
 			if r.Error == nil {
@@ -116,27 +118,55 @@ func (t *Txn) readShard(ctx context.Context, shard uint32, keys [][]byte, idx []
 			if lock == nil {
 				return fmt.Errorf("%w: get %q at %d: %s", ErrDefinite, keys[i], t.startTS, keyErrorText(r.Error))
 			}
-			resolved, err := t.c.resolveLock(ctx, lock)
-			if err != nil {
-				return fmt.Errorf("%w: get %q at %d: %v", ErrDefinite, keys[i], t.startTS, err)
-			}
-			if !resolved {
-				alive = r.Error
-			}
 			blocked = append(blocked, i)
+			if _, seen := lockOf[string(lock.Key)]; !seen {
+				lockOf[string(lock.Key)] = len(locks)
+				locks = append(locks, lock)
+			}
 		}
 		if len(blocked) == 0 {
 			return nil
 		}
-		if alive != nil {
+		// Each lock costs a status check at its primary and a resolution,
+		// both Raft writes: settle them all at once.
+		resolved, errs := make([]bool, len(locks)), make([]error, len(locks))
+		var wg sync.WaitGroup
+		for k, lock := range locks {
+			settle := func() { resolved[k], errs[k] = t.c.resolveLock(ctx, lock) }
+			if k < len(locks)-1 {
+				wg.Go(settle)
+			} else {
+				settle()
+			}
+		}
+		wg.Wait()
+		alive := -1
+		for k, lock := range locks {
+			if errs[k] != nil {
+				return fmt.Errorf("%w: get %q at %d: %v", ErrDefinite, lock.Key, t.startTS, errs[k])
+			}
+			if !resolved[k] && alive < 0 {
+				alive = k
+			}
+		}
+		if alive >= 0 {
 			if err := t.c.sleep(ctx, pause); err != nil {
-				return fmt.Errorf("%w: get %q at %d: waiting for %s: %v",
-					ErrDefinite, keys[blocked[0]], t.startTS, keyErrorText(alive), err)
+				return fmt.Errorf("%w: get %q at %d: waiting for %s: %v", ErrDefinite, locks[alive].Key, t.startTS,
+					keyErrorText(&pb.KeyError{Locked: locks[alive]}), err)
 			}
 			pause = min(2*pause, t.c.cfg.MaxBackoff)
 		}
 		idx = blocked
 	}
+}
+
+// keysText names keys for an error message: the key alone if there is
+// one, else the list.
+func keysText(keys [][]byte) string {
+	if len(keys) == 1 {
+		return fmt.Sprintf("%q", keys[0])
+	}
+	return fmt.Sprintf("%q", keys)
 }
 
 // Commit commits the transaction's writes by two-phase commit, and ends
