@@ -105,9 +105,9 @@ func (t *Txn) readShard(ctx context.Context, shard uint32, keys [][]byte, idx []
 		if len(resp.Results) != len(idx) {
 			return fmt.Errorf("%w: get %s at %d: shard %d answered %d keys", ErrDefinite, keysText(req.Keys), t.startTS, shard, len(resp.Results))
 		}
-		var blocked []int          // indexes into keys, read again
-		var locks []*pb.LockInfo   // the distinct locks met
-		lockOf := map[string]int{} // key -> index into locks
+		var blocked []int         // indexes into keys, read again
+		var locks []*pb.LockInfo  // the distinct locks met
+		seen := map[string]bool{} // locked keys
 		for j, r := range resp.Results {
 			i := idx[j]
 			if r.Error == nil {
@@ -119,8 +119,8 @@ func (t *Txn) readShard(ctx context.Context, shard uint32, keys [][]byte, idx []
 				return fmt.Errorf("%w: get %q at %d: %s", ErrDefinite, keys[i], t.startTS, keyErrorText(r.Error))
 			}
 			blocked = append(blocked, i)
-			if _, seen := lockOf[string(lock.Key)]; !seen {
-				lockOf[string(lock.Key)] = len(locks)
+			if !seen[string(lock.Key)] {
+				seen[string(lock.Key)] = true
 				locks = append(locks, lock)
 			}
 		}
@@ -130,16 +130,7 @@ func (t *Txn) readShard(ctx context.Context, shard uint32, keys [][]byte, idx []
 		// Each lock costs a status check at its primary and a resolution,
 		// both Raft writes: settle them all at once.
 		resolved, errs := make([]bool, len(locks)), make([]error, len(locks))
-		var wg sync.WaitGroup
-		for k, lock := range locks {
-			settle := func() { resolved[k], errs[k] = t.c.resolveLock(ctx, lock) }
-			if k < len(locks)-1 {
-				wg.Go(settle)
-			} else {
-				settle()
-			}
-		}
-		wg.Wait()
+		inParallel(len(locks), func(k int) { resolved[k], errs[k] = t.c.resolveLock(ctx, locks[k]) })
 		alive := -1
 		for k, lock := range locks {
 			if errs[k] != nil {
@@ -247,32 +238,27 @@ func (t *Txn) Commit(ctx context.Context) error {
 	return nil
 }
 
-// eachShard runs do for every shard of byShard at once, the last on the
-// calling goroutine (most transactions touch one or two shards), and
-// returns their errors in no particular order, nils left out.
+// eachShard runs do for every shard of byShard at once (see inParallel)
+// and returns their errors in no particular order, nils left out.
 func eachShard[T any](byShard map[uint32]T, do func(shard uint32, v T) error) []error {
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-	)
-	left := len(byShard)
-	for shard, v := range byShard {
-		run := func() {
-			if err := do(shard, v); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		}
-		if left--; left > 0 {
-			wg.Go(run)
-		} else {
-			run()
-		}
+	shards := slices.Collect(maps.Keys(byShard))
+	errs := make([]error, len(shards))
+	inParallel(len(shards), func(i int) { errs[i] = do(shards[i], byShard[shards[i]]) })
+	return slices.DeleteFunc(errs, func(err error) bool { return err == nil })
+}
+
+// inParallel runs do(0), ..., do(n-1) at once and waits for them all. The
+// last runs on the calling goroutine: most transactions touch one or two
+// shards, and meet one lock or none, so most calls start no goroutine.
+func inParallel(n int, do func(i int)) {
+	var wg sync.WaitGroup
+	for i := range n - 1 {
+		wg.Go(func() { do(i) })
+	}
+	if n > 0 {
+		do(n - 1)
 	}
 	wg.Wait()
-	return errs
 }
 
 // prewrite locks and writes every key, one request per shard, all shards

@@ -277,23 +277,33 @@ func (p *peer) streamSend(ctx context.Context, msgs []outbound) error {
 		s.groups[msgs[i].group] = true
 	}
 	env := p.envelope(msgs)
-	s.watchdog.Reset(p.sendTimeout)
-	err := s.client.Send(env)
-	switch {
-	case !s.watchdog.Stop():
-		err = fmt.Errorf("peer took nothing for %v", p.sendTimeout)
-	case errors.Is(err, io.EOF):
-		// The stream had ended; its end says why. (Other errors, such as
-		// an envelope over the size limit, leave the stream open: then
-		// streamBroke ends it.)
-		<-s.ended
-		err = s.err
-	}
+	err := p.watched(s, func() error {
+		err := s.client.Send(env)
+		if errors.Is(err, io.EOF) {
+			// The stream had ended; its end says why. (Other errors, such
+			// as an envelope over the size limit, leave the stream open:
+			// then streamBroke ends it.)
+			<-s.ended
+			return s.err
+		}
+		return err
+	})
 	if err != nil {
 		p.streamBroke(err)
-		return err
 	}
-	return nil
+	return err
+}
+
+// watched runs step, which may wait for the peer to take data, under s's
+// watchdog: if the peer takes nothing for the send timeout, the watchdog
+// cancels the stream, which ends step, and watched says so.
+func (p *peer) watched(s *outStream, step func() error) error {
+	s.watchdog.Reset(p.sendTimeout)
+	err := step()
+	if !s.watchdog.Stop() {
+		return fmt.Errorf("peer took nothing for %v", p.sendTimeout)
+	}
+	return err
 }
 
 func (p *peer) openStream(ctx context.Context) error {
@@ -328,17 +338,16 @@ func (p *peer) drainStream() error {
 	if s == nil {
 		return nil
 	}
-	s.watchdog.Reset(p.sendTimeout)
-	err := s.client.CloseSend()
-	if err == nil {
-		<-s.ended
-		if err = s.err; errors.Is(err, io.EOF) {
-			err = nil
+	err := p.watched(s, func() error {
+		if err := s.client.CloseSend(); err != nil {
+			return err
 		}
-	}
-	if !s.watchdog.Stop() {
-		err = fmt.Errorf("peer took nothing for %v", p.sendTimeout)
-	}
+		<-s.ended
+		if errors.Is(s.err, io.EOF) {
+			return nil
+		}
+		return s.err
+	})
 	if err != nil {
 		p.streamBroke(err)
 		return err
@@ -355,10 +364,7 @@ func (p *peer) streamBroke(err error) {
 	}
 	groups := p.stream.groups
 	p.closeStream()
-	if !p.failing {
-		p.failing = true
-		p.log.Warn("peer unreachable; dropping its messages until a send succeeds", "err", err)
-	}
+	p.beginEpisode(err)
 	for group := range groups {
 		p.dropped(group, 0)
 	}
@@ -395,16 +401,22 @@ func (p *peer) succeed(msgs []outbound) {
 
 // failAll reports msgs, which a failed send dropped.
 func (p *peer) failAll(msgs []outbound, err error) {
-	if !p.failing {
-		p.failing = true
-		p.log.Warn("peer unreachable; dropping its messages until a send succeeds", "dropped", len(msgs), "err", err)
-	}
+	p.beginEpisode(err, "dropped", len(msgs))
 	for i := range msgs {
 		snaps := 0
 		if msgs[i].msg.Type == raft.MsgSnap {
 			snaps = 1
 		}
 		p.dropped(msgs[i].group, snaps)
+	}
+}
+
+// beginEpisode logs err, with attrs, if no failure episode is under way,
+// and starts one.
+func (p *peer) beginEpisode(err error, attrs ...any) {
+	if !p.failing {
+		p.failing = true
+		p.log.Warn("peer unreachable; dropping its messages until a send succeeds", append(attrs, "err", err)...)
 	}
 }
 
