@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/squall-chaos/squall/checker"
 	"github.com/squall-chaos/squall/history"
+	"github.com/squall-chaos/squall/internal/loopback"
 	"github.com/squall-chaos/squall/system/kv"
 )
 
@@ -22,14 +22,8 @@ func startKV(t *testing.T) []Node {
 	t.Helper()
 	var nodes []Node
 	var peers []kv.Peer
-	for i := 1; i <= 3; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		name := fmt.Sprintf("n%d", i)
+	for i, addr := range loopback.Addrs(t, 3) {
+		name := fmt.Sprintf("n%d", i+1)
 		nodes = append(nodes, Node{Name: name, Addr: addr})
 		peers = append(peers, kv.Peer{Name: name, Addr: addr})
 	}

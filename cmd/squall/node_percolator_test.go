@@ -17,12 +17,13 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/squall-chaos/squall/internal/loopback"
 	"github.com/squall-chaos/squall/system/datadir"
 	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
 )
 
 func TestPercolatorNodeRefusesBadFlags(t *testing.T) {
-	addr := freeAddrs(t, 1)[0]
+	addr := loopback.Addrs(t, 1)[0]
 	data := filepath.Join(t.TempDir(), "data")
 	base := []string{"node", "--system", "percolator", "--id", "n1", "--peers", "n1=" + addr, "--data", data}
 	for _, tc := range []struct {
@@ -55,7 +56,7 @@ func TestPercolatorNodeServes(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/squall-chaos/squall/cmd/squall").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	addr := freeAddrs(t, 1)[0]
+	addr := loopback.Addrs(t, 1)[0]
 	data := filepath.Join(t.TempDir(), "n1")
 	cmd := exec.Command(bin, "node", "--system", "percolator", "--shards", "3", "--bug", "get-ignores-locks",
 		"--id", "n1", "--peers", "n1="+addr, "--data", data, "--tick", "10ms")

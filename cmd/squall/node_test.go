@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/squall-chaos/squall/internal/loopback"
 	"github.com/squall-chaos/squall/system/kv"
 )
 
@@ -71,23 +71,8 @@ func expectMentions(t *testing.T, stderr string, want ...string) {
 	}
 }
 
-// freeAddrs reserves n loopback addresses.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	var addrs []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addrs = append(addrs, l.Addr().String())
-		l.Close()
-	}
-	return addrs
-}
-
 func TestNodeRefusesBadFlags(t *testing.T) {
-	addrs := freeAddrs(t, 2)
+	addrs := loopback.Addrs(t, 2)
 	a, b := addrs[0], addrs[1]
 	peers := "n1=" + a + ",n2=" + b
 	data := filepath.Join(t.TempDir(), "data")
@@ -243,7 +228,7 @@ func flipByte(t *testing.T, path string) {
 }
 
 func TestNodeRefusesDataDirectories(t *testing.T) {
-	addrs := freeAddrs(t, 2)
+	addrs := loopback.Addrs(t, 2)
 	used := usedDataDir(t, addrs[0])
 	one := "n1=" + addrs[0]
 	two := one + ",n2=" + addrs[1]
@@ -327,7 +312,7 @@ func TestNodeRefusesDataDirectories(t *testing.T) {
 }
 
 func TestNodeHealthWithNothingListening(t *testing.T) {
-	addr := freeAddrs(t, 1)[0]
+	addr := loopback.Addrs(t, 1)[0]
 	_, stderr := runRefused(t, "node", "health", "--addr", addr, "--timeout", "200ms")
 	expectMentions(t, stderr, addr, "not serving")
 }

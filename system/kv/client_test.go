@@ -6,12 +6,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/squall-chaos/squall/internal/loopback"
 )
 
 // Reads run concurrently on one Client, their retries and backoff too:
 // the race detector checks the state they share.
 func TestClientConcurrentReadsRetry(t *testing.T) {
-	c, err := NewClient(ClientConfig{Peers: []Peer{{Name: "n1", Addr: freeAddrs(t, 1)[0]}}, MaxBackoff: time.Millisecond})
+	c, err := NewClient(ClientConfig{Peers: []Peer{{Name: "n1", Addr: loopback.Addrs(t, 1)[0]}}, MaxBackoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

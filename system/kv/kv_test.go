@@ -3,32 +3,18 @@ package kv
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/squall-chaos/squall/internal/loopback"
 	"github.com/squall-chaos/squall/system/kv/kvpb"
 )
-
-// freeAddrs reserves n loopback addresses.
-func freeAddrs(t testing.TB, n int) []string {
-	var addrs []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addrs = append(addrs, l.Addr().String())
-		l.Close()
-	}
-	return addrs
-}
 
 // startNodes starts an n-node cluster in this process with real gRPC, WAL
 // and fsync.
 func startNodes(t testing.TB, n int, tune func(*Config)) ([]*Node, []Peer) {
-	addrs := freeAddrs(t, n)
+	addrs := loopback.Addrs(t, n)
 	var peers []Peer
 	for i, a := range addrs {
 		peers = append(peers, Peer{Name: fmt.Sprintf("n%d", i+1), Addr: a})

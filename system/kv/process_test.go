@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/squall-chaos/squall/internal/loopback"
 	"github.com/squall-chaos/squall/system/kv/kvpb"
 )
 
@@ -82,7 +83,7 @@ func startProcCluster(t testing.TB, n int) *procCluster {
 	}
 	c := &procCluster{t: t, bin: squallBinary(t), dir: t.TempDir(),
 		conns: map[string]*grpc.ClientConn{}, procs: map[string]*nodeProc{}}
-	for i, addr := range freeAddrs(t, n) {
+	for i, addr := range loopback.Addrs(t, n) {
 		c.peers = append(c.peers, Peer{Name: fmt.Sprintf("n%d", i+1), Addr: addr})
 	}
 	for _, p := range c.peers {

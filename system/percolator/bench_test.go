@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/squall-chaos/squall/internal/loopback"
 	"github.com/squall-chaos/squall/system/kv"
 )
 
@@ -172,13 +172,8 @@ func startNodeProcesses(b *testing.B, bin string, n int) (peers []kv.Peer, pids 
 	b.Helper()
 	dir := b.TempDir()
 	var flag []string
-	for i := range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		p := kv.Peer{Name: fmt.Sprintf("n%d", i+1), Addr: l.Addr().String()}
-		l.Close()
+	for i, addr := range loopback.Addrs(b, n) {
+		p := kv.Peer{Name: fmt.Sprintf("n%d", i+1), Addr: addr}
 		peers = append(peers, p)
 		flag = append(flag, p.Name+"="+p.Addr)
 	}

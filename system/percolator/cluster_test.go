@@ -2,7 +2,6 @@ package percolator
 
 import (
 	"fmt"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/squall-chaos/squall/internal/loopback"
 	"github.com/squall-chaos/squall/system/kv"
 	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
 	"github.com/squall-chaos/squall/system/raft"
@@ -30,13 +30,8 @@ type testCluster struct {
 func startCluster(t testing.TB, n int, tune func(*Config)) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, nodes: make([]*Node, n)}
-	for i := range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.peers = append(c.peers, kv.Peer{Name: fmt.Sprintf("n%d", i+1), Addr: l.Addr().String()})
-		l.Close()
+	for i, addr := range loopback.Addrs(t, n) {
+		c.peers = append(c.peers, kv.Peer{Name: fmt.Sprintf("n%d", i+1), Addr: addr})
 	}
 	dir := t.TempDir()
 	for _, p := range c.peers {

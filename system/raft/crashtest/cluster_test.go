@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/squall-chaos/squall/internal/loopback"
 )
 
 // hangGuard bounds every wait of the controller. It is far longer than
@@ -76,9 +77,10 @@ func newCluster(t *testing.T, size int) *cluster {
 		markerFailed:  map[string]string{},
 		quiesced:      map[uint64]bool{},
 	}
-	for id := uint64(1); id <= uint64(size); id++ {
+	for i, addr := range loopback.Addrs(t, size) {
+		id := uint64(i + 1)
 		c.ids = append(c.ids, id)
-		c.peers[id] = freeAddr(t)
+		c.peers[id] = addr
 		if err := os.MkdirAll(c.nodeDir(id), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -88,17 +90,6 @@ func newCluster(t *testing.T, size int) *cluster {
 		c.start(id)
 	}
 	return c
-}
-
-// freeAddr returns a loopback address that was free a moment ago. A node
-// keeps its address across restarts, so it cannot listen on port 0.
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("reserve a loopback port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func (c *cluster) nodeDir(id uint64) string { return filepath.Join(c.dir, fmt.Sprintf("n%d", id)) }
