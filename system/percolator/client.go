@@ -12,6 +12,7 @@ import (
 	"github.com/squall-chaos/squall/system/kv"
 	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
 	"github.com/squall-chaos/squall/system/rpcerr"
+	"google.golang.org/grpc"
 )
 
 // ClientConfig configures a Client.
@@ -69,6 +70,10 @@ type Client struct {
 	// the oracle, 1..Shards the shards); "" when unknown.
 	leaders []string
 
+	// batchers holds each node's batchClient, by address, with the
+	// connection it streams on.
+	batchers map[string]*batchClient
+
 	tso tsoQueue
 	// background counts the secondaries' commits still running after
 	// their transactions' Commit returned; Close waits for them.
@@ -103,7 +108,8 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	for _, p := range cfg.Peers {
 		addrs[p.Name] = p.Addr
 	}
-	return &Client{cfg: cfg, ownPool: ownPool, addrs: addrs, leaders: make([]string, cfg.Shards+1)}, nil
+	return &Client{cfg: cfg, ownPool: ownPool, addrs: addrs, leaders: make([]string, cfg.Shards+1),
+		batchers: make(map[string]*batchClient)}, nil
 }
 
 // Close waits for the secondaries' commits still running, then closes
@@ -111,6 +117,12 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 // owner closes it).
 func (c *Client) Close() error {
 	c.background.Wait()
+	c.mu.Lock()
+	for _, b := range c.batchers {
+		b.close()
+	}
+	clear(c.batchers)
+	c.mu.Unlock()
 	if c.ownPool {
 		return c.cfg.Pool.Close()
 	}
@@ -221,7 +233,7 @@ func (c *Client) call(ctx context.Context, group uint32, rpc func(context.Contex
 			return classifyLast(err, sent)
 		}
 		actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
-		err = rpc(actx, pb.NewPercolatorClient(conn))
+		err = rpc(actx, c.batcher(conn))
 		cancel()
 		if err == nil {
 			c.setLeader(group, target)
@@ -242,6 +254,21 @@ func (c *Client) call(ctx context.Context, group uint32, rpc func(context.Contex
 		}
 		pause = min(2*pause, c.cfg.MaxBackoff)
 	}
+}
+
+// batcher returns the batchClient that streams on conn.
+func (c *Client) batcher(conn *grpc.ClientConn) *batchClient {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.batchers[conn.Target()]
+	if b == nil || b.conn != conn {
+		if b != nil {
+			b.close() // its connection is gone from the pool
+		}
+		b = newBatchClient(conn)
+		c.batchers[conn.Target()] = b
+	}
+	return b
 }
 
 // sleep pauses for about d (with jitter, so that clients that failed

@@ -64,7 +64,7 @@ func (x Mutation_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Mutation_Op.Descriptor instead.
 func (Mutation_Op) EnumDescriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{2, 0}
+	return file_percolator_proto_rawDescGZIP(), []int{4, 0}
 }
 
 type CheckTxnStatusResponse_Status int32
@@ -113,7 +113,95 @@ func (x CheckTxnStatusResponse_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CheckTxnStatusResponse_Status.Descriptor instead.
 func (CheckTxnStatusResponse_Status) EnumDescriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{17, 0}
+	return file_percolator_proto_rawDescGZIP(), []int{19, 0}
+}
+
+type BatchRequest struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Requests      []*BatchRequest_Request `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchRequest) Reset() {
+	*x = BatchRequest{}
+	mi := &file_percolator_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchRequest) ProtoMessage() {}
+
+func (x *BatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_percolator_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchRequest.ProtoReflect.Descriptor instead.
+func (*BatchRequest) Descriptor() ([]byte, []int) {
+	return file_percolator_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *BatchRequest) GetRequests() []*BatchRequest_Request {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+type BatchResponse struct {
+	state         protoimpl.MessageState    `protogen:"open.v1"`
+	Responses     []*BatchResponse_Response `protobuf:"bytes,1,rep,name=responses,proto3" json:"responses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchResponse) Reset() {
+	*x = BatchResponse{}
+	mi := &file_percolator_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchResponse) ProtoMessage() {}
+
+func (x *BatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_percolator_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchResponse.ProtoReflect.Descriptor instead.
+func (*BatchResponse) Descriptor() ([]byte, []int) {
+	return file_percolator_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *BatchResponse) GetResponses() []*BatchResponse_Response {
+	if x != nil {
+		return x.Responses
+	}
+	return nil
 }
 
 type TsoRequest struct {
@@ -125,7 +213,7 @@ type TsoRequest struct {
 
 func (x *TsoRequest) Reset() {
 	*x = TsoRequest{}
-	mi := &file_percolator_proto_msgTypes[0]
+	mi := &file_percolator_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -137,7 +225,7 @@ func (x *TsoRequest) String() string {
 func (*TsoRequest) ProtoMessage() {}
 
 func (x *TsoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[0]
+	mi := &file_percolator_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -150,7 +238,7 @@ func (x *TsoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TsoRequest.ProtoReflect.Descriptor instead.
 func (*TsoRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{0}
+	return file_percolator_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *TsoRequest) GetCount() uint32 {
@@ -171,7 +259,7 @@ type TsoResponse struct {
 
 func (x *TsoResponse) Reset() {
 	*x = TsoResponse{}
-	mi := &file_percolator_proto_msgTypes[1]
+	mi := &file_percolator_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -183,7 +271,7 @@ func (x *TsoResponse) String() string {
 func (*TsoResponse) ProtoMessage() {}
 
 func (x *TsoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[1]
+	mi := &file_percolator_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -196,7 +284,7 @@ func (x *TsoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TsoResponse.ProtoReflect.Descriptor instead.
 func (*TsoResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{1}
+	return file_percolator_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TsoResponse) GetFirst() uint64 {
@@ -224,7 +312,7 @@ type Mutation struct {
 
 func (x *Mutation) Reset() {
 	*x = Mutation{}
-	mi := &file_percolator_proto_msgTypes[2]
+	mi := &file_percolator_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -236,7 +324,7 @@ func (x *Mutation) String() string {
 func (*Mutation) ProtoMessage() {}
 
 func (x *Mutation) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[2]
+	mi := &file_percolator_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -249,7 +337,7 @@ func (x *Mutation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mutation.ProtoReflect.Descriptor instead.
 func (*Mutation) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{2}
+	return file_percolator_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Mutation) GetOp() Mutation_Op {
@@ -289,7 +377,7 @@ type LockInfo struct {
 
 func (x *LockInfo) Reset() {
 	*x = LockInfo{}
-	mi := &file_percolator_proto_msgTypes[3]
+	mi := &file_percolator_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -301,7 +389,7 @@ func (x *LockInfo) String() string {
 func (*LockInfo) ProtoMessage() {}
 
 func (x *LockInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[3]
+	mi := &file_percolator_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -314,7 +402,7 @@ func (x *LockInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockInfo.ProtoReflect.Descriptor instead.
 func (*LockInfo) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{3}
+	return file_percolator_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *LockInfo) GetKey() []byte {
@@ -374,7 +462,7 @@ type KeyError struct {
 
 func (x *KeyError) Reset() {
 	*x = KeyError{}
-	mi := &file_percolator_proto_msgTypes[4]
+	mi := &file_percolator_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -386,7 +474,7 @@ func (x *KeyError) String() string {
 func (*KeyError) ProtoMessage() {}
 
 func (x *KeyError) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[4]
+	mi := &file_percolator_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -399,7 +487,7 @@ func (x *KeyError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyError.ProtoReflect.Descriptor instead.
 func (*KeyError) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{4}
+	return file_percolator_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *KeyError) GetLocked() *LockInfo {
@@ -451,7 +539,7 @@ type WriteConflict struct {
 
 func (x *WriteConflict) Reset() {
 	*x = WriteConflict{}
-	mi := &file_percolator_proto_msgTypes[5]
+	mi := &file_percolator_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -463,7 +551,7 @@ func (x *WriteConflict) String() string {
 func (*WriteConflict) ProtoMessage() {}
 
 func (x *WriteConflict) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[5]
+	mi := &file_percolator_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -476,7 +564,7 @@ func (x *WriteConflict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteConflict.ProtoReflect.Descriptor instead.
 func (*WriteConflict) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{5}
+	return file_percolator_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *WriteConflict) GetKey() []byte {
@@ -519,7 +607,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_percolator_proto_msgTypes[6]
+	mi := &file_percolator_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -531,7 +619,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[6]
+	mi := &file_percolator_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -544,7 +632,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{6}
+	return file_percolator_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetRequest) GetShard() uint32 {
@@ -582,7 +670,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_percolator_proto_msgTypes[7]
+	mi := &file_percolator_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -594,7 +682,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[7]
+	mi := &file_percolator_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -607,7 +695,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{7}
+	return file_percolator_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetResponse) GetError() *KeyError {
@@ -649,7 +737,7 @@ type BatchGetRequest struct {
 
 func (x *BatchGetRequest) Reset() {
 	*x = BatchGetRequest{}
-	mi := &file_percolator_proto_msgTypes[8]
+	mi := &file_percolator_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +749,7 @@ func (x *BatchGetRequest) String() string {
 func (*BatchGetRequest) ProtoMessage() {}
 
 func (x *BatchGetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[8]
+	mi := &file_percolator_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -674,7 +762,7 @@ func (x *BatchGetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{8}
+	return file_percolator_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BatchGetRequest) GetShard() uint32 {
@@ -708,7 +796,7 @@ type BatchGetResponse struct {
 
 func (x *BatchGetResponse) Reset() {
 	*x = BatchGetResponse{}
-	mi := &file_percolator_proto_msgTypes[9]
+	mi := &file_percolator_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -720,7 +808,7 @@ func (x *BatchGetResponse) String() string {
 func (*BatchGetResponse) ProtoMessage() {}
 
 func (x *BatchGetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[9]
+	mi := &file_percolator_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -733,7 +821,7 @@ func (x *BatchGetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{9}
+	return file_percolator_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BatchGetResponse) GetResults() []*GetResponse {
@@ -756,7 +844,7 @@ type PrewriteRequest struct {
 
 func (x *PrewriteRequest) Reset() {
 	*x = PrewriteRequest{}
-	mi := &file_percolator_proto_msgTypes[10]
+	mi := &file_percolator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -768,7 +856,7 @@ func (x *PrewriteRequest) String() string {
 func (*PrewriteRequest) ProtoMessage() {}
 
 func (x *PrewriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[10]
+	mi := &file_percolator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -781,7 +869,7 @@ func (x *PrewriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrewriteRequest.ProtoReflect.Descriptor instead.
 func (*PrewriteRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{10}
+	return file_percolator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PrewriteRequest) GetShard() uint32 {
@@ -830,7 +918,7 @@ type PrewriteResponse struct {
 
 func (x *PrewriteResponse) Reset() {
 	*x = PrewriteResponse{}
-	mi := &file_percolator_proto_msgTypes[11]
+	mi := &file_percolator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -842,7 +930,7 @@ func (x *PrewriteResponse) String() string {
 func (*PrewriteResponse) ProtoMessage() {}
 
 func (x *PrewriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[11]
+	mi := &file_percolator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -855,7 +943,7 @@ func (x *PrewriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrewriteResponse.ProtoReflect.Descriptor instead.
 func (*PrewriteResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{11}
+	return file_percolator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PrewriteResponse) GetErrors() []*KeyError {
@@ -877,7 +965,7 @@ type CommitRequest struct {
 
 func (x *CommitRequest) Reset() {
 	*x = CommitRequest{}
-	mi := &file_percolator_proto_msgTypes[12]
+	mi := &file_percolator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +977,7 @@ func (x *CommitRequest) String() string {
 func (*CommitRequest) ProtoMessage() {}
 
 func (x *CommitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[12]
+	mi := &file_percolator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +990,7 @@ func (x *CommitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitRequest.ProtoReflect.Descriptor instead.
 func (*CommitRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{12}
+	return file_percolator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CommitRequest) GetShard() uint32 {
@@ -942,7 +1030,7 @@ type CommitResponse struct {
 
 func (x *CommitResponse) Reset() {
 	*x = CommitResponse{}
-	mi := &file_percolator_proto_msgTypes[13]
+	mi := &file_percolator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1042,7 @@ func (x *CommitResponse) String() string {
 func (*CommitResponse) ProtoMessage() {}
 
 func (x *CommitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[13]
+	mi := &file_percolator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1055,7 @@ func (x *CommitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitResponse.ProtoReflect.Descriptor instead.
 func (*CommitResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{13}
+	return file_percolator_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CommitResponse) GetError() *KeyError {
@@ -988,7 +1076,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_percolator_proto_msgTypes[14]
+	mi := &file_percolator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1088,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[14]
+	mi := &file_percolator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1101,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{14}
+	return file_percolator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RollbackRequest) GetShard() uint32 {
@@ -1046,7 +1134,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_percolator_proto_msgTypes[15]
+	mi := &file_percolator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1146,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[15]
+	mi := &file_percolator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1159,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{15}
+	return file_percolator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RollbackResponse) GetError() *KeyError {
@@ -1095,7 +1183,7 @@ type CheckTxnStatusRequest struct {
 
 func (x *CheckTxnStatusRequest) Reset() {
 	*x = CheckTxnStatusRequest{}
-	mi := &file_percolator_proto_msgTypes[16]
+	mi := &file_percolator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1107,7 +1195,7 @@ func (x *CheckTxnStatusRequest) String() string {
 func (*CheckTxnStatusRequest) ProtoMessage() {}
 
 func (x *CheckTxnStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[16]
+	mi := &file_percolator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1120,7 +1208,7 @@ func (x *CheckTxnStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckTxnStatusRequest.ProtoReflect.Descriptor instead.
 func (*CheckTxnStatusRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{16}
+	return file_percolator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CheckTxnStatusRequest) GetShard() uint32 {
@@ -1163,7 +1251,7 @@ type CheckTxnStatusResponse struct {
 
 func (x *CheckTxnStatusResponse) Reset() {
 	*x = CheckTxnStatusResponse{}
-	mi := &file_percolator_proto_msgTypes[17]
+	mi := &file_percolator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1263,7 @@ func (x *CheckTxnStatusResponse) String() string {
 func (*CheckTxnStatusResponse) ProtoMessage() {}
 
 func (x *CheckTxnStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[17]
+	mi := &file_percolator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1276,7 @@ func (x *CheckTxnStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckTxnStatusResponse.ProtoReflect.Descriptor instead.
 func (*CheckTxnStatusResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{17}
+	return file_percolator_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CheckTxnStatusResponse) GetError() *KeyError {
@@ -1233,7 +1321,7 @@ type ResolveLockRequest struct {
 
 func (x *ResolveLockRequest) Reset() {
 	*x = ResolveLockRequest{}
-	mi := &file_percolator_proto_msgTypes[18]
+	mi := &file_percolator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1333,7 @@ func (x *ResolveLockRequest) String() string {
 func (*ResolveLockRequest) ProtoMessage() {}
 
 func (x *ResolveLockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[18]
+	mi := &file_percolator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1346,7 @@ func (x *ResolveLockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveLockRequest.ProtoReflect.Descriptor instead.
 func (*ResolveLockRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{18}
+	return file_percolator_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ResolveLockRequest) GetShard() uint32 {
@@ -1298,7 +1386,7 @@ type ResolveLockResponse struct {
 
 func (x *ResolveLockResponse) Reset() {
 	*x = ResolveLockResponse{}
-	mi := &file_percolator_proto_msgTypes[19]
+	mi := &file_percolator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1310,7 +1398,7 @@ func (x *ResolveLockResponse) String() string {
 func (*ResolveLockResponse) ProtoMessage() {}
 
 func (x *ResolveLockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[19]
+	mi := &file_percolator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1323,7 +1411,7 @@ func (x *ResolveLockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveLockResponse.ProtoReflect.Descriptor instead.
 func (*ResolveLockResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{19}
+	return file_percolator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ResolveLockResponse) GetError() *KeyError {
@@ -1341,7 +1429,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_percolator_proto_msgTypes[20]
+	mi := &file_percolator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1441,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[20]
+	mi := &file_percolator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1454,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{20}
+	return file_percolator_proto_rawDescGZIP(), []int{22}
 }
 
 type GroupStatus struct {
@@ -1384,7 +1472,7 @@ type GroupStatus struct {
 
 func (x *GroupStatus) Reset() {
 	*x = GroupStatus{}
-	mi := &file_percolator_proto_msgTypes[21]
+	mi := &file_percolator_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1396,7 +1484,7 @@ func (x *GroupStatus) String() string {
 func (*GroupStatus) ProtoMessage() {}
 
 func (x *GroupStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[21]
+	mi := &file_percolator_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1409,7 +1497,7 @@ func (x *GroupStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupStatus.ProtoReflect.Descriptor instead.
 func (*GroupStatus) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{21}
+	return file_percolator_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GroupStatus) GetGroup() uint32 {
@@ -1465,7 +1553,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_percolator_proto_msgTypes[22]
+	mi := &file_percolator_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1477,7 +1565,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[22]
+	mi := &file_percolator_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1490,7 +1578,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{22}
+	return file_percolator_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StatusResponse) GetId() string {
@@ -1527,7 +1615,7 @@ type NotLeader struct {
 
 func (x *NotLeader) Reset() {
 	*x = NotLeader{}
-	mi := &file_percolator_proto_msgTypes[23]
+	mi := &file_percolator_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1539,7 +1627,7 @@ func (x *NotLeader) String() string {
 func (*NotLeader) ProtoMessage() {}
 
 func (x *NotLeader) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[23]
+	mi := &file_percolator_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1552,7 +1640,7 @@ func (x *NotLeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotLeader.ProtoReflect.Descriptor instead.
 func (*NotLeader) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{23}
+	return file_percolator_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *NotLeader) GetGroup() uint32 {
@@ -1594,7 +1682,7 @@ type ShardCommand struct {
 
 func (x *ShardCommand) Reset() {
 	*x = ShardCommand{}
-	mi := &file_percolator_proto_msgTypes[24]
+	mi := &file_percolator_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1606,7 +1694,7 @@ func (x *ShardCommand) String() string {
 func (*ShardCommand) ProtoMessage() {}
 
 func (x *ShardCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[24]
+	mi := &file_percolator_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1619,7 +1707,7 @@ func (x *ShardCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardCommand.ProtoReflect.Descriptor instead.
 func (*ShardCommand) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{24}
+	return file_percolator_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ShardCommand) GetRequestId() uint64 {
@@ -1726,7 +1814,7 @@ type OracleCommand struct {
 
 func (x *OracleCommand) Reset() {
 	*x = OracleCommand{}
-	mi := &file_percolator_proto_msgTypes[25]
+	mi := &file_percolator_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1738,7 +1826,7 @@ func (x *OracleCommand) String() string {
 func (*OracleCommand) ProtoMessage() {}
 
 func (x *OracleCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[25]
+	mi := &file_percolator_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1751,7 +1839,7 @@ func (x *OracleCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OracleCommand.ProtoReflect.Descriptor instead.
 func (*OracleCommand) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{25}
+	return file_percolator_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *OracleCommand) GetHighWater() uint64 {
@@ -1761,11 +1849,404 @@ func (x *OracleCommand) GetHighWater() uint64 {
 	return 0
 }
 
+type BatchRequest_Request struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id names the request among those its client has out on the stream.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// timeout_us is how long the caller waits for the answer; the server
+	// gives up on the request after it, as it would on a unary RPC's
+	// deadline. 0: no deadline but the stream's.
+	TimeoutUs uint64 `protobuf:"varint,2,opt,name=timeout_us,json=timeoutUs,proto3" json:"timeout_us,omitempty"`
+	// Types that are valid to be assigned to Cmd:
+	//
+	//	*BatchRequest_Request_Tso
+	//	*BatchRequest_Request_BatchGet
+	//	*BatchRequest_Request_Prewrite
+	//	*BatchRequest_Request_Commit
+	//	*BatchRequest_Request_Rollback
+	//	*BatchRequest_Request_CheckTxnStatus
+	//	*BatchRequest_Request_ResolveLock
+	Cmd           isBatchRequest_Request_Cmd `protobuf_oneof:"cmd"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchRequest_Request) Reset() {
+	*x = BatchRequest_Request{}
+	mi := &file_percolator_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchRequest_Request) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchRequest_Request) ProtoMessage() {}
+
+func (x *BatchRequest_Request) ProtoReflect() protoreflect.Message {
+	mi := &file_percolator_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchRequest_Request.ProtoReflect.Descriptor instead.
+func (*BatchRequest_Request) Descriptor() ([]byte, []int) {
+	return file_percolator_proto_rawDescGZIP(), []int{0, 0}
+}
+
+func (x *BatchRequest_Request) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *BatchRequest_Request) GetTimeoutUs() uint64 {
+	if x != nil {
+		return x.TimeoutUs
+	}
+	return 0
+}
+
+func (x *BatchRequest_Request) GetCmd() isBatchRequest_Request_Cmd {
+	if x != nil {
+		return x.Cmd
+	}
+	return nil
+}
+
+func (x *BatchRequest_Request) GetTso() *TsoRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*BatchRequest_Request_Tso); ok {
+			return x.Tso
+		}
+	}
+	return nil
+}
+
+func (x *BatchRequest_Request) GetBatchGet() *BatchGetRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*BatchRequest_Request_BatchGet); ok {
+			return x.BatchGet
+		}
+	}
+	return nil
+}
+
+func (x *BatchRequest_Request) GetPrewrite() *PrewriteRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*BatchRequest_Request_Prewrite); ok {
+			return x.Prewrite
+		}
+	}
+	return nil
+}
+
+func (x *BatchRequest_Request) GetCommit() *CommitRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*BatchRequest_Request_Commit); ok {
+			return x.Commit
+		}
+	}
+	return nil
+}
+
+func (x *BatchRequest_Request) GetRollback() *RollbackRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*BatchRequest_Request_Rollback); ok {
+			return x.Rollback
+		}
+	}
+	return nil
+}
+
+func (x *BatchRequest_Request) GetCheckTxnStatus() *CheckTxnStatusRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*BatchRequest_Request_CheckTxnStatus); ok {
+			return x.CheckTxnStatus
+		}
+	}
+	return nil
+}
+
+func (x *BatchRequest_Request) GetResolveLock() *ResolveLockRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*BatchRequest_Request_ResolveLock); ok {
+			return x.ResolveLock
+		}
+	}
+	return nil
+}
+
+type isBatchRequest_Request_Cmd interface {
+	isBatchRequest_Request_Cmd()
+}
+
+type BatchRequest_Request_Tso struct {
+	Tso *TsoRequest `protobuf:"bytes,10,opt,name=tso,proto3,oneof"`
+}
+
+type BatchRequest_Request_BatchGet struct {
+	BatchGet *BatchGetRequest `protobuf:"bytes,11,opt,name=batch_get,json=batchGet,proto3,oneof"`
+}
+
+type BatchRequest_Request_Prewrite struct {
+	Prewrite *PrewriteRequest `protobuf:"bytes,12,opt,name=prewrite,proto3,oneof"`
+}
+
+type BatchRequest_Request_Commit struct {
+	Commit *CommitRequest `protobuf:"bytes,13,opt,name=commit,proto3,oneof"`
+}
+
+type BatchRequest_Request_Rollback struct {
+	Rollback *RollbackRequest `protobuf:"bytes,14,opt,name=rollback,proto3,oneof"`
+}
+
+type BatchRequest_Request_CheckTxnStatus struct {
+	CheckTxnStatus *CheckTxnStatusRequest `protobuf:"bytes,15,opt,name=check_txn_status,json=checkTxnStatus,proto3,oneof"`
+}
+
+type BatchRequest_Request_ResolveLock struct {
+	ResolveLock *ResolveLockRequest `protobuf:"bytes,16,opt,name=resolve_lock,json=resolveLock,proto3,oneof"`
+}
+
+func (*BatchRequest_Request_Tso) isBatchRequest_Request_Cmd() {}
+
+func (*BatchRequest_Request_BatchGet) isBatchRequest_Request_Cmd() {}
+
+func (*BatchRequest_Request_Prewrite) isBatchRequest_Request_Cmd() {}
+
+func (*BatchRequest_Request_Commit) isBatchRequest_Request_Cmd() {}
+
+func (*BatchRequest_Request_Rollback) isBatchRequest_Request_Cmd() {}
+
+func (*BatchRequest_Request_CheckTxnStatus) isBatchRequest_Request_Cmd() {}
+
+func (*BatchRequest_Request_ResolveLock) isBatchRequest_Request_Cmd() {}
+
+type BatchResponse_Response struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// status is set when the request failed: a google.rpc.Status, encoded,
+	// the status the unary RPC would have failed with (details included,
+	// such as a NotLeader hint). Otherwise the answer is in cmd, of the
+	// request's kind.
+	Status []byte `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	// Types that are valid to be assigned to Cmd:
+	//
+	//	*BatchResponse_Response_Tso
+	//	*BatchResponse_Response_BatchGet
+	//	*BatchResponse_Response_Prewrite
+	//	*BatchResponse_Response_Commit
+	//	*BatchResponse_Response_Rollback
+	//	*BatchResponse_Response_CheckTxnStatus
+	//	*BatchResponse_Response_ResolveLock
+	Cmd           isBatchResponse_Response_Cmd `protobuf_oneof:"cmd"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchResponse_Response) Reset() {
+	*x = BatchResponse_Response{}
+	mi := &file_percolator_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchResponse_Response) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchResponse_Response) ProtoMessage() {}
+
+func (x *BatchResponse_Response) ProtoReflect() protoreflect.Message {
+	mi := &file_percolator_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchResponse_Response.ProtoReflect.Descriptor instead.
+func (*BatchResponse_Response) Descriptor() ([]byte, []int) {
+	return file_percolator_proto_rawDescGZIP(), []int{1, 0}
+}
+
+func (x *BatchResponse_Response) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *BatchResponse_Response) GetStatus() []byte {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *BatchResponse_Response) GetCmd() isBatchResponse_Response_Cmd {
+	if x != nil {
+		return x.Cmd
+	}
+	return nil
+}
+
+func (x *BatchResponse_Response) GetTso() *TsoResponse {
+	if x != nil {
+		if x, ok := x.Cmd.(*BatchResponse_Response_Tso); ok {
+			return x.Tso
+		}
+	}
+	return nil
+}
+
+func (x *BatchResponse_Response) GetBatchGet() *BatchGetResponse {
+	if x != nil {
+		if x, ok := x.Cmd.(*BatchResponse_Response_BatchGet); ok {
+			return x.BatchGet
+		}
+	}
+	return nil
+}
+
+func (x *BatchResponse_Response) GetPrewrite() *PrewriteResponse {
+	if x != nil {
+		if x, ok := x.Cmd.(*BatchResponse_Response_Prewrite); ok {
+			return x.Prewrite
+		}
+	}
+	return nil
+}
+
+func (x *BatchResponse_Response) GetCommit() *CommitResponse {
+	if x != nil {
+		if x, ok := x.Cmd.(*BatchResponse_Response_Commit); ok {
+			return x.Commit
+		}
+	}
+	return nil
+}
+
+func (x *BatchResponse_Response) GetRollback() *RollbackResponse {
+	if x != nil {
+		if x, ok := x.Cmd.(*BatchResponse_Response_Rollback); ok {
+			return x.Rollback
+		}
+	}
+	return nil
+}
+
+func (x *BatchResponse_Response) GetCheckTxnStatus() *CheckTxnStatusResponse {
+	if x != nil {
+		if x, ok := x.Cmd.(*BatchResponse_Response_CheckTxnStatus); ok {
+			return x.CheckTxnStatus
+		}
+	}
+	return nil
+}
+
+func (x *BatchResponse_Response) GetResolveLock() *ResolveLockResponse {
+	if x != nil {
+		if x, ok := x.Cmd.(*BatchResponse_Response_ResolveLock); ok {
+			return x.ResolveLock
+		}
+	}
+	return nil
+}
+
+type isBatchResponse_Response_Cmd interface {
+	isBatchResponse_Response_Cmd()
+}
+
+type BatchResponse_Response_Tso struct {
+	Tso *TsoResponse `protobuf:"bytes,10,opt,name=tso,proto3,oneof"`
+}
+
+type BatchResponse_Response_BatchGet struct {
+	BatchGet *BatchGetResponse `protobuf:"bytes,11,opt,name=batch_get,json=batchGet,proto3,oneof"`
+}
+
+type BatchResponse_Response_Prewrite struct {
+	Prewrite *PrewriteResponse `protobuf:"bytes,12,opt,name=prewrite,proto3,oneof"`
+}
+
+type BatchResponse_Response_Commit struct {
+	Commit *CommitResponse `protobuf:"bytes,13,opt,name=commit,proto3,oneof"`
+}
+
+type BatchResponse_Response_Rollback struct {
+	Rollback *RollbackResponse `protobuf:"bytes,14,opt,name=rollback,proto3,oneof"`
+}
+
+type BatchResponse_Response_CheckTxnStatus struct {
+	CheckTxnStatus *CheckTxnStatusResponse `protobuf:"bytes,15,opt,name=check_txn_status,json=checkTxnStatus,proto3,oneof"`
+}
+
+type BatchResponse_Response_ResolveLock struct {
+	ResolveLock *ResolveLockResponse `protobuf:"bytes,16,opt,name=resolve_lock,json=resolveLock,proto3,oneof"`
+}
+
+func (*BatchResponse_Response_Tso) isBatchResponse_Response_Cmd() {}
+
+func (*BatchResponse_Response_BatchGet) isBatchResponse_Response_Cmd() {}
+
+func (*BatchResponse_Response_Prewrite) isBatchResponse_Response_Cmd() {}
+
+func (*BatchResponse_Response_Commit) isBatchResponse_Response_Cmd() {}
+
+func (*BatchResponse_Response_Rollback) isBatchResponse_Response_Cmd() {}
+
+func (*BatchResponse_Response_CheckTxnStatus) isBatchResponse_Response_Cmd() {}
+
+func (*BatchResponse_Response_ResolveLock) isBatchResponse_Response_Cmd() {}
+
 var File_percolator_proto protoreflect.FileDescriptor
 
 const file_percolator_proto_rawDesc = "" +
 	"\n" +
-	"\x10percolator.proto\x12\x11squall.percolator\"\"\n" +
+	"\x10percolator.proto\x12\x11squall.percolator\"\xed\x04\n" +
+	"\fBatchRequest\x12C\n" +
+	"\brequests\x18\x01 \x03(\v2'.squall.percolator.BatchRequest.RequestR\brequests\x1a\x97\x04\n" +
+	"\aRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1d\n" +
+	"\n" +
+	"timeout_us\x18\x02 \x01(\x04R\ttimeoutUs\x121\n" +
+	"\x03tso\x18\n" +
+	" \x01(\v2\x1d.squall.percolator.TsoRequestH\x00R\x03tso\x12A\n" +
+	"\tbatch_get\x18\v \x01(\v2\".squall.percolator.BatchGetRequestH\x00R\bbatchGet\x12@\n" +
+	"\bprewrite\x18\f \x01(\v2\".squall.percolator.PrewriteRequestH\x00R\bprewrite\x12:\n" +
+	"\x06commit\x18\r \x01(\v2 .squall.percolator.CommitRequestH\x00R\x06commit\x12@\n" +
+	"\brollback\x18\x0e \x01(\v2\".squall.percolator.RollbackRequestH\x00R\brollback\x12T\n" +
+	"\x10check_txn_status\x18\x0f \x01(\v2(.squall.percolator.CheckTxnStatusRequestH\x00R\x0echeckTxnStatus\x12J\n" +
+	"\fresolve_lock\x18\x10 \x01(\v2%.squall.percolator.ResolveLockRequestH\x00R\vresolveLockB\x05\n" +
+	"\x03cmd\"\xf3\x04\n" +
+	"\rBatchResponse\x12G\n" +
+	"\tresponses\x18\x01 \x03(\v2).squall.percolator.BatchResponse.ResponseR\tresponses\x1a\x98\x04\n" +
+	"\bResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\fR\x06status\x122\n" +
+	"\x03tso\x18\n" +
+	" \x01(\v2\x1e.squall.percolator.TsoResponseH\x00R\x03tso\x12B\n" +
+	"\tbatch_get\x18\v \x01(\v2#.squall.percolator.BatchGetResponseH\x00R\bbatchGet\x12A\n" +
+	"\bprewrite\x18\f \x01(\v2#.squall.percolator.PrewriteResponseH\x00R\bprewrite\x12;\n" +
+	"\x06commit\x18\r \x01(\v2!.squall.percolator.CommitResponseH\x00R\x06commit\x12A\n" +
+	"\brollback\x18\x0e \x01(\v2#.squall.percolator.RollbackResponseH\x00R\brollback\x12U\n" +
+	"\x10check_txn_status\x18\x0f \x01(\v2).squall.percolator.CheckTxnStatusResponseH\x00R\x0echeckTxnStatus\x12K\n" +
+	"\fresolve_lock\x18\x10 \x01(\v2&.squall.percolator.ResolveLockResponseH\x00R\vresolveLockB\x05\n" +
+	"\x03cmd\"\"\n" +
 	"\n" +
 	"TsoRequest\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\rR\x05count\"9\n" +
@@ -1887,7 +2368,7 @@ const file_percolator_proto_rawDesc = "" +
 	"\rOracleCommand\x12\x1d\n" +
 	"\n" +
 	"high_water\x18\x02 \x01(\x04R\thighWaterJ\x04\b\x01\x10\x02R\n" +
-	"request_id2\xfa\x05\n" +
+	"request_id2\xca\x06\n" +
 	"\n" +
 	"Percolator\x12D\n" +
 	"\x03Tso\x12\x1d.squall.percolator.TsoRequest\x1a\x1e.squall.percolator.TsoResponse\x12D\n" +
@@ -1898,7 +2379,8 @@ const file_percolator_proto_rawDesc = "" +
 	"\bRollback\x12\".squall.percolator.RollbackRequest\x1a#.squall.percolator.RollbackResponse\x12e\n" +
 	"\x0eCheckTxnStatus\x12(.squall.percolator.CheckTxnStatusRequest\x1a).squall.percolator.CheckTxnStatusResponse\x12\\\n" +
 	"\vResolveLock\x12%.squall.percolator.ResolveLockRequest\x1a&.squall.percolator.ResolveLockResponse\x12M\n" +
-	"\x06Status\x12 .squall.percolator.StatusRequest\x1a!.squall.percolator.StatusResponseB?Z=github.com/squall-chaos/squall/system/percolator/percolatorpbb\x06proto3"
+	"\x06Status\x12 .squall.percolator.StatusRequest\x1a!.squall.percolator.StatusResponse\x12N\n" +
+	"\x05Batch\x12\x1f.squall.percolator.BatchRequest\x1a .squall.percolator.BatchResponse(\x010\x01B?Z=github.com/squall-chaos/squall/system/percolator/percolatorpbb\x06proto3"
 
 var (
 	file_percolator_proto_rawDescOnce sync.Once
@@ -1913,80 +2395,102 @@ func file_percolator_proto_rawDescGZIP() []byte {
 }
 
 var file_percolator_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_percolator_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_percolator_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_percolator_proto_goTypes = []any{
 	(Mutation_Op)(0),                   // 0: squall.percolator.Mutation.Op
 	(CheckTxnStatusResponse_Status)(0), // 1: squall.percolator.CheckTxnStatusResponse.Status
-	(*TsoRequest)(nil),                 // 2: squall.percolator.TsoRequest
-	(*TsoResponse)(nil),                // 3: squall.percolator.TsoResponse
-	(*Mutation)(nil),                   // 4: squall.percolator.Mutation
-	(*LockInfo)(nil),                   // 5: squall.percolator.LockInfo
-	(*KeyError)(nil),                   // 6: squall.percolator.KeyError
-	(*WriteConflict)(nil),              // 7: squall.percolator.WriteConflict
-	(*GetRequest)(nil),                 // 8: squall.percolator.GetRequest
-	(*GetResponse)(nil),                // 9: squall.percolator.GetResponse
-	(*BatchGetRequest)(nil),            // 10: squall.percolator.BatchGetRequest
-	(*BatchGetResponse)(nil),           // 11: squall.percolator.BatchGetResponse
-	(*PrewriteRequest)(nil),            // 12: squall.percolator.PrewriteRequest
-	(*PrewriteResponse)(nil),           // 13: squall.percolator.PrewriteResponse
-	(*CommitRequest)(nil),              // 14: squall.percolator.CommitRequest
-	(*CommitResponse)(nil),             // 15: squall.percolator.CommitResponse
-	(*RollbackRequest)(nil),            // 16: squall.percolator.RollbackRequest
-	(*RollbackResponse)(nil),           // 17: squall.percolator.RollbackResponse
-	(*CheckTxnStatusRequest)(nil),      // 18: squall.percolator.CheckTxnStatusRequest
-	(*CheckTxnStatusResponse)(nil),     // 19: squall.percolator.CheckTxnStatusResponse
-	(*ResolveLockRequest)(nil),         // 20: squall.percolator.ResolveLockRequest
-	(*ResolveLockResponse)(nil),        // 21: squall.percolator.ResolveLockResponse
-	(*StatusRequest)(nil),              // 22: squall.percolator.StatusRequest
-	(*GroupStatus)(nil),                // 23: squall.percolator.GroupStatus
-	(*StatusResponse)(nil),             // 24: squall.percolator.StatusResponse
-	(*NotLeader)(nil),                  // 25: squall.percolator.NotLeader
-	(*ShardCommand)(nil),               // 26: squall.percolator.ShardCommand
-	(*OracleCommand)(nil),              // 27: squall.percolator.OracleCommand
+	(*BatchRequest)(nil),               // 2: squall.percolator.BatchRequest
+	(*BatchResponse)(nil),              // 3: squall.percolator.BatchResponse
+	(*TsoRequest)(nil),                 // 4: squall.percolator.TsoRequest
+	(*TsoResponse)(nil),                // 5: squall.percolator.TsoResponse
+	(*Mutation)(nil),                   // 6: squall.percolator.Mutation
+	(*LockInfo)(nil),                   // 7: squall.percolator.LockInfo
+	(*KeyError)(nil),                   // 8: squall.percolator.KeyError
+	(*WriteConflict)(nil),              // 9: squall.percolator.WriteConflict
+	(*GetRequest)(nil),                 // 10: squall.percolator.GetRequest
+	(*GetResponse)(nil),                // 11: squall.percolator.GetResponse
+	(*BatchGetRequest)(nil),            // 12: squall.percolator.BatchGetRequest
+	(*BatchGetResponse)(nil),           // 13: squall.percolator.BatchGetResponse
+	(*PrewriteRequest)(nil),            // 14: squall.percolator.PrewriteRequest
+	(*PrewriteResponse)(nil),           // 15: squall.percolator.PrewriteResponse
+	(*CommitRequest)(nil),              // 16: squall.percolator.CommitRequest
+	(*CommitResponse)(nil),             // 17: squall.percolator.CommitResponse
+	(*RollbackRequest)(nil),            // 18: squall.percolator.RollbackRequest
+	(*RollbackResponse)(nil),           // 19: squall.percolator.RollbackResponse
+	(*CheckTxnStatusRequest)(nil),      // 20: squall.percolator.CheckTxnStatusRequest
+	(*CheckTxnStatusResponse)(nil),     // 21: squall.percolator.CheckTxnStatusResponse
+	(*ResolveLockRequest)(nil),         // 22: squall.percolator.ResolveLockRequest
+	(*ResolveLockResponse)(nil),        // 23: squall.percolator.ResolveLockResponse
+	(*StatusRequest)(nil),              // 24: squall.percolator.StatusRequest
+	(*GroupStatus)(nil),                // 25: squall.percolator.GroupStatus
+	(*StatusResponse)(nil),             // 26: squall.percolator.StatusResponse
+	(*NotLeader)(nil),                  // 27: squall.percolator.NotLeader
+	(*ShardCommand)(nil),               // 28: squall.percolator.ShardCommand
+	(*OracleCommand)(nil),              // 29: squall.percolator.OracleCommand
+	(*BatchRequest_Request)(nil),       // 30: squall.percolator.BatchRequest.Request
+	(*BatchResponse_Response)(nil),     // 31: squall.percolator.BatchResponse.Response
 }
 var file_percolator_proto_depIdxs = []int32{
-	0,  // 0: squall.percolator.Mutation.op:type_name -> squall.percolator.Mutation.Op
-	0,  // 1: squall.percolator.LockInfo.kind:type_name -> squall.percolator.Mutation.Op
-	5,  // 2: squall.percolator.KeyError.locked:type_name -> squall.percolator.LockInfo
-	7,  // 3: squall.percolator.KeyError.conflict:type_name -> squall.percolator.WriteConflict
-	6,  // 4: squall.percolator.GetResponse.error:type_name -> squall.percolator.KeyError
-	9,  // 5: squall.percolator.BatchGetResponse.results:type_name -> squall.percolator.GetResponse
-	4,  // 6: squall.percolator.PrewriteRequest.mutations:type_name -> squall.percolator.Mutation
-	6,  // 7: squall.percolator.PrewriteResponse.errors:type_name -> squall.percolator.KeyError
-	6,  // 8: squall.percolator.CommitResponse.error:type_name -> squall.percolator.KeyError
-	6,  // 9: squall.percolator.RollbackResponse.error:type_name -> squall.percolator.KeyError
-	6,  // 10: squall.percolator.CheckTxnStatusResponse.error:type_name -> squall.percolator.KeyError
-	1,  // 11: squall.percolator.CheckTxnStatusResponse.status:type_name -> squall.percolator.CheckTxnStatusResponse.Status
-	6,  // 12: squall.percolator.ResolveLockResponse.error:type_name -> squall.percolator.KeyError
-	23, // 13: squall.percolator.StatusResponse.groups:type_name -> squall.percolator.GroupStatus
-	12, // 14: squall.percolator.ShardCommand.prewrite:type_name -> squall.percolator.PrewriteRequest
-	14, // 15: squall.percolator.ShardCommand.commit:type_name -> squall.percolator.CommitRequest
-	16, // 16: squall.percolator.ShardCommand.rollback:type_name -> squall.percolator.RollbackRequest
-	18, // 17: squall.percolator.ShardCommand.check_txn_status:type_name -> squall.percolator.CheckTxnStatusRequest
-	20, // 18: squall.percolator.ShardCommand.resolve_lock:type_name -> squall.percolator.ResolveLockRequest
-	2,  // 19: squall.percolator.Percolator.Tso:input_type -> squall.percolator.TsoRequest
-	8,  // 20: squall.percolator.Percolator.Get:input_type -> squall.percolator.GetRequest
-	10, // 21: squall.percolator.Percolator.BatchGet:input_type -> squall.percolator.BatchGetRequest
-	12, // 22: squall.percolator.Percolator.Prewrite:input_type -> squall.percolator.PrewriteRequest
-	14, // 23: squall.percolator.Percolator.Commit:input_type -> squall.percolator.CommitRequest
-	16, // 24: squall.percolator.Percolator.Rollback:input_type -> squall.percolator.RollbackRequest
-	18, // 25: squall.percolator.Percolator.CheckTxnStatus:input_type -> squall.percolator.CheckTxnStatusRequest
-	20, // 26: squall.percolator.Percolator.ResolveLock:input_type -> squall.percolator.ResolveLockRequest
-	22, // 27: squall.percolator.Percolator.Status:input_type -> squall.percolator.StatusRequest
-	3,  // 28: squall.percolator.Percolator.Tso:output_type -> squall.percolator.TsoResponse
-	9,  // 29: squall.percolator.Percolator.Get:output_type -> squall.percolator.GetResponse
-	11, // 30: squall.percolator.Percolator.BatchGet:output_type -> squall.percolator.BatchGetResponse
-	13, // 31: squall.percolator.Percolator.Prewrite:output_type -> squall.percolator.PrewriteResponse
-	15, // 32: squall.percolator.Percolator.Commit:output_type -> squall.percolator.CommitResponse
-	17, // 33: squall.percolator.Percolator.Rollback:output_type -> squall.percolator.RollbackResponse
-	19, // 34: squall.percolator.Percolator.CheckTxnStatus:output_type -> squall.percolator.CheckTxnStatusResponse
-	21, // 35: squall.percolator.Percolator.ResolveLock:output_type -> squall.percolator.ResolveLockResponse
-	24, // 36: squall.percolator.Percolator.Status:output_type -> squall.percolator.StatusResponse
-	28, // [28:37] is the sub-list for method output_type
-	19, // [19:28] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	30, // 0: squall.percolator.BatchRequest.requests:type_name -> squall.percolator.BatchRequest.Request
+	31, // 1: squall.percolator.BatchResponse.responses:type_name -> squall.percolator.BatchResponse.Response
+	0,  // 2: squall.percolator.Mutation.op:type_name -> squall.percolator.Mutation.Op
+	0,  // 3: squall.percolator.LockInfo.kind:type_name -> squall.percolator.Mutation.Op
+	7,  // 4: squall.percolator.KeyError.locked:type_name -> squall.percolator.LockInfo
+	9,  // 5: squall.percolator.KeyError.conflict:type_name -> squall.percolator.WriteConflict
+	8,  // 6: squall.percolator.GetResponse.error:type_name -> squall.percolator.KeyError
+	11, // 7: squall.percolator.BatchGetResponse.results:type_name -> squall.percolator.GetResponse
+	6,  // 8: squall.percolator.PrewriteRequest.mutations:type_name -> squall.percolator.Mutation
+	8,  // 9: squall.percolator.PrewriteResponse.errors:type_name -> squall.percolator.KeyError
+	8,  // 10: squall.percolator.CommitResponse.error:type_name -> squall.percolator.KeyError
+	8,  // 11: squall.percolator.RollbackResponse.error:type_name -> squall.percolator.KeyError
+	8,  // 12: squall.percolator.CheckTxnStatusResponse.error:type_name -> squall.percolator.KeyError
+	1,  // 13: squall.percolator.CheckTxnStatusResponse.status:type_name -> squall.percolator.CheckTxnStatusResponse.Status
+	8,  // 14: squall.percolator.ResolveLockResponse.error:type_name -> squall.percolator.KeyError
+	25, // 15: squall.percolator.StatusResponse.groups:type_name -> squall.percolator.GroupStatus
+	14, // 16: squall.percolator.ShardCommand.prewrite:type_name -> squall.percolator.PrewriteRequest
+	16, // 17: squall.percolator.ShardCommand.commit:type_name -> squall.percolator.CommitRequest
+	18, // 18: squall.percolator.ShardCommand.rollback:type_name -> squall.percolator.RollbackRequest
+	20, // 19: squall.percolator.ShardCommand.check_txn_status:type_name -> squall.percolator.CheckTxnStatusRequest
+	22, // 20: squall.percolator.ShardCommand.resolve_lock:type_name -> squall.percolator.ResolveLockRequest
+	4,  // 21: squall.percolator.BatchRequest.Request.tso:type_name -> squall.percolator.TsoRequest
+	12, // 22: squall.percolator.BatchRequest.Request.batch_get:type_name -> squall.percolator.BatchGetRequest
+	14, // 23: squall.percolator.BatchRequest.Request.prewrite:type_name -> squall.percolator.PrewriteRequest
+	16, // 24: squall.percolator.BatchRequest.Request.commit:type_name -> squall.percolator.CommitRequest
+	18, // 25: squall.percolator.BatchRequest.Request.rollback:type_name -> squall.percolator.RollbackRequest
+	20, // 26: squall.percolator.BatchRequest.Request.check_txn_status:type_name -> squall.percolator.CheckTxnStatusRequest
+	22, // 27: squall.percolator.BatchRequest.Request.resolve_lock:type_name -> squall.percolator.ResolveLockRequest
+	5,  // 28: squall.percolator.BatchResponse.Response.tso:type_name -> squall.percolator.TsoResponse
+	13, // 29: squall.percolator.BatchResponse.Response.batch_get:type_name -> squall.percolator.BatchGetResponse
+	15, // 30: squall.percolator.BatchResponse.Response.prewrite:type_name -> squall.percolator.PrewriteResponse
+	17, // 31: squall.percolator.BatchResponse.Response.commit:type_name -> squall.percolator.CommitResponse
+	19, // 32: squall.percolator.BatchResponse.Response.rollback:type_name -> squall.percolator.RollbackResponse
+	21, // 33: squall.percolator.BatchResponse.Response.check_txn_status:type_name -> squall.percolator.CheckTxnStatusResponse
+	23, // 34: squall.percolator.BatchResponse.Response.resolve_lock:type_name -> squall.percolator.ResolveLockResponse
+	4,  // 35: squall.percolator.Percolator.Tso:input_type -> squall.percolator.TsoRequest
+	10, // 36: squall.percolator.Percolator.Get:input_type -> squall.percolator.GetRequest
+	12, // 37: squall.percolator.Percolator.BatchGet:input_type -> squall.percolator.BatchGetRequest
+	14, // 38: squall.percolator.Percolator.Prewrite:input_type -> squall.percolator.PrewriteRequest
+	16, // 39: squall.percolator.Percolator.Commit:input_type -> squall.percolator.CommitRequest
+	18, // 40: squall.percolator.Percolator.Rollback:input_type -> squall.percolator.RollbackRequest
+	20, // 41: squall.percolator.Percolator.CheckTxnStatus:input_type -> squall.percolator.CheckTxnStatusRequest
+	22, // 42: squall.percolator.Percolator.ResolveLock:input_type -> squall.percolator.ResolveLockRequest
+	24, // 43: squall.percolator.Percolator.Status:input_type -> squall.percolator.StatusRequest
+	2,  // 44: squall.percolator.Percolator.Batch:input_type -> squall.percolator.BatchRequest
+	5,  // 45: squall.percolator.Percolator.Tso:output_type -> squall.percolator.TsoResponse
+	11, // 46: squall.percolator.Percolator.Get:output_type -> squall.percolator.GetResponse
+	13, // 47: squall.percolator.Percolator.BatchGet:output_type -> squall.percolator.BatchGetResponse
+	15, // 48: squall.percolator.Percolator.Prewrite:output_type -> squall.percolator.PrewriteResponse
+	17, // 49: squall.percolator.Percolator.Commit:output_type -> squall.percolator.CommitResponse
+	19, // 50: squall.percolator.Percolator.Rollback:output_type -> squall.percolator.RollbackResponse
+	21, // 51: squall.percolator.Percolator.CheckTxnStatus:output_type -> squall.percolator.CheckTxnStatusResponse
+	23, // 52: squall.percolator.Percolator.ResolveLock:output_type -> squall.percolator.ResolveLockResponse
+	26, // 53: squall.percolator.Percolator.Status:output_type -> squall.percolator.StatusResponse
+	3,  // 54: squall.percolator.Percolator.Batch:output_type -> squall.percolator.BatchResponse
+	45, // [45:55] is the sub-list for method output_type
+	35, // [35:45] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_percolator_proto_init() }
@@ -1994,12 +2498,30 @@ func file_percolator_proto_init() {
 	if File_percolator_proto != nil {
 		return
 	}
-	file_percolator_proto_msgTypes[24].OneofWrappers = []any{
+	file_percolator_proto_msgTypes[26].OneofWrappers = []any{
 		(*ShardCommand_Prewrite)(nil),
 		(*ShardCommand_Commit)(nil),
 		(*ShardCommand_Rollback)(nil),
 		(*ShardCommand_CheckTxnStatus)(nil),
 		(*ShardCommand_ResolveLock)(nil),
+	}
+	file_percolator_proto_msgTypes[28].OneofWrappers = []any{
+		(*BatchRequest_Request_Tso)(nil),
+		(*BatchRequest_Request_BatchGet)(nil),
+		(*BatchRequest_Request_Prewrite)(nil),
+		(*BatchRequest_Request_Commit)(nil),
+		(*BatchRequest_Request_Rollback)(nil),
+		(*BatchRequest_Request_CheckTxnStatus)(nil),
+		(*BatchRequest_Request_ResolveLock)(nil),
+	}
+	file_percolator_proto_msgTypes[29].OneofWrappers = []any{
+		(*BatchResponse_Response_Tso)(nil),
+		(*BatchResponse_Response_BatchGet)(nil),
+		(*BatchResponse_Response_Prewrite)(nil),
+		(*BatchResponse_Response_Commit)(nil),
+		(*BatchResponse_Response_Rollback)(nil),
+		(*BatchResponse_Response_CheckTxnStatus)(nil),
+		(*BatchResponse_Response_ResolveLock)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2007,7 +2529,7 @@ func file_percolator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_percolator_proto_rawDesc), len(file_percolator_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   26,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,7 @@ const (
 	Percolator_CheckTxnStatus_FullMethodName = "/squall.percolator.Percolator/CheckTxnStatus"
 	Percolator_ResolveLock_FullMethodName    = "/squall.percolator.Percolator/ResolveLock"
 	Percolator_Status_FullMethodName         = "/squall.percolator.Percolator/Status"
+	Percolator_Batch_FullMethodName          = "/squall.percolator.Percolator/Batch"
 )
 
 // PercolatorClient is the client API for Percolator service.
@@ -54,6 +55,13 @@ type PercolatorClient interface {
 	CheckTxnStatus(ctx context.Context, in *CheckTxnStatusRequest, opts ...grpc.CallOption) (*CheckTxnStatusResponse, error)
 	ResolveLock(ctx context.Context, in *ResolveLockRequest, opts ...grpc.CallOption) (*ResolveLockResponse, error)
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
+	// Batch carries the transactional RPCs above (all but Get and Status)
+	// of many concurrent callers over one stream, as TiKV's BatchCommands
+	// does: one message holds every request queued while the previous one
+	// was being sent, and the server answers each as soon as it is done,
+	// in any order, gathering the answers ready together into one message.
+	// What a request does and answers is exactly what its unary RPC does.
+	Batch(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[BatchRequest, BatchResponse], error)
 }
 
 type percolatorClient struct {
@@ -154,6 +162,19 @@ func (c *percolatorClient) Status(ctx context.Context, in *StatusRequest, opts .
 	return out, nil
 }
 
+func (c *percolatorClient) Batch(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[BatchRequest, BatchResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Percolator_ServiceDesc.Streams[0], Percolator_Batch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BatchRequest, BatchResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Percolator_BatchClient = grpc.BidiStreamingClient[BatchRequest, BatchResponse]
+
 // PercolatorServer is the server API for Percolator service.
 // All implementations must embed UnimplementedPercolatorServer
 // for forward compatibility.
@@ -178,6 +199,13 @@ type PercolatorServer interface {
 	CheckTxnStatus(context.Context, *CheckTxnStatusRequest) (*CheckTxnStatusResponse, error)
 	ResolveLock(context.Context, *ResolveLockRequest) (*ResolveLockResponse, error)
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
+	// Batch carries the transactional RPCs above (all but Get and Status)
+	// of many concurrent callers over one stream, as TiKV's BatchCommands
+	// does: one message holds every request queued while the previous one
+	// was being sent, and the server answers each as soon as it is done,
+	// in any order, gathering the answers ready together into one message.
+	// What a request does and answers is exactly what its unary RPC does.
+	Batch(grpc.BidiStreamingServer[BatchRequest, BatchResponse]) error
 	mustEmbedUnimplementedPercolatorServer()
 }
 
@@ -214,6 +242,9 @@ func (UnimplementedPercolatorServer) ResolveLock(context.Context, *ResolveLockRe
 }
 func (UnimplementedPercolatorServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedPercolatorServer) Batch(grpc.BidiStreamingServer[BatchRequest, BatchResponse]) error {
+	return status.Error(codes.Unimplemented, "method Batch not implemented")
 }
 func (UnimplementedPercolatorServer) mustEmbedUnimplementedPercolatorServer() {}
 func (UnimplementedPercolatorServer) testEmbeddedByValue()                    {}
@@ -398,6 +429,13 @@ func _Percolator_Status_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Percolator_Batch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(PercolatorServer).Batch(&grpc.GenericServerStream[BatchRequest, BatchResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Percolator_BatchServer = grpc.BidiStreamingServer[BatchRequest, BatchResponse]
+
 // Percolator_ServiceDesc is the grpc.ServiceDesc for Percolator service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -442,6 +480,13 @@ var Percolator_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Percolator_Status_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Batch",
+			Handler:       _Percolator_Batch_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "percolator.proto",
 }

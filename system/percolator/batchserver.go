@@ -1,0 +1,142 @@
+package percolator
+
+import (
+	"context"
+	"time"
+
+	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// Batch implements pb.PercolatorServer: it serves every request of the
+// stream at once, each as its unary RPC would, and sends the answers back
+// as they are ready, those ready together in one message.
+func (s *Server) Batch(stream pb.Percolator_BatchServer) error {
+	// ctx outlives nothing of the stream: the requests still running when
+	// the stream ends are cancelled with it.
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	answers := make(chan *pb.BatchResponse_Response, 64)
+	sendErr := make(chan error, 1)
+	go func() { sendErr <- sendAnswers(ctx, stream, answers) }()
+	for {
+		batch, err := stream.Recv()
+		if err != nil {
+			// The client closed its side or the stream broke: the answers
+			// still owed have no one to read them.
+			cancel()
+			<-sendErr
+			return nil
+		}
+		for _, req := range batch.Requests {
+			go func() {
+				answer := s.serveBatched(ctx, req)
+				select {
+				case answers <- answer:
+				case <-ctx.Done():
+				}
+			}()
+		}
+		select {
+		case err := <-sendErr:
+			return err
+		default:
+		}
+	}
+}
+
+// sendAnswers sends the answers as they come, each message holding the
+// answers ready when it is sent (up to maxBatchBytes), until ctx ends or
+// a send fails.
+func sendAnswers(ctx context.Context, stream pb.Percolator_BatchServer, answers <-chan *pb.BatchResponse_Response) error {
+	var next *pb.BatchResponse_Response // did not fit in the last message
+	for {
+		if next == nil {
+			select {
+			case next = <-answers:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		batch, size := []*pb.BatchResponse_Response{next}, proto.Size(next)
+		next = nil
+	gather:
+		for {
+			select {
+			case a := <-answers:
+				if size += proto.Size(a); size > maxBatchBytes {
+					next = a
+					break gather
+				}
+				batch = append(batch, a)
+			default:
+				break gather
+			}
+		}
+		if err := stream.Send(&pb.BatchResponse{Responses: batch}); err != nil {
+			return err
+		}
+	}
+}
+
+// serveBatched runs one request of a Batch stream through its unary
+// handler, under the deadline its caller gave it.
+func (s *Server) serveBatched(ctx context.Context, req *pb.BatchRequest_Request) *pb.BatchResponse_Response {
+	if req.TimeoutUs > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.TimeoutUs)*time.Microsecond)
+		defer cancel()
+	}
+	answer := &pb.BatchResponse_Response{Id: req.Id}
+	var err error
+	switch cmd := req.Cmd.(type) {
+	case *pb.BatchRequest_Request_Tso:
+		var r *pb.TsoResponse
+		r, err = s.Tso(ctx, cmd.Tso)
+		answer.Cmd = &pb.BatchResponse_Response_Tso{Tso: r}
+	case *pb.BatchRequest_Request_BatchGet:
+		var r *pb.BatchGetResponse
+		r, err = s.BatchGet(ctx, cmd.BatchGet)
+		answer.Cmd = &pb.BatchResponse_Response_BatchGet{BatchGet: r}
+	case *pb.BatchRequest_Request_Prewrite:
+		var r *pb.PrewriteResponse
+		r, err = s.Prewrite(ctx, cmd.Prewrite)
+		answer.Cmd = &pb.BatchResponse_Response_Prewrite{Prewrite: r}
+	case *pb.BatchRequest_Request_Commit:
+		var r *pb.CommitResponse
+		r, err = s.Commit(ctx, cmd.Commit)
+		answer.Cmd = &pb.BatchResponse_Response_Commit{Commit: r}
+	case *pb.BatchRequest_Request_Rollback:
+		var r *pb.RollbackResponse
+		r, err = s.Rollback(ctx, cmd.Rollback)
+		answer.Cmd = &pb.BatchResponse_Response_Rollback{Rollback: r}
+	case *pb.BatchRequest_Request_CheckTxnStatus:
+		var r *pb.CheckTxnStatusResponse
+		r, err = s.CheckTxnStatus(ctx, cmd.CheckTxnStatus)
+		answer.Cmd = &pb.BatchResponse_Response_CheckTxnStatus{CheckTxnStatus: r}
+	case *pb.BatchRequest_Request_ResolveLock:
+		var r *pb.ResolveLockResponse
+		r, err = s.ResolveLock(ctx, cmd.ResolveLock)
+		answer.Cmd = &pb.BatchResponse_Response_ResolveLock{ResolveLock: r}
+	default:
+		err = status.Errorf(codes.InvalidArgument, "batch request %d: no command, or one this server does not know (%T)", req.Id, req.Cmd)
+	}
+	if err != nil {
+		answer.Cmd = nil
+		answer.Status = encodeStatus(err)
+	}
+	return answer
+}
+
+// encodeStatus encodes err as the google.rpc.Status a unary RPC would
+// have failed with (gRPC's Unknown for an error that is not a status).
+func encodeStatus(err error) []byte {
+	st := status.Convert(err).Proto()
+	b, merr := proto.Marshal(st)
+	if merr != nil {
+		b, _ = proto.Marshal(status.Newf(codes.Internal, "encode status %q: %v", st.GetMessage(), merr).Proto())
+	}
+	return b
+}
