@@ -3,6 +3,7 @@ package percolator
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -269,4 +270,117 @@ func TestBatchCarriesLargeValues(t *testing.T) {
 			t.Fatalf("key %q: found %v, %d bytes; want the 1 MiB value", keys[i], found[i], len(values[i]))
 		}
 	}
+}
+
+// fakeBatchStream stands in for the gRPC stream under a batchStream, so
+// that a test can hold a message in Send and end the stream at will.
+type fakeBatchStream struct {
+	grpc.ClientStream                       // nil: batchStream uses only Send and Recv
+	sent              chan *pb.BatchRequest // each message handed to Send
+	release           chan error            // what the held Send returns
+	recvErr           chan error            // ends Recv with this error
+}
+
+func newFakeBatchStream() *fakeBatchStream {
+	return &fakeBatchStream{sent: make(chan *pb.BatchRequest), release: make(chan error), recvErr: make(chan error)}
+}
+
+func (f *fakeBatchStream) Send(m *pb.BatchRequest) error {
+	f.sent <- m
+	return <-f.release
+}
+
+func (f *fakeBatchStream) Recv() (*pb.BatchResponse, error) { return nil, <-f.recvErr }
+
+// fakeBatchClient returns a batchClient whose stream is f.
+func fakeBatchClient(f *fakeBatchStream) (*batchClient, *batchStream) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &batchStream{stream: f, cancel: cancel, kick: make(chan struct{}, 1), waiting: make(map[uint64]chan *pb.BatchResponse_Response)}
+	go s.sendLoop(ctx)
+	go s.receiveLoop()
+	return &batchClient{lock: make(chan struct{}, 1), current: s}, s
+}
+
+// queued waits until n requests wait in s's queue.
+func queued(s *batchStream, n int) {
+	for {
+		s.mu.Lock()
+		l := len(s.queue)
+		s.mu.Unlock()
+		if l == n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// tsoCall starts a Tso call through b under ctx; its error comes on the
+// channel returned.
+func tsoCall(ctx context.Context, b *batchClient) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Tso(ctx, &pb.TsoRequest{Count: 1})
+		done <- err
+	}()
+	return done
+}
+
+// TestBatchWithdrawsQueuedRequest: a caller that gives up while its
+// request still waits in the queue hears that it was never sent (a
+// definite failure), and the request is not sent afterwards.
+func TestBatchWithdrawsQueuedRequest(t *testing.T) {
+	f := newFakeBatchStream()
+	b, s := fakeBatchClient(f)
+	a := tsoCall(context.Background(), b)
+	if m := <-f.sent; len(m.Requests) != 1 {
+		t.Fatalf("first message holds %d requests, want 1", len(m.Requests))
+	}
+	// The sender is held in Send: the next request waits in the queue.
+	bctx, cancelB := context.WithCancel(context.Background())
+	bDone := tsoCall(bctx, b)
+	queued(s, 1)
+	cancelB()
+	if err := <-bDone; status.Code(err) != codes.Unavailable || maySent(err) {
+		t.Fatalf("request withdrawn from the queue: %v, want Unavailable, not sent", err)
+	}
+	c := tsoCall(context.Background(), b)
+	queued(s, 1)
+	f.release <- nil // the first message is sent
+	m := <-f.sent
+	if len(m.Requests) != 1 || m.Requests[0].Id != 3 {
+		t.Fatalf("second message holds %v, want only the third request (id 3)", m.Requests)
+	}
+	f.recvErr <- errors.New("test over")
+	f.release <- nil
+	for _, done := range []<-chan error{a, c} {
+		if err := <-done; !maySent(err) {
+			t.Fatalf("sent request when the stream ended: %v, want may have been delivered", err)
+		}
+	}
+}
+
+// TestBatchBrokenStreamSplitsSentFromQueued breaks a stream with one
+// request sent, one being sent and one queued: the first two may have
+// been delivered (indeterminate), the queued one was not (definite).
+func TestBatchBrokenStreamSplitsSentFromQueued(t *testing.T) {
+	f := newFakeBatchStream()
+	b, s := fakeBatchClient(f)
+	ctx := context.Background()
+	sent := tsoCall(ctx, b)
+	<-f.sent
+	f.release <- nil
+	sending := tsoCall(ctx, b)
+	<-f.sent // held in Send
+	waiting := tsoCall(ctx, b)
+	queued(s, 1)
+	f.recvErr <- errors.New("connection reset")
+	for name, done := range map[string]<-chan error{"sent": sent, "being sent": sending} {
+		if err := <-done; status.Code(err) != codes.Unavailable || !maySent(err) {
+			t.Errorf("request %s when the stream broke: %v, want Unavailable, may have been delivered", name, err)
+		}
+	}
+	if err := <-waiting; status.Code(err) != codes.Unavailable || maySent(err) {
+		t.Errorf("request queued when the stream broke: %v, want Unavailable, not sent", err)
+	}
+	f.release <- errors.New("stream closed") // let the held Send end
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,15 +29,16 @@ type batchClient struct {
 	pb.PercolatorClient // unary, for Get and Status
 	conn                *grpc.ClientConn
 
-	// opening is held (a token in it) by the caller opening a stream and
-	// by whoever reads or replaces current; a channel, not a mutex, so
-	// that callers waiting behind a slow opening keep to their deadlines.
-	opening chan struct{}
+	// lock guards current and closed; a channel holding a token, not a
+	// mutex, because the holder may be opening a stream (a network round
+	// trip), and callers waiting behind it must keep to their deadlines.
+	lock    chan struct{}
 	current *batchStream
+	closed  bool
 }
 
 func newBatchClient(conn *grpc.ClientConn) *batchClient {
-	return &batchClient{PercolatorClient: pb.NewPercolatorClient(conn), conn: conn, opening: make(chan struct{}, 1)}
+	return &batchClient{PercolatorClient: pb.NewPercolatorClient(conn), conn: conn, lock: make(chan struct{}, 1)}
 }
 
 // batchStream is one open Batch stream and the requests out on it.
@@ -52,45 +54,66 @@ type batchStream struct {
 	broken  bool
 }
 
-// maxBatchBytes bounds one Batch message, either way, far under the
-// receive limits; a single larger request or answer goes alone.
+// maxBatchBytes bounds one Batch message either way, far under the
+// receive limits (grpctransport.MaxMessageSize, 512 MiB, on both sides);
+// a single larger request or answer goes alone.
 const maxBatchBytes = 1 << 20
+
+// errClientClosed fails the calls made after their Client closed.
+var errClientClosed = errors.New("client closed")
 
 // do sends req on the stream (opening one if need be) and waits for its
 // answer or the end of ctx.
 func (b *batchClient) do(ctx context.Context, req *pb.BatchRequest_Request) (*pb.BatchResponse_Response, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, notSent(err)
+	}
 	if deadline, ok := ctx.Deadline(); ok {
 		req.TimeoutUs = uint64(max(time.Until(deadline), time.Microsecond) / time.Microsecond)
 	}
 	s, err := b.stream(ctx)
 	if err != nil {
-		return nil, err
+		// Nothing of the request has left: it was never queued.
+		return nil, notSent(err)
 	}
-	id, answer, err := s.enqueue(req)
+	answer, err := s.enqueue(req)
 	if err != nil {
 		return nil, err
 	}
 	select {
 	case r := <-answer:
-		if r.Status != nil {
-			return nil, decodeStatus(r.Status)
-		}
-		return r, nil
+		return answerOrStatus(r)
 	case <-ctx.Done():
-		s.forget(id)
+		if queued := s.withdraw(req.Id); queued {
+			return nil, notSent(ctx.Err())
+		}
+		select {
+		case r := <-answer: // it came as ctx ended
+			return answerOrStatus(r)
+		default:
+		}
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
+}
+
+func answerOrStatus(r *pb.BatchResponse_Response) (*pb.BatchResponse_Response, error) {
+	if r.Status != nil {
+		return nil, decodeStatus(r.Status)
+	}
+	return r, nil
 }
 
 // stream returns the open stream, opening one if there is none. The
 // stream outlives ctx, which bounds only the opening.
 func (b *batchClient) stream(ctx context.Context) (*batchStream, error) {
 	select {
-	case b.opening <- struct{}{}:
-		defer func() { <-b.opening }()
+	case b.lock <- struct{}{}:
+		defer func() { <-b.lock }()
 	case <-ctx.Done():
-		// Another caller is opening the stream: this one was not sent.
-		return nil, notSent(ctx.Err())
+		return nil, fmt.Errorf("waiting for another call to open the batch stream: %w", ctx.Err())
+	}
+	if b.closed {
+		return nil, errClientClosed
 	}
 	if b.current != nil && !b.current.isBroken() {
 		return b.current, nil
@@ -103,12 +126,12 @@ func (b *batchClient) stream(ctx context.Context) (*batchStream, error) {
 		// with it.
 		cancel()
 		if err == nil {
-			err = status.FromContextError(ctx.Err()).Err()
+			err = ctx.Err()
 		}
 	}
 	if err != nil {
 		cancel()
-		return nil, err
+		return nil, fmt.Errorf("open batch stream: %w", err)
 	}
 	s := &batchStream{
 		stream:  stream,
@@ -122,12 +145,14 @@ func (b *batchClient) stream(ctx context.Context) (*batchStream, error) {
 	return s, nil
 }
 
-// close ends the open stream, failing what is out on it.
+// close ends the open stream, failing what is out on it, and refuses
+// calls from then on.
 func (b *batchClient) close() {
-	b.opening <- struct{}{}
-	defer func() { <-b.opening }()
+	b.lock <- struct{}{}
+	defer func() { <-b.lock }()
+	b.closed = true
 	if b.current != nil {
-		b.current.fail(errors.New("client closed"))
+		b.current.fail(errClientClosed)
 		b.current = nil
 	}
 }
@@ -138,14 +163,14 @@ func (s *batchStream) isBroken() bool {
 	return s.broken
 }
 
-// enqueue queues req for the next message and returns its id and where
-// its answer will come.
-func (s *batchStream) enqueue(req *pb.BatchRequest_Request) (uint64, <-chan *pb.BatchResponse_Response, error) {
+// enqueue gives req an id and queues it for the next message; the answer
+// will come on the channel returned.
+func (s *batchStream) enqueue(req *pb.BatchRequest_Request) (<-chan *pb.BatchResponse_Response, error) {
 	answer := make(chan *pb.BatchResponse_Response, 1)
 	s.mu.Lock()
 	if s.broken {
 		s.mu.Unlock()
-		return 0, nil, notSent(errors.New("batch stream broke before the request was queued"))
+		return nil, notSent(errors.New("batch stream broke before the request was queued"))
 	}
 	s.nextID++
 	req.Id = s.nextID
@@ -156,15 +181,23 @@ func (s *batchStream) enqueue(req *pb.BatchRequest_Request) (uint64, <-chan *pb.
 	case s.kick <- struct{}{}:
 	default: // the sender will see the queue anyway
 	}
-	return req.Id, answer, nil
+	return answer, nil
 }
 
-// forget drops a request whose caller stopped waiting; an answer that
-// comes for it is ignored.
-func (s *batchStream) forget(id uint64) {
+// withdraw drops the request id whose caller stopped waiting, and reports
+// whether it was still queued: then it will never be sent. An answer that
+// comes for it later is ignored.
+func (s *batchStream) withdraw(id uint64) (queued bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.waiting, id)
+	for i, req := range s.queue {
+		if req.Id == id {
+			s.queue = slices.Delete(s.queue, i, i+1)
+			return true
+		}
+	}
+	return false
 }
 
 // sendLoop sends what is queued, in messages of up to maxBatchBytes,
@@ -182,8 +215,12 @@ func (s *batchStream) sendLoop(ctx context.Context) {
 		s.mu.Unlock()
 		for len(queue) > 0 {
 			n, size := 1, proto.Size(queue[0])
-			for n < len(queue) && size+proto.Size(queue[n]) <= maxBatchBytes {
-				size += proto.Size(queue[n])
+			for n < len(queue) {
+				next := proto.Size(queue[n])
+				if size+next > maxBatchBytes {
+					break
+				}
+				size += next
 				n++
 			}
 			if err := s.stream.Send(&pb.BatchRequest{Requests: queue[:n]}); err != nil {
@@ -259,9 +296,9 @@ func decodeStatus(b []byte) error {
 	return status.ErrorProto(&st)
 }
 
-// batched returns the answer of the kind get reads from r, or an error if
-// r is of another kind.
-func batched[T any](r *pb.BatchResponse_Response, err error, get func(*pb.BatchResponse_Response) *T) (*T, error) {
+// answerOf returns the answer of the kind get reads from r, or an error
+// if r is of another kind.
+func answerOf[T any](r *pb.BatchResponse_Response, err error, get func(*pb.BatchResponse_Response) *T) (*T, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -273,35 +310,35 @@ func batched[T any](r *pb.BatchResponse_Response, err error, get func(*pb.BatchR
 
 func (b *batchClient) Tso(ctx context.Context, req *pb.TsoRequest, _ ...grpc.CallOption) (*pb.TsoResponse, error) {
 	r, err := b.do(ctx, &pb.BatchRequest_Request{Cmd: &pb.BatchRequest_Request_Tso{Tso: req}})
-	return batched(r, err, (*pb.BatchResponse_Response).GetTso)
+	return answerOf(r, err, (*pb.BatchResponse_Response).GetTso)
 }
 
 func (b *batchClient) BatchGet(ctx context.Context, req *pb.BatchGetRequest, _ ...grpc.CallOption) (*pb.BatchGetResponse, error) {
 	r, err := b.do(ctx, &pb.BatchRequest_Request{Cmd: &pb.BatchRequest_Request_BatchGet{BatchGet: req}})
-	return batched(r, err, (*pb.BatchResponse_Response).GetBatchGet)
+	return answerOf(r, err, (*pb.BatchResponse_Response).GetBatchGet)
 }
 
 func (b *batchClient) Prewrite(ctx context.Context, req *pb.PrewriteRequest, _ ...grpc.CallOption) (*pb.PrewriteResponse, error) {
 	r, err := b.do(ctx, &pb.BatchRequest_Request{Cmd: &pb.BatchRequest_Request_Prewrite{Prewrite: req}})
-	return batched(r, err, (*pb.BatchResponse_Response).GetPrewrite)
+	return answerOf(r, err, (*pb.BatchResponse_Response).GetPrewrite)
 }
 
 func (b *batchClient) Commit(ctx context.Context, req *pb.CommitRequest, _ ...grpc.CallOption) (*pb.CommitResponse, error) {
 	r, err := b.do(ctx, &pb.BatchRequest_Request{Cmd: &pb.BatchRequest_Request_Commit{Commit: req}})
-	return batched(r, err, (*pb.BatchResponse_Response).GetCommit)
+	return answerOf(r, err, (*pb.BatchResponse_Response).GetCommit)
 }
 
 func (b *batchClient) Rollback(ctx context.Context, req *pb.RollbackRequest, _ ...grpc.CallOption) (*pb.RollbackResponse, error) {
 	r, err := b.do(ctx, &pb.BatchRequest_Request{Cmd: &pb.BatchRequest_Request_Rollback{Rollback: req}})
-	return batched(r, err, (*pb.BatchResponse_Response).GetRollback)
+	return answerOf(r, err, (*pb.BatchResponse_Response).GetRollback)
 }
 
 func (b *batchClient) CheckTxnStatus(ctx context.Context, req *pb.CheckTxnStatusRequest, _ ...grpc.CallOption) (*pb.CheckTxnStatusResponse, error) {
 	r, err := b.do(ctx, &pb.BatchRequest_Request{Cmd: &pb.BatchRequest_Request_CheckTxnStatus{CheckTxnStatus: req}})
-	return batched(r, err, (*pb.BatchResponse_Response).GetCheckTxnStatus)
+	return answerOf(r, err, (*pb.BatchResponse_Response).GetCheckTxnStatus)
 }
 
 func (b *batchClient) ResolveLock(ctx context.Context, req *pb.ResolveLockRequest, _ ...grpc.CallOption) (*pb.ResolveLockResponse, error) {
 	r, err := b.do(ctx, &pb.BatchRequest_Request{Cmd: &pb.BatchRequest_Request_ResolveLock{ResolveLock: req}})
-	return batched(r, err, (*pb.BatchResponse_Response).GetResolveLock)
+	return answerOf(r, err, (*pb.BatchResponse_Response).GetResolveLock)
 }

@@ -2,6 +2,8 @@ package percolator
 
 import (
 	"context"
+	"io"
+	"sync"
 	"time"
 
 	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
@@ -12,50 +14,59 @@ import (
 
 // Batch implements pb.PercolatorServer: it serves every request of the
 // stream at once, each as its unary RPC would, and sends the answers back
-// as they are ready, those ready together in one message.
+// as they are ready, those ready together in one message. A client that
+// closes its side still gets the answers it is owed; a stream that breaks
+// cancels the requests still running.
 func (s *Server) Batch(stream pb.Percolator_BatchServer) error {
-	// ctx outlives nothing of the stream: the requests still running when
-	// the stream ends are cancelled with it.
+	// ctx is cancelled when Batch returns, ending the requests still
+	// running, if any, with it.
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	answers := make(chan *pb.BatchResponse_Response, 64)
 	sendErr := make(chan error, 1)
-	go func() { sendErr <- sendAnswers(ctx, stream, answers) }()
+	go func() { sendErr <- sendAnswers(ctx, cancel, stream, answers) }()
+	var running sync.WaitGroup
 	for {
 		batch, err := stream.Recv()
+		if err == io.EOF {
+			// Answer what was asked, then end the stream.
+			running.Wait()
+			close(answers)
+			return <-sendErr
+		}
 		if err != nil {
-			// The client closed its side or the stream broke: the answers
-			// still owed have no one to read them.
 			cancel()
+			running.Wait()
 			<-sendErr
-			return nil
+			return err
 		}
 		for _, req := range batch.Requests {
-			go func() {
+			running.Go(func() {
 				answer := s.serveBatched(ctx, req)
 				select {
 				case answers <- answer:
 				case <-ctx.Done():
 				}
-			}()
-		}
-		select {
-		case err := <-sendErr:
-			return err
-		default:
+			})
 		}
 	}
 }
 
 // sendAnswers sends the answers as they come, each message holding the
-// answers ready when it is sent (up to maxBatchBytes), until ctx ends or
-// a send fails.
-func sendAnswers(ctx context.Context, stream pb.Percolator_BatchServer, answers <-chan *pb.BatchResponse_Response) error {
+// answers ready when it is sent (up to maxBatchBytes), until answers is
+// closed and drained, ctx ends, or a send fails. After a failed send it
+// cancels ctx, which ends the stream's requests: nobody will read their
+// answers.
+func sendAnswers(ctx context.Context, cancel context.CancelFunc, stream pb.Percolator_BatchServer, answers <-chan *pb.BatchResponse_Response) error {
 	var next *pb.BatchResponse_Response // did not fit in the last message
 	for {
 		if next == nil {
 			select {
-			case next = <-answers:
+			case a, ok := <-answers:
+				if !ok {
+					return nil
+				}
+				next = a
 			case <-ctx.Done():
 				return nil
 			}
@@ -65,7 +76,10 @@ func sendAnswers(ctx context.Context, stream pb.Percolator_BatchServer, answers 
 	gather:
 		for {
 			select {
-			case a := <-answers:
+			case a, ok := <-answers:
+				if !ok {
+					break gather
+				}
 				if size += proto.Size(a); size > maxBatchBytes {
 					next = a
 					break gather
@@ -76,6 +90,7 @@ func sendAnswers(ctx context.Context, stream pb.Percolator_BatchServer, answers 
 			}
 		}
 		if err := stream.Send(&pb.BatchResponse{Responses: batch}); err != nil {
+			cancel()
 			return err
 		}
 	}

@@ -76,8 +76,11 @@ type Client struct {
 
 	tso tsoQueue
 	// background counts the secondaries' commits still running after
-	// their transactions' Commit returned; Close waits for them.
+	// their transactions' Commit returned; Close waits for them. closed
+	// (under mu) stops new ones from starting once Close waits, as a
+	// WaitGroup requires.
 	background sync.WaitGroup
+	closed     bool
 }
 
 // NewClient returns a client of the cluster; it connects lazily.
@@ -116,13 +119,17 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 // the client's connections, unless they come from a shared pool (whose
 // owner closes it).
 func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
 	c.background.Wait()
 	c.mu.Lock()
-	for _, b := range c.batchers {
-		b.close()
-	}
-	clear(c.batchers)
+	batchers := c.batchers
+	c.batchers = make(map[string]*batchClient)
 	c.mu.Unlock()
+	for _, b := range batchers {
+		b.close() // may wait for a call opening a stream: not under mu
+	}
 	if c.ownPool {
 		return c.cfg.Pool.Close()
 	}
@@ -164,6 +171,9 @@ func (c *Client) timestamp(ctx context.Context) (uint64, error) {
 		}
 		if r.err == nil {
 			return r.ts, nil
+		}
+		if c.isClosed() {
+			return 0, fmt.Errorf("%w: timestamp: %v", ErrDefinite, errClientClosed)
 		}
 		if c.sleep(ctx, pause) != nil {
 			return 0, fmt.Errorf("%w: timestamp: %v", ErrDefinite, r.err)
@@ -227,6 +237,9 @@ func (c *Client) call(ctx context.Context, group uint32, rpc func(context.Contex
 	var lastErr error
 	pause := time.Millisecond
 	for attempt := 0; ; attempt++ {
+		if c.isClosed() {
+			return classifyLast(fmt.Errorf("group %d: %w", group, errClientClosed), sent)
+		}
 		target := c.pick(group, attempt)
 		conn, err := c.cfg.Pool.Conn(c.addrs[target])
 		if err != nil {
@@ -256,17 +269,41 @@ func (c *Client) call(ctx context.Context, group uint32, rpc func(context.Contex
 	}
 }
 
-// batcher returns the batchClient that streams on conn.
-func (c *Client) batcher(conn *grpc.ClientConn) *batchClient {
+func (c *Client) isClosed() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.closed
+}
+
+// inBackground runs do on a goroutine that Close waits for, unless the
+// client is closing; it reports whether do runs.
+func (c *Client) inBackground(do func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.background.Go(do)
+	return true
+}
+
+// batcher returns the batchClient that streams on conn; once the client
+// is closed, one that refuses every call.
+func (c *Client) batcher(conn *grpc.ClientConn) *batchClient {
+	c.mu.Lock()
 	b := c.batchers[conn.Target()]
+	var stale *batchClient // its connection is gone from the pool
 	if b == nil || b.conn != conn {
-		if b != nil {
-			b.close() // its connection is gone from the pool
+		stale, b = b, newBatchClient(conn)
+		if c.closed {
+			b.closed = true
+		} else {
+			c.batchers[conn.Target()] = b
 		}
-		b = newBatchClient(conn)
-		c.batchers[conn.Target()] = b
+	}
+	c.mu.Unlock()
+	if stale != nil {
+		stale.close() // may wait for a call opening a stream: not under mu
 	}
 	return b
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -330,4 +331,57 @@ func TestClientFollowsLeaderChange(t *testing.T) {
 	tx.Set(x, []byte("2"))
 	mustCommit(t, tx)
 	expect(t, c, map[string]string{string(x): "2", string(y): "1"})
+}
+
+// TestCommitWhileClosing closes a client while transactions across both
+// shards commit on it. Close must wait only for secondaries' commits that
+// started before it (a commit starting after would break the WaitGroup's
+// rules), and every transaction that reported success must be visible to
+// another client, its secondary rolled forward by the reader if its
+// commit never ran.
+func TestCommitWhileClosing(t *testing.T) {
+	cluster := startCluster(t, 3, nil)
+	c := newTestClient(t, cluster.peers, nil)
+	ctx := testContext(t)
+	const writers = 8
+	committed := make([]map[string]string, writers)
+	var wg sync.WaitGroup
+	started := make(chan struct{}, writers)
+	for w := range writers {
+		committed[w] = map[string]string{}
+		wg.Go(func() {
+			for i := range 20 {
+				if i == 2 {
+					started <- struct{}{}
+				}
+				x := keyOnShard(t, fmt.Sprintf("closing-%d-%d-x", w, i), 1)
+				y := keyOnShard(t, fmt.Sprintf("closing-%d-%d-y", w, i), 2)
+				tx, err := c.Begin(ctx)
+				if err != nil {
+					return // the client closed under it
+				}
+				tx.Set(x, []byte("v"))
+				tx.Set(y, []byte("v"))
+				if tx.Commit(ctx) == nil {
+					committed[w][string(x)], committed[w][string(y)] = "v", "v"
+				}
+			}
+		})
+	}
+	for range writers {
+		<-started
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	wg.Wait()
+	reader := newTestClient(t, cluster.peers, nil)
+	n := 0
+	for _, values := range committed {
+		n += len(values) / 2
+		expect(t, reader, values)
+	}
+	if n < 2*writers {
+		t.Fatalf("%d transactions committed, want at least %d before the close", n, 2*writers)
+	}
 }

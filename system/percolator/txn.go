@@ -223,12 +223,12 @@ func (t *Txn) Commit(ctx context.Context) error {
 	// in the background, as TiKV does: until then a reader that meets
 	// their locks rolls them forward itself. The commits outlive the
 	// caller's context, for a lock they leave costs its readers a status
-	// check each.
+	// check each. A client that is closing leaves them to the readers.
 	delete(byShard, primaryShard)
 	if len(byShard) == 0 {
 		return nil
 	}
-	t.c.background.Go(func() {
+	t.c.inBackground(func() {
 		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.c.cfg.AttemptTimeout)
 		defer cancel()
 		eachShard(byShard, func(shard uint32, muts []*pb.Mutation) error {
