@@ -137,7 +137,7 @@ func TestAppendClientOnKV(t *testing.T) {
 // and checks them with Elle: its Txn is strictly serializable.
 func TestAppendConcurrentOnKV(t *testing.T) {
 	w := &Append{ActiveKeys: 4, AppendsPerKey: 20}
-	h := runOnKV(t, w, startKV(t), 4, 50)
+	h := run(t, w, "kv", startKV(t), 4, 50)
 	for _, c := range w.Checkers(CheckOptions{Consistency: "strict-serializable", Timeout: 30 * time.Second}) {
 		res := c.Check(context.Background(), h)
 		t.Logf("%s: %s", c.Name(), res.Summary)

@@ -14,11 +14,16 @@ import (
 	"github.com/squall-chaos/squall/history"
 	"github.com/squall-chaos/squall/internal/loopback"
 	"github.com/squall-chaos/squall/system/kv"
+	"github.com/squall-chaos/squall/system/percolator"
 )
 
 // startKV starts a 3-node KV cluster in this process and returns its
 // nodes.
-func startKV(t *testing.T) []Node {
+func startKV(t *testing.T) []Node { return startCluster(t, "kv") }
+
+// startCluster starts a 3-node cluster of system ("kv" or "percolator")
+// in this process and returns its nodes.
+func startCluster(t *testing.T, system string) []Node {
 	t.Helper()
 	var nodes []Node
 	var peers []kv.Peer
@@ -29,11 +34,28 @@ func startKV(t *testing.T) []Node {
 	}
 	dir := t.TempDir()
 	for _, p := range peers {
-		n, err := kv.Start(kv.Config{Name: p.Name, Peers: peers, Cluster: "t", DataDir: filepath.Join(dir, p.Name), TickInterval: 20 * time.Millisecond})
+		var stop func()
+		var err error
+		switch system {
+		case "kv":
+			var n *kv.Node
+			n, err = kv.Start(kv.Config{Name: p.Name, Peers: peers, Cluster: "t", DataDir: filepath.Join(dir, p.Name), TickInterval: 20 * time.Millisecond})
+			if n != nil {
+				stop = n.Stop
+			}
+		case "percolator":
+			var n *percolator.Node
+			n, err = percolator.Start(percolator.Config{Name: p.Name, Peers: peers, Cluster: "t", DataDir: filepath.Join(dir, p.Name), TickInterval: 20 * time.Millisecond})
+			if n != nil {
+				stop = n.Stop
+			}
+		default:
+			t.Fatalf("no system %q", system)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(n.Stop)
+		t.Cleanup(stop)
 	}
 	return nodes
 }
@@ -77,13 +99,22 @@ func TestBankGenerator(t *testing.T) {
 	}
 }
 
-func TestBankClientOnKV(t *testing.T) {
-	nodes := startKV(t)
+// TestBankClient runs transfers and reads by hand on each system: the
+// accounts are created once, a transfer moves money and an overdraft or
+// a transfer to the same account fails.
+func TestBankClient(t *testing.T) {
+	for _, system := range []string{"kv", "percolator"} {
+		t.Run(system, func(t *testing.T) { testBankClient(t, system) })
+	}
+}
+
+func testBankClient(t *testing.T, system string) {
+	nodes := startCluster(t, system)
 	w := &Bank{Accounts: 3, Total: 30}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	newClient := func() Client {
-		c, err := w.NewClient(Target{System: "kv", Nodes: nodes, Home: "n2"})
+		c, err := w.NewClient(Target{System: system, Nodes: nodes, Home: "n2"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,9 +159,18 @@ func TestBankClientOnKV(t *testing.T) {
 // TestBankConcurrentOnKV runs concurrent transfers and reads and checks
 // the history: the total holds, and every read is the replayed state at
 // its timestamp.
-func TestBankConcurrentOnKV(t *testing.T) {
+// TestBankConcurrent runs the generator's transfers and reads with four
+// concurrent clients on each system, and wants every checker's verdict
+// valid, every read checked against the replay of the transfers.
+func TestBankConcurrent(t *testing.T) {
+	for _, system := range []string{"kv", "percolator"} {
+		t.Run(system, func(t *testing.T) { testBankConcurrent(t, system) })
+	}
+}
+
+func testBankConcurrent(t *testing.T, system string) {
 	w := NewBank()
-	h := runOnKV(t, w, startKV(t), 4, 40)
+	h := run(t, w, system, startCluster(t, system), 4, 40)
 	total, byF := checker.Tally(h)
 	if byF["transfer"].OK == 0 || byF["read"].OK == 0 {
 		t.Fatalf("ops %+v: want some ok transfers and reads", byF)
@@ -147,9 +187,9 @@ func TestBankConcurrentOnKV(t *testing.T) {
 	}
 }
 
-// runOnKV runs w's generator with `processes` concurrent clients on the
+// run runs w's generator with `processes` concurrent clients on the
 // cluster, each doing opsEach operations, and returns the history.
-func runOnKV(t *testing.T, w Workload, nodes []Node, processes, opsEach int) history.History {
+func run(t *testing.T, w Workload, system string, nodes []Node, processes, opsEach int) history.History {
 	t.Helper()
 	g := w.NewGenerator(processes)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -161,7 +201,7 @@ func runOnKV(t *testing.T, w Workload, nodes []Node, processes, opsEach int) his
 	defer rec.Close()
 	var wg sync.WaitGroup
 	for p := range processes {
-		c, err := w.NewClient(Target{System: "kv", Nodes: nodes, Home: nodes[p%len(nodes)].Name})
+		c, err := w.NewClient(Target{System: system, Nodes: nodes, Home: nodes[p%len(nodes)].Name})
 		if err != nil {
 			t.Fatal(err)
 		}
