@@ -108,41 +108,50 @@ func (s *Server) serveBatched(ctx context.Context, req *pb.BatchRequest_Request)
 	var err error
 	switch cmd := req.Cmd.(type) {
 	case *pb.BatchRequest_Request_Tso:
-		var r *pb.TsoResponse
-		r, err = s.Tso(ctx, cmd.Tso)
-		answer.Cmd = &pb.BatchResponse_Response_Tso{Tso: r}
+		err = serveOne(ctx, s.Tso, cmd.Tso, func(r *pb.TsoResponse) {
+			answer.Cmd = &pb.BatchResponse_Response_Tso{Tso: r}
+		})
 	case *pb.BatchRequest_Request_BatchGet:
-		var r *pb.BatchGetResponse
-		r, err = s.BatchGet(ctx, cmd.BatchGet)
-		answer.Cmd = &pb.BatchResponse_Response_BatchGet{BatchGet: r}
+		err = serveOne(ctx, s.BatchGet, cmd.BatchGet, func(r *pb.BatchGetResponse) {
+			answer.Cmd = &pb.BatchResponse_Response_BatchGet{BatchGet: r}
+		})
 	case *pb.BatchRequest_Request_Prewrite:
-		var r *pb.PrewriteResponse
-		r, err = s.Prewrite(ctx, cmd.Prewrite)
-		answer.Cmd = &pb.BatchResponse_Response_Prewrite{Prewrite: r}
+		err = serveOne(ctx, s.Prewrite, cmd.Prewrite, func(r *pb.PrewriteResponse) {
+			answer.Cmd = &pb.BatchResponse_Response_Prewrite{Prewrite: r}
+		})
 	case *pb.BatchRequest_Request_Commit:
-		var r *pb.CommitResponse
-		r, err = s.Commit(ctx, cmd.Commit)
-		answer.Cmd = &pb.BatchResponse_Response_Commit{Commit: r}
+		err = serveOne(ctx, s.Commit, cmd.Commit, func(r *pb.CommitResponse) {
+			answer.Cmd = &pb.BatchResponse_Response_Commit{Commit: r}
+		})
 	case *pb.BatchRequest_Request_Rollback:
-		var r *pb.RollbackResponse
-		r, err = s.Rollback(ctx, cmd.Rollback)
-		answer.Cmd = &pb.BatchResponse_Response_Rollback{Rollback: r}
+		err = serveOne(ctx, s.Rollback, cmd.Rollback, func(r *pb.RollbackResponse) {
+			answer.Cmd = &pb.BatchResponse_Response_Rollback{Rollback: r}
+		})
 	case *pb.BatchRequest_Request_CheckTxnStatus:
-		var r *pb.CheckTxnStatusResponse
-		r, err = s.CheckTxnStatus(ctx, cmd.CheckTxnStatus)
-		answer.Cmd = &pb.BatchResponse_Response_CheckTxnStatus{CheckTxnStatus: r}
+		err = serveOne(ctx, s.CheckTxnStatus, cmd.CheckTxnStatus, func(r *pb.CheckTxnStatusResponse) {
+			answer.Cmd = &pb.BatchResponse_Response_CheckTxnStatus{CheckTxnStatus: r}
+		})
 	case *pb.BatchRequest_Request_ResolveLock:
-		var r *pb.ResolveLockResponse
-		r, err = s.ResolveLock(ctx, cmd.ResolveLock)
-		answer.Cmd = &pb.BatchResponse_Response_ResolveLock{ResolveLock: r}
+		err = serveOne(ctx, s.ResolveLock, cmd.ResolveLock, func(r *pb.ResolveLockResponse) {
+			answer.Cmd = &pb.BatchResponse_Response_ResolveLock{ResolveLock: r}
+		})
 	default:
 		err = status.Errorf(codes.InvalidArgument, "batch request %d: no command, or one this server does not know (%T)", req.Id, req.Cmd)
 	}
 	if err != nil {
-		answer.Cmd = nil
 		answer.Status = encodeStatus(err)
 	}
 	return answer
+}
+
+// serveOne runs one request through its unary handler and, if it
+// succeeds, hands the response to set, which puts it in the answer.
+func serveOne[Req, Resp any](ctx context.Context, handle func(context.Context, Req) (Resp, error), req Req, set func(Resp)) error {
+	resp, err := handle(ctx, req)
+	if err == nil {
+		set(resp)
+	}
+	return err
 }
 
 // encodeStatus encodes err as the google.rpc.Status a unary RPC would
