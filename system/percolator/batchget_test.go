@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -133,4 +134,29 @@ func TestConcurrentBatchGets(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestBatchGetStopsAtFirstShardError: when one shard's read fails, the
+// others stop too, even one waiting out a live lock, and the error
+// reported is the failure, not the cancelled wait.
+func TestBatchGetStopsAtFirstShardError(t *testing.T) {
+	ctx := testContext(t)
+	cl := startCluster(t, 3, nil)
+	L := keyOnShard(t, "held", 1)
+	if ShardOf(nil, DefaultShards) == 1 {
+		t.Fatal("the empty key maps to shard 1: the test needs it on another shard")
+	}
+	lockTS := cl.tso(ctx)
+	resp, err := cl.dial(cl.leader(1)).Prewrite(ctx, &pb.PrewriteRequest{Shard: 1, StartTs: lockTS, Primary: L, LockTtlMs: 60_000,
+		Mutations: []*pb.Mutation{{Op: pb.Mutation_PUT, Key: L, Value: []byte("v")}}})
+	if err != nil || len(resp.Errors) > 0 {
+		t.Fatalf("prewrite %q: %v %v", L, err, resp.GetErrors())
+	}
+	r := begin(t, newTestClient(t, cl.peers, nil))
+	// The empty key is refused at once; L's read would wait for the lock
+	// until ctx ends.
+	_, _, err = r.BatchGet(ctx, [][]byte{L, {}})
+	if !errors.Is(err, ErrDefinite) || !strings.Contains(err.Error(), "empty key") || strings.Contains(err.Error(), "waiting for") {
+		t.Fatalf("batch get of a locked key and an empty one: %v; want the empty key's refusal alone", err)
+	}
 }

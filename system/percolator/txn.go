@@ -73,12 +73,22 @@ func (t *Txn) BatchGet(ctx context.Context, keys [][]byte) (values [][]byte, fou
 		shard := t.c.shardOf(k)
 		byShard[shard] = append(byShard[shard], i)
 	}
-	// Each shard's reads fill their own indexes of values and found.
-	errs := eachShard(byShard, func(shard uint32, idx []int) error {
-		return t.readShard(ctx, shard, keys, idx, values, found)
+	// Each shard's reads fill their own indexes of values and found. The
+	// first shard to fail stops the others (which may be waiting out a
+	// lock): its error is the one reported.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var first error
+	var once sync.Once
+	eachShard(byShard, func(shard uint32, idx []int) error {
+		err := t.readShard(ctx, shard, keys, idx, values, found)
+		if err != nil {
+			once.Do(func() { first = err; cancel() })
+		}
+		return err
 	})
-	if err := errors.Join(errs...); err != nil {
-		return nil, nil, err
+	if first != nil {
+		return nil, nil, first
 	}
 	return values, found, nil
 }
