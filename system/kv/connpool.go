@@ -16,9 +16,14 @@ import (
 // same HTTP/2 connections, so the server writes many responses in one
 // system call instead of one each. A Client without a pool has its own.
 type ConnPool struct {
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn
+	mu     sync.Mutex
+	conns  map[string]*grpc.ClientConn
+	closed bool
 }
+
+// ErrPoolClosed is returned by Conn once the pool is closed: a connection
+// made then would outlive its owner.
+var ErrPoolClosed = errors.New("kv client: connection pool closed")
 
 // NewConnPool returns an empty pool; connections are made on first use.
 func NewConnPool() *ConnPool { return &ConnPool{conns: make(map[string]*grpc.ClientConn)} }
@@ -28,6 +33,9 @@ func NewConnPool() *ConnPool { return &ConnPool{conns: make(map[string]*grpc.Cli
 func (p *ConnPool) Conn(addr string) (*grpc.ClientConn, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrPoolClosed
+	}
 	if conn := p.conns[addr]; conn != nil {
 		return conn, nil
 	}
@@ -46,10 +54,11 @@ func (p *ConnPool) Conn(addr string) (*grpc.ClientConn, error) {
 	return conn, nil
 }
 
-// Close closes every connection of the pool.
+// Close closes every connection of the pool; Conn fails from then on.
 func (p *ConnPool) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.closed = true
 	var errs []error
 	for _, conn := range p.conns {
 		errs = append(errs, conn.Close())

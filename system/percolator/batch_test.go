@@ -301,8 +301,15 @@ func fakeBatchClient(f *fakeBatchStream) (*batchClient, *batchStream) {
 	return &batchClient{lock: make(chan struct{}, 1), current: s}, s
 }
 
+// hangGuard bounds the waits of the stand-in stream tests, so that a
+// regression fails them instead of hanging them; it is no time limit on
+// the code, which answers within microseconds.
+const hangGuard = 30 * time.Second
+
 // queued waits until n requests wait in s's queue.
-func queued(s *batchStream, n int) {
+func queued(t *testing.T, s *batchStream, n int) {
+	t.Helper()
+	deadline := time.Now().Add(hangGuard)
 	for {
 		s.mu.Lock()
 		l := len(s.queue)
@@ -310,7 +317,32 @@ func queued(s *batchStream, n int) {
 		if l == n {
 			return
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests queued, want %d", l, n)
+		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// receive returns the next value from ch, failing the test if none comes.
+func receive[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(hangGuard):
+		t.Fatalf("no %s", what)
+		panic("unreachable")
+	}
+}
+
+// send hands v to ch, failing the test if nobody takes it.
+func send[T any](t *testing.T, ch chan<- T, v T, what string) {
+	t.Helper()
+	select {
+	case ch <- v:
+	case <-time.After(hangGuard):
+		t.Fatalf("nobody took %s", what)
 	}
 }
 
@@ -332,29 +364,29 @@ func TestBatchWithdrawsQueuedRequest(t *testing.T) {
 	f := newFakeBatchStream()
 	b, s := fakeBatchClient(f)
 	a := tsoCall(context.Background(), b)
-	if m := <-f.sent; len(m.Requests) != 1 {
+	if m := receive(t, f.sent, "first message"); len(m.Requests) != 1 {
 		t.Fatalf("first message holds %d requests, want 1", len(m.Requests))
 	}
 	// The sender is held in Send: the next request waits in the queue.
 	bctx, cancelB := context.WithCancel(context.Background())
 	bDone := tsoCall(bctx, b)
-	queued(s, 1)
+	queued(t, s, 1)
 	cancelB()
-	if err := <-bDone; status.Code(err) != codes.Unavailable || maySent(err) {
+	if err := receive(t, bDone, "answer to the withdrawn request"); status.Code(err) != codes.Unavailable || maySent(err) {
 		t.Fatalf("request withdrawn from the queue: %v, want Unavailable, not sent", err)
 	}
 	c := tsoCall(context.Background(), b)
-	queued(s, 1)
-	f.release <- nil // the first message is sent
-	m := <-f.sent
+	queued(t, s, 1)
+	send(t, f.release, nil, "the first Send's result")
+	m := receive(t, f.sent, "second message")
 	if len(m.Requests) != 1 || m.Requests[0].Id != 3 {
 		t.Fatalf("second message holds %v, want only the third request (id 3)", m.Requests)
 	}
-	f.recvErr <- errors.New("test over")
-	f.release <- nil
+	send(t, f.recvErr, errors.New("test over"), "the end of the stream")
+	send(t, f.release, nil, "the second Send's result")
 	for _, done := range []<-chan error{a, c} {
-		if err := <-done; !maySent(err) {
-			t.Fatalf("sent request when the stream ended: %v, want may have been delivered", err)
+		if err := receive(t, done, "answer to a sent request"); status.Code(err) != codes.Unavailable || !maySent(err) {
+			t.Fatalf("sent request when the stream ended: %v, want Unavailable, may have been delivered", err)
 		}
 	}
 }
@@ -367,20 +399,20 @@ func TestBatchBrokenStreamSplitsSentFromQueued(t *testing.T) {
 	b, s := fakeBatchClient(f)
 	ctx := context.Background()
 	sent := tsoCall(ctx, b)
-	<-f.sent
-	f.release <- nil
+	receive(t, f.sent, "first message")
+	send(t, f.release, nil, "the first Send's result")
 	sending := tsoCall(ctx, b)
-	<-f.sent // held in Send
+	receive(t, f.sent, "second message") // held in Send
 	waiting := tsoCall(ctx, b)
-	queued(s, 1)
-	f.recvErr <- errors.New("connection reset")
+	queued(t, s, 1)
+	send(t, f.recvErr, errors.New("connection reset"), "the end of the stream")
 	for name, done := range map[string]<-chan error{"sent": sent, "being sent": sending} {
-		if err := <-done; status.Code(err) != codes.Unavailable || !maySent(err) {
+		if err := receive(t, done, "answer to the request "+name); status.Code(err) != codes.Unavailable || !maySent(err) {
 			t.Errorf("request %s when the stream broke: %v, want Unavailable, may have been delivered", name, err)
 		}
 	}
-	if err := <-waiting; status.Code(err) != codes.Unavailable || maySent(err) {
+	if err := receive(t, waiting, "answer to the queued request"); status.Code(err) != codes.Unavailable || maySent(err) {
 		t.Errorf("request queued when the stream broke: %v, want Unavailable, not sent", err)
 	}
-	f.release <- errors.New("stream closed") // let the held Send end
+	send(t, f.release, errors.New("stream closed"), "the second Send's result")
 }

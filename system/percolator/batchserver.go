@@ -16,7 +16,7 @@ import (
 // stream at once, each as its unary RPC would, and sends the answers back
 // as they are ready, those ready together in one message. A client that
 // closes its side still gets the answers it is owed; a stream that breaks
-// cancels the requests still running.
+// either way ends the requests still running.
 func (s *Server) Batch(stream pb.Percolator_BatchServer) error {
 	// ctx is cancelled when Batch returns, ending the requests still
 	// running, if any, with it.
@@ -25,29 +25,51 @@ func (s *Server) Batch(stream pb.Percolator_BatchServer) error {
 	answers := make(chan *pb.BatchResponse_Response, 64)
 	sendErr := make(chan error, 1)
 	go func() { sendErr <- sendAnswers(ctx, cancel, stream, answers) }()
+	// Receive on a goroutine of its own, so that a failed send ends the
+	// stream even while no request comes.
+	batches, recvErr := make(chan *pb.BatchRequest), make(chan error, 1)
+	go func() {
+		for {
+			batch, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case batches <- batch:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	var running sync.WaitGroup
 	for {
-		batch, err := stream.Recv()
-		if err == io.EOF {
-			// Answer what was asked, then end the stream.
-			running.Wait()
-			close(answers)
-			return <-sendErr
-		}
-		if err != nil {
+		select {
+		case batch := <-batches:
+			for _, req := range batch.Requests {
+				running.Go(func() {
+					answer := s.serveBatched(ctx, req)
+					select {
+					case answers <- answer:
+					case <-ctx.Done():
+					}
+				})
+			}
+		case err := <-recvErr:
+			if err == io.EOF {
+				// Answer what was asked, then end the stream.
+				running.Wait()
+				close(answers)
+				return <-sendErr
+			}
 			cancel()
 			running.Wait()
 			<-sendErr
 			return err
-		}
-		for _, req := range batch.Requests {
-			running.Go(func() {
-				answer := s.serveBatched(ctx, req)
-				select {
-				case answers <- answer:
-				case <-ctx.Done():
-				}
-			})
+		case err := <-sendErr:
+			// sendAnswers cancelled ctx: the requests end unanswered.
+			running.Wait()
+			return err
 		}
 	}
 }

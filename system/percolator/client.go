@@ -117,7 +117,8 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 
 // Close waits for the secondaries' commits still running, then closes
 // the client's connections, unless they come from a shared pool (whose
-// owner closes it).
+// owner closes it). Calls still out on the client fail, as indeterminate
+// if they may have reached a node; later calls fail at once, as definite.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	c.closed = true

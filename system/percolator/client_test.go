@@ -334,47 +334,69 @@ func TestClientFollowsLeaderChange(t *testing.T) {
 }
 
 // TestCommitWhileClosing closes a client while transactions across both
-// shards commit on it. Close must wait only for secondaries' commits that
-// started before it (a commit starting after would break the WaitGroup's
-// rules), and every transaction that reported success must be visible to
-// another client, its secondary rolled forward by the reader if its
-// commit never ran.
+// shards commit on it. Every commit that reported success must be
+// visible to another client (its secondary rolled forward by the reader
+// if the closing client left it), every failure must say on which side
+// of the taxonomy it is, and once Close has returned, calls fail at once
+// as definite instead of retrying until their deadlines.
 func TestCommitWhileClosing(t *testing.T) {
 	cluster := startCluster(t, 3, nil)
 	c := newTestClient(t, cluster.peers, nil)
 	ctx := testContext(t)
-	const writers = 8
+	const writers, txns = 8, 20
+	keys := make([][][2][]byte, writers) // keys[w][i]: transaction i of writer w
+	for w := range writers {
+		for i := range txns {
+			keys[w] = append(keys[w], [2][]byte{
+				keyOnShard(t, fmt.Sprintf("closing-%d-%d-x", w, i), 1),
+				keyOnShard(t, fmt.Sprintf("closing-%d-%d-y", w, i), 2),
+			})
+		}
+	}
 	committed := make([]map[string]string, writers)
+	errs := make([][]error, writers)
 	var wg sync.WaitGroup
-	started := make(chan struct{}, writers)
+	var started sync.WaitGroup // each writer has committed twice, or given up
+	started.Add(writers)
 	for w := range writers {
 		committed[w] = map[string]string{}
 		wg.Go(func() {
-			for i := range 20 {
+			var once sync.Once
+			defer once.Do(started.Done)
+			for i, kv := range keys[w] {
 				if i == 2 {
-					started <- struct{}{}
+					once.Do(started.Done)
 				}
-				x := keyOnShard(t, fmt.Sprintf("closing-%d-%d-x", w, i), 1)
-				y := keyOnShard(t, fmt.Sprintf("closing-%d-%d-y", w, i), 2)
 				tx, err := c.Begin(ctx)
 				if err != nil {
-					return // the client closed under it
+					errs[w] = append(errs[w], err)
+					continue
 				}
-				tx.Set(x, []byte("v"))
-				tx.Set(y, []byte("v"))
-				if tx.Commit(ctx) == nil {
-					committed[w][string(x)], committed[w][string(y)] = "v", "v"
+				tx.Set(kv[0], []byte("v"))
+				tx.Set(kv[1], []byte("v"))
+				if err := tx.Commit(ctx); err != nil {
+					errs[w] = append(errs[w], err)
+					continue
 				}
+				committed[w][string(kv[0])], committed[w][string(kv[1])] = "v", "v"
 			}
 		})
 	}
-	for range writers {
-		<-started
-	}
+	started.Wait()
 	if err := c.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
 	wg.Wait()
+	for w := range writers {
+		for _, err := range errs[w] {
+			if errors.Is(err, ErrDefinite) == errors.Is(err, ErrIndeterminate) {
+				t.Errorf("writer %d: %v: want exactly one of definite and indeterminate", w, err)
+			}
+		}
+	}
+	if _, err := c.Begin(ctx); !errors.Is(err, ErrDefinite) {
+		t.Fatalf("begin after close: %v, want a definite error", err)
+	}
 	reader := newTestClient(t, cluster.peers, nil)
 	n := 0
 	for _, values := range committed {
