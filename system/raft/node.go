@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -39,7 +40,10 @@ type NodeConfig struct {
 	// the default ElectionTick of 10 gives election timeouts of 1-2 s.
 	TickInterval time.Duration
 	// SnapshotEntries is how many entries may be applied after the last
-	// snapshot before the node takes a new one and compacts. Default 10000.
+	// snapshot before the node takes a new one and compacts: each time a
+	// number drawn between SnapshotEntries and half as many again, so that
+	// the replicas of a group, which apply the same entries, do not all
+	// stop to snapshot at the same moment. Default 10000.
 	SnapshotEntries uint64
 	// SnapshotRetain is how many entries a compaction keeps before the
 	// snapshot point, so that slightly lagging followers catch up from the
@@ -108,6 +112,9 @@ type Node struct {
 	readSeq   uint64
 	applied   uint64
 	snapIndex uint64
+	// snapAfter is how many applied entries past snapIndex trigger the
+	// next snapshot (see NodeConfig.SnapshotEntries).
+	snapAfter uint64
 
 	statusMu sync.Mutex
 	status   Status
@@ -196,6 +203,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		reads:         make(map[string]*readBatch),
 		applied:       snap.Meta.Index,
 		snapIndex:     snap.Meta.Index,
+		snapAfter:     snapshotInterval(cfg.SnapshotEntries),
 		appliedNotify: make(chan struct{}),
 		appliedIndex:  snap.Meta.Index,
 	}
@@ -584,8 +592,14 @@ func (n *Node) publishApplied() {
 	}
 }
 
+// snapshotInterval draws the number of applied entries after which the
+// next snapshot is due: between entries and half as many again.
+func snapshotInterval(entries uint64) uint64 {
+	return entries + rand.Uint64N(entries/2+1)
+}
+
 func (n *Node) maybeSnapshot() error {
-	if n.applied-n.snapIndex < n.cfg.SnapshotEntries {
+	if n.applied-n.snapIndex < n.snapAfter {
 		return nil
 	}
 	data, err := n.cfg.StateMachine.Snapshot()
@@ -596,6 +610,7 @@ func (n *Node) maybeSnapshot() error {
 		return fmt.Errorf("raft: save snapshot at %d: %w", n.applied, err)
 	}
 	n.snapIndex = n.applied
+	n.snapAfter = snapshotInterval(n.cfg.SnapshotEntries)
 	n.logger.Debug("raft snapshot", "index", n.applied, "bytes", len(data))
 	return nil
 }
