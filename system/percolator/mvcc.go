@@ -326,6 +326,18 @@ const snapshotVersion = 1
 //	uvarint #values, then per value: bytes key, uvarint start_ts, bytes value
 //
 // where bytes is a uvarint length and the bytes.
+// clone returns a copy of m that later operations on m leave as it is.
+// The maps and each key's writes (which inserts shift in place) are
+// copied; locks and values are shared, for operations replace them and
+// never change them in place.
+func (m *mvcc) clone() *mvcc {
+	keys := make(map[string]*keyState, len(m.keys))
+	for k, ks := range m.keys {
+		keys[k] = &keyState{lock: ks.lock, writes: slices.Clone(ks.writes)}
+	}
+	return &mvcc{bugs: m.bugs, keys: keys, data: maps.Clone(m.data)}
+}
+
 func (m *mvcc) marshal() []byte {
 	buf := []byte{snapshotVersion}
 	keys := slices.Sorted(maps.Keys(m.keys))

@@ -2,6 +2,8 @@ package percolator
 
 import (
 	"bytes"
+	"fmt"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -532,5 +534,43 @@ func TestShardStateAppliesCommandsAndAnswersWaiters(t *testing.T) {
 	}
 	if resp := st.get(keys("k"), ts(12))[0]; string(resp.Value) != "v" {
 		t.Errorf("get after apply: %v", resp)
+	}
+}
+
+// TestCloneIsUnchangedByLaterOperations: a snapshot's capture must encode
+// the columns as they were when it was taken, whatever is applied to the
+// shard afterwards: new keys and versions, a commit that inserts a write
+// record into an existing key's list, locks taken and released.
+func TestCloneIsUnchangedByLaterOperations(t *testing.T) {
+	m := newMVCC(Bugs{})
+	mustCommitTxn(t, m, ts(10), ts(11), put("a", "1"), put("b", "2"))
+	mustCommitTxn(t, m, ts(30), ts(31), put("a", "3"))
+	prewrite(m, ts(40), put("c", "4"))
+	// Room in a's list, so that the insert below happens in place.
+	m.keys["a"].writes = slices.Grow(m.keys["a"].writes, 4)
+	before := m.marshal()
+	c := m.clone()
+
+	// A rollback record at 20 goes between a's records at 31 and 11: an
+	// insert into the middle of a's list.
+	if err := m.rollback(keys("a"), ts(20)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		mustCommitTxn(t, m, ts(uint64(32+2*i)), ts(uint64(33+2*i)), put(fmt.Sprintf("k%d", i), "x"))
+	}
+	if err := m.commit(keys("c"), ts(40), ts(41)); err != nil {
+		t.Fatal(err)
+	}
+	mustCommitTxn(t, m, ts(50), ts(51), put("a", "5"), del("b"), put("d", "6"))
+	if resp := prewrite(m, ts(60), put("b", "7")); len(resp.Errors) != 0 {
+		t.Fatal(resp.Errors)
+	}
+
+	if !bytes.Equal(c.marshal(), before) {
+		t.Fatal("the clone changed with operations applied to the original")
+	}
+	if bytes.Equal(m.marshal(), before) {
+		t.Fatal("the operations changed nothing: the test tests nothing")
 	}
 }

@@ -25,6 +25,16 @@ type StateMachine interface {
 	Restore(s Snapshot) error
 }
 
+// SnapshotCapturer is a StateMachine whose snapshots are encoded off the
+// node's goroutine, so that a large state does not stop the group while
+// it is encoded. The node calls CaptureSnapshot on its goroutine, between
+// Applies: it must be cheap (a copy of the state, say) and must not change
+// with later Applies. The function it returns encodes that capture, on
+// another goroutine, into what Snapshot would have returned then.
+type SnapshotCapturer interface {
+	CaptureSnapshot() (encode func() ([]byte, error))
+}
+
 // NodeConfig configures a Node.
 type NodeConfig struct {
 	// Config configures the protocol; its Storage and Applied are filled in
@@ -115,6 +125,10 @@ type Node struct {
 	// snapAfter is how many applied entries past snapIndex trigger the
 	// next snapshot (see NodeConfig.SnapshotEntries).
 	snapAfter uint64
+	// encoding is set while a SnapshotCapturer's capture is encoded; the
+	// image comes back on encoded.
+	encoding bool
+	encoded  chan snapshotImage
 
 	statusMu sync.Mutex
 	status   Status
@@ -204,6 +218,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		applied:       snap.Meta.Index,
 		snapIndex:     snap.Meta.Index,
 		snapAfter:     snapshotInterval(cfg.SnapshotEntries),
+		encoded:       make(chan snapshotImage, 1),
 		appliedNotify: make(chan struct{}),
 		appliedIndex:  snap.Meta.Index,
 	}
@@ -374,6 +389,15 @@ func (n *Node) run() {
 			n.read(r)
 		case to := <-n.transferc:
 			n.core.TransferLeadership(to)
+		case img := <-n.encoded:
+			n.encoding = false
+			if err = img.err; err != nil {
+				err = fmt.Errorf("raft: snapshot state machine at %d: %w", img.index, err)
+				continue
+			}
+			if err = n.saveSnapshot(img.index, img.peers, img.data); err != nil {
+				continue
+			}
 		case <-n.stopc:
 			n.failAll(ErrStopped)
 			return
@@ -599,19 +623,46 @@ func snapshotInterval(entries uint64) uint64 {
 }
 
 func (n *Node) maybeSnapshot() error {
-	if n.applied-n.snapIndex < n.snapAfter {
+	if n.encoding || n.applied-n.snapIndex < n.snapAfter {
+		return nil
+	}
+	if c, ok := n.cfg.StateMachine.(SnapshotCapturer); ok {
+		index, peers, encode := n.applied, n.core.Peers(), c.CaptureSnapshot()
+		n.encoding = true
+		go func() {
+			data, err := encode()
+			n.encoded <- snapshotImage{index: index, peers: peers, data: data, err: err}
+		}()
 		return nil
 	}
 	data, err := n.cfg.StateMachine.Snapshot()
 	if err != nil {
 		return fmt.Errorf("raft: snapshot state machine at %d: %w", n.applied, err)
 	}
-	if err := n.cfg.Storage.CreateSnapshot(n.applied, n.core.Peers(), data, n.cfg.SnapshotRetain); err != nil {
-		return fmt.Errorf("raft: save snapshot at %d: %w", n.applied, err)
+	return n.saveSnapshot(n.applied, n.core.Peers(), data)
+}
+
+// snapshotImage is a state machine's snapshot at index, encoded.
+type snapshotImage struct {
+	index uint64
+	peers []uint64
+	data  []byte
+	err   error
+}
+
+// saveSnapshot persists a snapshot at index and compacts the log behind
+// it. A snapshot that a newer one (installed from the leader while it was
+// encoded) has overtaken is dropped.
+func (n *Node) saveSnapshot(index uint64, peers []uint64, data []byte) error {
+	if err := n.cfg.Storage.CreateSnapshot(index, peers, data, n.cfg.SnapshotRetain); err != nil {
+		if errors.Is(err, ErrSnapOutOfDate) {
+			return nil
+		}
+		return fmt.Errorf("raft: save snapshot at %d: %w", index, err)
 	}
-	n.snapIndex = n.applied
+	n.snapIndex = index
 	n.snapAfter = snapshotInterval(n.cfg.SnapshotEntries)
-	n.logger.Debug("raft snapshot", "index", n.applied, "bytes", len(data))
+	n.logger.Debug("raft snapshot", "index", index, "bytes", len(data))
 	return nil
 }
 

@@ -287,3 +287,97 @@ func TestNodeTransferLeadership(t *testing.T) {
 	}
 	c.propose("after-transfer")
 }
+
+// capturing is a recorder whose snapshots are encoded off the node's
+// goroutine (raft.SnapshotCapturer), and only once release is closed.
+type capturing struct {
+	*recorder
+	release  <-chan struct{}
+	captured chan int // the number of entries each capture holds
+}
+
+func (c *capturing) CaptureSnapshot() func() ([]byte, error) {
+	copied := &recorder{data: c.recorder.snapshot()}
+	c.captured <- len(copied.data)
+	return func() ([]byte, error) {
+		// Bounded, so that a node that encodes on its own goroutine fails
+		// the test (its proposals time out) instead of hanging it.
+		select {
+		case <-c.release:
+		case <-time.After(time.Minute):
+		}
+		return copied.Snapshot()
+	}
+}
+
+// TestNodeEncodesSnapshotsOffItsGoroutine: while a SnapshotCapturer's
+// capture is being encoded, the group goes on committing and applying;
+// the snapshot saved afterwards holds the state as captured, and a
+// lagging node catches up from it.
+func TestNodeEncodesSnapshotsOffItsGoroutine(t *testing.T) {
+	release := make(chan struct{})
+	captured := make(chan int, 100)
+	c := newCluster(t, 3, func(cfg *raft.NodeConfig) {
+		cfg.SnapshotEntries, cfg.SnapshotRetain = 10, 2
+		cfg.StateMachine = &capturing{recorder: cfg.StateMachine.(*recorder), release: release, captured: captured}
+	})
+	var want []string
+	for i := range 20 {
+		want = append(want, fmt.Sprintf("a%d", i))
+		c.propose(want[len(want)-1])
+	}
+	c.waitApplied(want)
+	// Every node has captured by now, and its encoding waits for release.
+	var held []int
+	for range c.ids {
+		select {
+		case n := <-captured:
+			held = append(held, n)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of %d nodes captured a snapshot after 20 entries with SnapshotEntries 10", len(held), len(c.ids))
+		}
+	}
+	// The group goes on while the encodings wait.
+	for i := range 20 {
+		want = append(want, fmt.Sprintf("b%d", i))
+		c.propose(want[len(want)-1])
+	}
+	c.waitApplied(want)
+	for _, id := range c.ids {
+		if snap, _ := c.storages[id].Snapshot(); !snap.IsEmpty() {
+			t.Fatalf("node %d saved a snapshot before its encoding was released", id)
+		}
+	}
+	close(release)
+	deadline := time.Now().Add(30 * time.Second)
+	for _, id := range c.ids {
+		for {
+			snap, _ := c.storages[id].Snapshot()
+			if !snap.IsEmpty() {
+				var r recorder
+				if err := r.Restore(snap); err != nil {
+					t.Fatal(err)
+				}
+				got := r.snapshot()
+				// Once released, a node may have captured and saved again.
+			drain:
+				for {
+					select {
+					case n := <-captured:
+						held = append(held, n)
+					default:
+						break drain
+					}
+				}
+				if !slices.Contains(held, len(got)) || !slices.Equal(got, want[:len(got)]) {
+					t.Fatalf("node %d saved a snapshot of %d entries %v; want one of the captures (%v entries), a prefix of what was applied", id, len(got), got, held)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d saved no snapshot after its encoding was released", id)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
