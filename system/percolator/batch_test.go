@@ -27,7 +27,7 @@ func (c *testCluster) dialBatch(i int) *batchClient {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	b := newBatchClient(conn)
+	b := newBatchClient(conn, fault.SystemClock())
 	c.t.Cleanup(func() {
 		b.close()
 		conn.Close()
@@ -298,7 +298,7 @@ func fakeBatchClient(f *fakeBatchStream) (*batchClient, *batchStream) {
 	s := &batchStream{stream: f, cancel: cancel, kick: make(chan struct{}, 1), waiting: make(map[uint64]chan *pb.BatchResponse_Response)}
 	go s.sendLoop(ctx)
 	go s.receiveLoop()
-	return &batchClient{lock: make(chan struct{}, 1), current: s}, s
+	return &batchClient{clock: fault.SystemClock(), lock: make(chan struct{}, 1), current: s}, s
 }
 
 // hangGuard bounds the waits of the stand-in stream tests, so that a
@@ -415,4 +415,33 @@ func TestBatchBrokenStreamSplitsSentFromQueued(t *testing.T) {
 		t.Errorf("request queued when the stream broke: %v, want Unavailable, not sent", err)
 	}
 	send(t, f.release, errors.New("stream closed"), "the second Send's result")
+}
+
+// fixedClock reads one instant, whatever the wall clock says.
+type fixedClock struct {
+	fault.Clock
+	now time.Time
+}
+
+func (c fixedClock) Now() time.Time                  { return c.now }
+func (c fixedClock) Since(t time.Time) time.Duration { return c.now.Sub(t) }
+
+// TestBatchRequestCarriesTimeLeftByClientClock: the time a request has
+// left is read on the client's clock (so clock faults injected into the
+// client reach it), and travels with the request.
+func TestBatchRequestCarriesTimeLeftByClientClock(t *testing.T) {
+	f := newFakeBatchStream()
+	b, _ := fakeBatchClient(f)
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	b.clock = fixedClock{Clock: fault.SystemClock(), now: now}
+	ctx, cancel := context.WithDeadline(context.Background(), now.Add(2*time.Second))
+	defer cancel()
+	done := tsoCall(ctx, b)
+	m := receive(t, f.sent, "message")
+	if got := m.Requests[0].TimeoutUs; got != 2_000_000 {
+		t.Fatalf("timeout_us = %d, want 2000000 (2 s to the deadline by the client's clock)", got)
+	}
+	send(t, f.recvErr, errors.New("test over"), "the end of the stream")
+	send(t, f.release, nil, "the Send's result")
+	receive(t, done, "answer")
 }

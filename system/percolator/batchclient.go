@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/squall-chaos/squall/system/fault"
 	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
 	"github.com/squall-chaos/squall/system/raft/grpctransport"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
@@ -28,6 +29,9 @@ import (
 type batchClient struct {
 	pb.PercolatorClient // unary, for Get and Status
 	conn                *grpc.ClientConn
+	// clock reads how long a caller has left before its deadline, which
+	// the request carries to the node.
+	clock fault.Clock
 
 	// lock guards current and closed; a channel holding a token, not a
 	// mutex, because the holder may be opening a stream (a network round
@@ -37,8 +41,8 @@ type batchClient struct {
 	closed  bool
 }
 
-func newBatchClient(conn *grpc.ClientConn) *batchClient {
-	return &batchClient{PercolatorClient: pb.NewPercolatorClient(conn), conn: conn, lock: make(chan struct{}, 1)}
+func newBatchClient(conn *grpc.ClientConn, clock fault.Clock) *batchClient {
+	return &batchClient{PercolatorClient: pb.NewPercolatorClient(conn), conn: conn, clock: clock, lock: make(chan struct{}, 1)}
 }
 
 // batchStream is one open Batch stream and the requests out on it.
@@ -69,7 +73,7 @@ func (b *batchClient) do(ctx context.Context, req *pb.BatchRequest_Request) (*pb
 		return nil, notSent(err)
 	}
 	if deadline, ok := ctx.Deadline(); ok {
-		req.TimeoutUs = uint64(max(time.Until(deadline), time.Microsecond) / time.Microsecond)
+		req.TimeoutUs = uint64(max(-b.clock.Since(deadline), time.Microsecond) / time.Microsecond)
 	}
 	s, err := b.stream(ctx)
 	if err != nil {

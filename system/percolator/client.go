@@ -277,15 +277,13 @@ func (c *Client) isClosed() bool {
 }
 
 // inBackground runs do on a goroutine that Close waits for, unless the
-// client is closing; it reports whether do runs.
-func (c *Client) inBackground(do func()) bool {
+// client is closing.
+func (c *Client) inBackground(do func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		return false
+	if !c.closed {
+		c.background.Go(do)
 	}
-	c.background.Go(do)
-	return true
 }
 
 // batcher returns the batchClient that streams on conn; once the client
@@ -295,7 +293,7 @@ func (c *Client) batcher(conn *grpc.ClientConn) *batchClient {
 	b := c.batchers[conn.Target()]
 	var stale *batchClient // its connection is gone from the pool
 	if b == nil || b.conn != conn {
-		stale, b = b, newBatchClient(conn)
+		stale, b = b, newBatchClient(conn, c.cfg.Clock)
 		if c.closed {
 			b.closed = true
 		} else {
