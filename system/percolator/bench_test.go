@@ -54,41 +54,110 @@ func BenchmarkTxn(b *testing.B) {
 	}
 }
 
+// BenchmarkTxnAtRate offers the transactions of BenchmarkTxn (3 nodes,
+// low contention) at a fixed rate, 2,000/s, the rate the issue asks for,
+// instead of from a fixed number of clients. A transaction starts when it
+// is due even if earlier ones have not finished, and its latency counts
+// from when it was due, so a stall delays the transactions that should
+// have started during it as well as those in flight (no coordinated
+// omission). It answers what BenchmarkTxn's closed loop cannot: the
+// latency a client sees at that load rather than at saturation, where the
+// latency is mostly the queue of clients waiting for the cores. If the
+// nodes cannot keep up, the queue grows without bound and so does p99;
+// max-in-flight shows it. Run it with
+//
+//	go test -run '^$' -bench BenchmarkTxnAtRate -benchtime 20000x ./system/percolator/
+func BenchmarkTxnAtRate(b *testing.B) {
+	const rate = 2000
+	bin := buildSquall(b)
+	measure(b, bin, 3, func(c *Client, rec *recorder) {
+		interval := time.Second / rate
+		start := time.Now()
+		var inFlight atomic.Int64
+		var maxInFlight int64
+		var wg sync.WaitGroup
+		for i := range b.N {
+			due := start.Add(time.Duration(i) * interval)
+			time.Sleep(time.Until(due))
+			maxInFlight = max(maxInFlight, inFlight.Add(1))
+			k1, k2 := keyPair(rand.New(rand.NewPCG(uint64(i), 2)), 100_000)
+			wg.Go(func() {
+				defer inFlight.Add(-1)
+				rec.record(b, due, readModifyWrite(context.Background(), c, k1, k2))
+			})
+		}
+		wg.Wait()
+		b.ReportMetric(float64(maxInFlight), "max-in-flight")
+	})
+}
+
 func benchReadModifyWrite(b *testing.B, bin string, nodes, keys int) {
+	measure(b, bin, nodes, func(c *Client, rec *recorder) {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for w := range benchClients {
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			wg.Go(func() {
+				for next.Add(1) <= int64(b.N) && !b.Failed() {
+					k1, k2 := keyPair(rng, keys)
+					t0 := time.Now()
+					rec.record(b, t0, readModifyWrite(context.Background(), c, k1, k2))
+				}
+			})
+		}
+		wg.Wait()
+	})
+}
+
+// keyPair draws two distinct keys of keys.
+func keyPair(rng *rand.Rand, keys int) (k1, k2 []byte) {
+	i := rng.IntN(keys)
+	j := (i + 1 + rng.IntN(keys-1)) % keys
+	return benchKey(i), benchKey(j)
+}
+
+// recorder collects the outcomes of a benchmark's transactions, from any
+// goroutine.
+type recorder struct {
+	mu        sync.Mutex
+	latencies []time.Duration // of the committed transactions
+	conflicts int
+}
+
+// record notes the outcome of a transaction that started (or was due) at
+// t0: a commit's latency, a conflict, or any other error, which fails the
+// benchmark.
+func (r *recorder) record(b *testing.B, t0 time.Time, err error) {
+	latency := time.Since(t0)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case err == nil:
+		r.latencies = append(r.latencies, latency)
+	case errors.Is(err, ErrConflict):
+		r.conflicts++
+	default:
+		b.Errorf("transaction: %v", err)
+	}
+}
+
+// measure starts nodes node processes and a client, warms the client up,
+// and times run, which must run b.N transactions through the client and
+// record them. It reports the rate of commits, the conflicts, the
+// latency percentiles of the committed transactions, and the CPU time
+// the nodes and this process (the client) spent per commit.
+func measure(b *testing.B, bin string, nodes int, run func(*Client, *recorder)) {
 	peers, pids := startNodeProcesses(b, bin, nodes)
 	c := newTestClient(b, peers, nil)
-	ctx := context.Background()
 	warmUp(b, c)
 
-	var next, conflicts atomic.Int64
-	latencies := make([][]time.Duration, benchClients)
-	var wg sync.WaitGroup
+	var rec recorder
 	cpuBefore := cpuTime(b, pids)
 	var ru0 syscall.Rusage
 	syscall.Getrusage(0, &ru0)
 	b.ResetTimer()
 	start := time.Now()
-	for w := range benchClients {
-		rng := rand.New(rand.NewPCG(uint64(w), 1))
-		wg.Go(func() {
-			for next.Add(1) <= int64(b.N) {
-				k1 := rng.IntN(keys)
-				k2 := (k1 + 1 + rng.IntN(keys-1)) % keys
-				t0 := time.Now()
-				err := readModifyWrite(ctx, c, benchKey(k1), benchKey(k2))
-				switch {
-				case err == nil:
-					latencies[w] = append(latencies[w], time.Since(t0))
-				case errors.Is(err, ErrConflict):
-					conflicts.Add(1)
-				default:
-					b.Errorf("transaction: %v", err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	run(c, &rec)
 	elapsed := time.Since(start)
 	b.StopTimer()
 	nodesCPU := cpuTime(b, pids) - cpuBefore
@@ -96,7 +165,7 @@ func benchReadModifyWrite(b *testing.B, bin string, nodes, keys int) {
 	syscall.Getrusage(0, &ru1)
 	// This process is the client: the two share the machine's cores.
 	clientCPU := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
-	committed := slices.Concat(latencies...)
+	committed := rec.latencies
 	slices.Sort(committed)
 	if len(committed) == 0 {
 		b.Fatal("no transaction committed")
@@ -105,12 +174,12 @@ func benchReadModifyWrite(b *testing.B, bin string, nodes, keys int) {
 		return float64(committed[int(p*float64(len(committed)-1))]) / float64(time.Millisecond)
 	}
 	b.ReportMetric(float64(len(committed))/elapsed.Seconds(), "txn/s")
-	b.ReportMetric(100*float64(conflicts.Load())/float64(b.N), "conflict%")
+	b.ReportMetric(100*float64(rec.conflicts)/float64(b.N), "conflict%")
 	b.ReportMetric(percentile(0.50), "p50-ms")
 	b.ReportMetric(percentile(0.99), "p99-ms")
 	b.ReportMetric(float64(nodesCPU.Microseconds())/float64(len(committed)), "node-cpu-µs/txn")
 	b.ReportMetric(float64(clientCPU.Microseconds())/float64(len(committed)), "client-cpu-µs/txn")
-	b.ReportMetric(0, "ns/op") // wall time per attempt over 64 goroutines says little
+	b.ReportMetric(0, "ns/op") // wall time per transaction says little with many in flight
 }
 
 func benchKey(i int) []byte { return []byte("bench-" + strconv.Itoa(i)) }
