@@ -56,6 +56,10 @@ type keyState struct {
 	// writes is ordered by commitTS, newest first: reads and conflict
 	// checks look at the newest records.
 	writes []writeRecord
+	// gen is the generation of the mvcc that may change this state in
+	// place. A state of an older generation is shared with a clone, and
+	// is copied before it changes (see mvcc.key).
+	gen uint64
 }
 
 // dataKey addresses the data column.
@@ -73,22 +77,30 @@ type mvcc struct {
 	bugs Bugs
 	keys map[string]*keyState
 	data map[dataKey][]byte
+	// gen is bumped by clone, which leaves every key's state shared.
+	gen uint64
 }
 
 func newMVCC(bugs Bugs) *mvcc {
 	return &mvcc{bugs: bugs, keys: make(map[string]*keyState), data: make(map[dataKey][]byte)}
 }
 
+// key returns k's state for changing: created if k has none, and a copy
+// of its own if the state is shared with a clone.
 func (m *mvcc) key(k []byte) *keyState {
 	ks := m.keys[string(k)]
-	if ks == nil {
-		ks = &keyState{}
+	switch {
+	case ks == nil:
+		ks = &keyState{gen: m.gen}
+		m.keys[string(k)] = ks
+	case ks.gen != m.gen:
+		ks = &keyState{lock: ks.lock, writes: slices.Clone(ks.writes), gen: m.gen}
 		m.keys[string(k)] = ks
 	}
 	return ks
 }
 
-// peek returns k's state without creating it.
+// peek returns k's state for reading, without creating it.
 func (m *mvcc) peek(k []byte) *keyState {
 	if ks := m.keys[string(k)]; ks != nil {
 		return ks
@@ -301,20 +313,30 @@ func (m *mvcc) checkTxnStatus(req *pb.CheckTxnStatusRequest) *pb.CheckTxnStatusR
 // resolving twice is harmless.
 func (m *mvcc) resolveLock(req *pb.ResolveLockRequest) {
 	for _, k := range req.Keys {
-		ks := m.keys[string(k)]
-		if ks == nil || ks.lock == nil || ks.lock.StartTs != req.StartTs {
+		if l := m.peek(k).lock; l == nil || l.StartTs != req.StartTs {
 			continue
 		}
 		if req.CommitTs == 0 {
 			m.rollbackKey(k, req.StartTs)
 		} else {
-			m.commitKey(ks, req.StartTs, req.CommitTs)
+			m.commitKey(m.key(k), req.StartTs, req.CommitTs)
 		}
 	}
 }
 
 // snapshotVersion is the first byte of an encoded mvcc.
 const snapshotVersion = 1
+
+// clone returns a copy of m that later operations on m leave as it is,
+// in time proportional to the number of keys but without copying any
+// key's state: both maps are copied, and the states they point to become
+// shared, to be copied by whichever of m and the clone changes one first
+// (see key). Locks and values are shared for good, for operations replace
+// them and never change them in place.
+func (m *mvcc) clone() *mvcc {
+	m.gen++
+	return &mvcc{bugs: m.bugs, keys: maps.Clone(m.keys), data: maps.Clone(m.data), gen: m.gen}
+}
 
 // marshal encodes the columns, in key (and start_ts) order so that
 // replicas holding the same columns produce the same bytes:
@@ -326,18 +348,6 @@ const snapshotVersion = 1
 //	uvarint #values, then per value: bytes key, uvarint start_ts, bytes value
 //
 // where bytes is a uvarint length and the bytes.
-// clone returns a copy of m that later operations on m leave as it is.
-// The maps and each key's writes (which inserts shift in place) are
-// copied; locks and values are shared, for operations replace them and
-// never change them in place.
-func (m *mvcc) clone() *mvcc {
-	keys := make(map[string]*keyState, len(m.keys))
-	for k, ks := range m.keys {
-		keys[k] = &keyState{lock: ks.lock, writes: slices.Clone(ks.writes)}
-	}
-	return &mvcc{bugs: m.bugs, keys: keys, data: maps.Clone(m.data)}
-}
-
 func (m *mvcc) marshal() []byte {
 	buf := []byte{snapshotVersion}
 	keys := slices.Sorted(maps.Keys(m.keys))

@@ -546,10 +546,15 @@ func TestCloneIsUnchangedByLaterOperations(t *testing.T) {
 	mustCommitTxn(t, m, ts(10), ts(11), put("a", "1"), put("b", "2"))
 	mustCommitTxn(t, m, ts(30), ts(31), put("a", "3"))
 	prewrite(m, ts(40), put("c", "4"))
-	// Room in a's list, so that the insert below happens in place.
+	prewrite(m, ts(42), put("e", "8"), put("f", "9"))
+	// Room in a's list, so that the insert below would happen in place.
 	m.keys["a"].writes = slices.Grow(m.keys["a"].writes, 4)
 	before := m.marshal()
 	c := m.clone()
+	cloned := c.marshal()
+	if !bytes.Equal(cloned, before) {
+		t.Fatal("the clone differs from the original")
+	}
 
 	// A rollback record at 20 goes between a's records at 31 and 11: an
 	// insert into the middle of a's list.
@@ -566,11 +571,44 @@ func TestCloneIsUnchangedByLaterOperations(t *testing.T) {
 	if resp := prewrite(m, ts(60), put("b", "7")); len(resp.Errors) != 0 {
 		t.Fatal(resp.Errors)
 	}
+	// Resolving locks rolls one forward and one back.
+	m.resolveLock(&pb.ResolveLockRequest{Keys: keys("e"), StartTs: ts(42), CommitTs: ts(43)})
+	m.resolveLock(&pb.ResolveLockRequest{Keys: keys("f"), StartTs: ts(42)})
 
 	if !bytes.Equal(c.marshal(), before) {
 		t.Fatal("the clone changed with operations applied to the original")
 	}
-	if bytes.Equal(m.marshal(), before) {
+	after := m.marshal()
+	if bytes.Equal(after, before) {
 		t.Fatal("the operations changed nothing: the test tests nothing")
+	}
+
+	// The clone is a full mvcc too: changing it leaves the original be.
+	mustCommitTxn(t, c, ts(70), ts(71), put("a", "10"), put("b", "11"))
+	if !bytes.Equal(m.marshal(), after) {
+		t.Fatal("the original changed with operations applied to the clone")
+	}
+}
+
+// BenchmarkCaptureSnapshot measures what a snapshot costs the shard's
+// Raft goroutine, which stops while the shard's columns are captured:
+// 100,000 keys with three versions each, about what the benchmark
+// transactions leave in a shard after 150,000 commits. The snapshot is
+// encoded elsewhere, from the capture.
+func BenchmarkCaptureSnapshot(b *testing.B) {
+	m := newMVCC(Bugs{})
+	const keys = 100_000
+	for v := range uint64(3) {
+		for i := range keys {
+			k := []byte(fmt.Sprintf("key-%d", i))
+			start := ts(10 + 10*v)
+			m.prewrite(&pb.PrewriteRequest{Mutations: []*pb.Mutation{{Op: pb.Mutation_PUT, Key: k, Value: []byte("value")}},
+				Primary: k, StartTs: start, LockTtlMs: ttl})
+			m.commit([][]byte{k}, start, start+1)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		m.clone()
 	}
 }

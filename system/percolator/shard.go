@@ -100,15 +100,15 @@ func (s *shardState) get(keys [][]byte, ts uint64) []*pb.GetResponse {
 // Snapshot implements raft.StateMachine.
 func (s *shardState) Snapshot() ([]byte, error) { return s.CaptureSnapshot()() }
 
-// CaptureSnapshot implements raft.SnapshotCapturer: it copies the columns
-// (a few milliseconds for a large shard) and leaves encoding the copy,
-// which sorts every key and version and takes many times longer, to the
-// function it returns, which the Raft node runs on another goroutine
-// while this shard goes on applying commands.
+// CaptureSnapshot implements raft.SnapshotCapturer: it clones the columns
+// (copying the two maps but no key's versions: see mvcc.clone) and leaves
+// encoding the clone, which sorts every key and version and takes many
+// times longer, to the function it returns, which the Raft node runs on
+// another goroutine while this shard goes on applying commands.
 func (s *shardState) CaptureSnapshot() func() ([]byte, error) {
-	s.mu.RLock()
+	s.mu.Lock() // clone marks the key states shared
 	c := s.mvcc.clone()
-	s.mu.RUnlock()
+	s.mu.Unlock()
 	return func() ([]byte, error) { return c.marshal(), nil }
 }
 
