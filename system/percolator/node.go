@@ -175,7 +175,11 @@ func (n *Node) startGroup(group uint32, ids map[string]uint64, sm raft.StateMach
 		Clock:           cfg.Clock,
 		TickInterval:    cfg.TickInterval,
 		SnapshotEntries: cfg.SnapshotEntries,
-		Logger:          logger,
+		// A shard's snapshot encodes every version of every key, so its
+		// cost grows with the history; paced by size, it stays in
+		// proportion to what is written.
+		SnapshotPacedBySize: true,
+		Logger:              logger,
 	})
 	close(ready)
 	if err != nil {

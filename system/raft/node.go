@@ -55,6 +55,14 @@ type NodeConfig struct {
 	// the replicas of a group, which apply the same entries, do not all
 	// stop to snapshot at the same moment. Default 10000.
 	SnapshotEntries uint64
+	// SnapshotPacedBySize also holds a snapshot back until the entries
+	// applied since the last one hold at least as many bytes of data as
+	// that snapshot's image. A state machine whose snapshots cost in
+	// proportion to its state then spends about as much on snapshots per
+	// byte logged however large its state grows, instead of re-encoding
+	// a large state every SnapshotEntries entries; the price is a log,
+	// in memory and on disk, of up to about the state's size.
+	SnapshotPacedBySize bool
 	// SnapshotRetain is how many entries a compaction keeps before the
 	// snapshot point, so that slightly lagging followers catch up from the
 	// log instead of a snapshot. Default 1000.
@@ -125,6 +133,10 @@ type Node struct {
 	// snapAfter is how many applied entries past snapIndex trigger the
 	// next snapshot (see NodeConfig.SnapshotEntries).
 	snapAfter uint64
+	// snapBytes is the size of the last snapshot's image, and
+	// loggedBytes the data of the entries applied since it was captured
+	// (see NodeConfig.SnapshotPacedBySize).
+	snapBytes, loggedBytes uint64
 	// encoding is set while a SnapshotCapturer's capture is encoded; the
 	// image comes back on encoded.
 	encoding bool
@@ -218,6 +230,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		applied:       snap.Meta.Index,
 		snapIndex:     snap.Meta.Index,
 		snapAfter:     snapshotInterval(cfg.SnapshotEntries),
+		snapBytes:     uint64(len(snap.Data)),
 		encoded:       make(chan snapshotImage, 1),
 		appliedNotify: make(chan struct{}),
 		appliedIndex:  snap.Meta.Index,
@@ -548,6 +561,7 @@ func (n *Node) handleReady() error {
 				return fmt.Errorf("raft: restore snapshot at index %d: %w", s.Meta.Index, err)
 			}
 			n.applied, n.snapIndex = s.Meta.Index, s.Meta.Index
+			n.snapBytes, n.loggedBytes = uint64(len(s.Data)), 0
 			for i, p := range n.waiters {
 				if i <= s.Meta.Index {
 					p.done <- ErrOutcomeUnknown
@@ -559,6 +573,7 @@ func (n *Node) handleReady() error {
 			n.cfg.StateMachine.Apply(ents)
 			n.applied = ents[len(ents)-1].Index
 			for _, e := range ents {
+				n.loggedBytes += uint64(len(e.Data))
 				if p := n.waiters[e.Index]; p != nil {
 					delete(n.waiters, e.Index)
 					if p.term == e.Term {
@@ -623,9 +638,11 @@ func snapshotInterval(entries uint64) uint64 {
 }
 
 func (n *Node) maybeSnapshot() error {
-	if n.encoding || n.applied-n.snapIndex < n.snapAfter {
+	if n.encoding || n.applied-n.snapIndex < n.snapAfter ||
+		n.cfg.SnapshotPacedBySize && n.loggedBytes < n.snapBytes {
 		return nil
 	}
+	n.loggedBytes = 0
 	if c, ok := n.cfg.StateMachine.(SnapshotCapturer); ok {
 		index, peers, encode := n.applied, n.core.Peers(), c.CaptureSnapshot()
 		n.encoding = true
@@ -660,7 +677,7 @@ func (n *Node) saveSnapshot(index uint64, peers []uint64, data []byte) error {
 		}
 		return fmt.Errorf("raft: save snapshot at %d: %w", index, err)
 	}
-	n.snapIndex = index
+	n.snapIndex, n.snapBytes = index, uint64(len(data))
 	n.snapAfter = snapshotInterval(n.cfg.SnapshotEntries)
 	n.logger.Debug("raft snapshot", "index", index, "bytes", len(data))
 	return nil

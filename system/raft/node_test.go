@@ -310,6 +310,66 @@ func (c *capturing) CaptureSnapshot() func() ([]byte, error) {
 	}
 }
 
+// TestSnapshotsPacedBySize: with SnapshotPacedBySize, a node snapshots
+// only once the entries applied since its last snapshot hold as many
+// bytes as that snapshot's image, so the snapshots of a growing state
+// space out; without it, they come every 10 to 15 entries.
+func TestSnapshotsPacedBySize(t *testing.T) {
+	const entries = 200
+	for _, paced := range []bool{false, true} {
+		t.Run(fmt.Sprintf("paced=%v", paced), func(t *testing.T) {
+			release := make(chan struct{})
+			close(release)
+			captured := map[uint64]chan int{}
+			c := newCluster(t, 3, func(cfg *raft.NodeConfig) {
+				cfg.SnapshotEntries, cfg.SnapshotRetain = 10, 2
+				cfg.SnapshotPacedBySize = paced
+				captured[cfg.ID] = make(chan int, entries)
+				cfg.StateMachine = &capturing{recorder: cfg.StateMachine.(*recorder), release: release, captured: captured[cfg.ID]}
+			})
+			var want []string
+			for i := range entries {
+				want = append(want, fmt.Sprintf("e%03d", i)) // 4 bytes; 5 in the recorder's image
+				c.propose(want[i])
+			}
+			c.waitApplied(want)
+			for _, id := range c.ids {
+				var sizes []int // entries held by each capture, in order
+			drain:
+				for {
+					select {
+					case n := <-captured[id]:
+						sizes = append(sizes, n)
+					default:
+						break drain
+					}
+				}
+				t.Logf("node %d captured snapshots of %v entries", id, sizes)
+				if !paced {
+					// Nine when each lands within its 15 entries; a
+					// batch applied at once or a capture still
+					// encoding can skip one.
+					if len(sizes) < 6 {
+						t.Errorf("node %d took %d snapshots of %d entries, want one every 10 to 15", id, len(sizes), entries)
+					}
+					continue
+				}
+				// 10-15, then at least 2.25 times the last: four at most.
+				if len(sizes) == 0 || len(sizes) > 4 {
+					t.Errorf("node %d took %d snapshots of %d entries, want 1 to 4", id, len(sizes), entries)
+				}
+				for i := 1; i < len(sizes); i++ {
+					// The image of k entries is 5k bytes; 4 bytes are logged per entry.
+					if logged, image := 4*(sizes[i]-sizes[i-1]), 5*sizes[i-1]; logged < image {
+						t.Errorf("node %d snapshotted after %d bytes of entries, fewer than the %d bytes of its last snapshot: captures of %v entries",
+							id, logged, image, sizes)
+					}
+				}
+			}
+		})
+	}
+}
+
 // TestNodeEncodesSnapshotsOffItsGoroutine: while a SnapshotCapturer's
 // capture is being encoded, the group goes on committing and applying;
 // the snapshot saved afterwards holds the state as captured, and a
