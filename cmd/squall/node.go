@@ -48,7 +48,8 @@ func nodeCommand() *cli.Command {
 				"get-ignores-locks (reads skip locks of committing transactions: broken snapshots)"},
 			&cli.DurationFlag{Name: "tick", Value: 100 * time.Millisecond, Usage: "raft tick interval"},
 			&cli.IntFlag{Name: "election-ticks", Value: 10, Usage: "raft election timeout in ticks (randomized up to twice that)"},
-			&cli.Uint64Flag{Name: "snapshot-entries", Value: 10000, Usage: "applied entries between snapshots (each replica waits 1 to 1.5 times this, drawn anew each time)"},
+			&cli.Uint64Flag{Name: "snapshot-entries", Value: 10000, Usage: "applied entries between snapshots (each replica waits 1 to 1.5 times this, drawn anew each time, " +
+				"and until the entries hold as many bytes as its last snapshot)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		},
 		Action: runNode,

@@ -43,7 +43,9 @@ type Config struct {
 	// TickInterval and ElectionTick set Raft's timing. Defaults 100ms, 10.
 	TickInterval time.Duration
 	ElectionTick int
-	// SnapshotEntries is how many applied entries trigger a snapshot.
+	// SnapshotEntries is how many applied entries trigger a snapshot,
+	// once they also hold as many bytes as the last snapshot (see
+	// raft.NodeConfig).
 	SnapshotEntries uint64
 	// Clock is the node's injectable clock; default a true SkewedClock.
 	Clock *fault.SkewedClock
@@ -241,7 +243,11 @@ func startReplica(cfg Config, storage raft.DurableStorage, connect func(deliver 
 		Clock:           cfg.Clock,
 		TickInterval:    cfg.TickInterval,
 		SnapshotEntries: cfg.SnapshotEntries,
-		Logger:          cfg.Logger,
+		// Encoding the state costs in proportion to it: pace it by what
+		// is written, so a large store does not re-encode itself every
+		// SnapshotEntries writes.
+		SnapshotPacedBySize: true,
+		Logger:              cfg.Logger,
 	}
 	if cfg.ReadMode == ReadLease {
 		rcfg.ReadOnly = raft.ReadOnlyLeaseBased

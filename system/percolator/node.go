@@ -46,7 +46,9 @@ type Config struct {
 	// TickInterval and ElectionTick set Raft's timing. Defaults 100ms, 10.
 	TickInterval time.Duration
 	ElectionTick int
-	// SnapshotEntries is how many applied entries trigger a snapshot.
+	// SnapshotEntries is how many applied entries trigger a snapshot,
+	// once they also hold as many bytes as the last snapshot (see
+	// raft.NodeConfig).
 	SnapshotEntries uint64
 	// Clock is the node's injectable clock; default a true SkewedClock.
 	Clock *fault.SkewedClock
