@@ -76,14 +76,14 @@ func BenchmarkTxnAtRate(b *testing.B) {
 		var inFlight atomic.Int64
 		var maxInFlight int64
 		var wg sync.WaitGroup
-		for i := range b.N {
+		for i := 0; i < b.N && !b.Failed(); i++ {
 			due := start.Add(time.Duration(i) * interval)
 			time.Sleep(time.Until(due))
 			maxInFlight = max(maxInFlight, inFlight.Add(1))
 			k1, k2 := keyPair(rand.New(rand.NewPCG(uint64(i), 2)), 100_000)
 			wg.Go(func() {
 				defer inFlight.Add(-1)
-				rec.record(b, due, readModifyWrite(context.Background(), c, k1, k2))
+				rec.record(b, due, timedReadModifyWrite(c, k1, k2))
 			})
 		}
 		wg.Wait()
@@ -101,12 +101,20 @@ func benchReadModifyWrite(b *testing.B, bin string, nodes, keys int) {
 				for next.Add(1) <= int64(b.N) && !b.Failed() {
 					k1, k2 := keyPair(rng, keys)
 					t0 := time.Now()
-					rec.record(b, t0, readModifyWrite(context.Background(), c, k1, k2))
+					rec.record(b, t0, timedReadModifyWrite(c, k1, k2))
 				}
 			})
 		}
 		wg.Wait()
 	})
+}
+
+// timedReadModifyWrite is readModifyWrite with a deadline, so that a
+// transaction that hangs fails the benchmark instead of hanging it.
+func timedReadModifyWrite(c *Client, k1, k2 []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return readModifyWrite(ctx, c, k1, k2)
 }
 
 // keyPair draws two distinct keys of keys.

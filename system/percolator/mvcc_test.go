@@ -547,8 +547,13 @@ func TestCloneIsUnchangedByLaterOperations(t *testing.T) {
 	mustCommitTxn(t, m, ts(30), ts(31), put("a", "3"))
 	prewrite(m, ts(40), put("c", "4"))
 	prewrite(m, ts(42), put("e", "8"), put("f", "9"))
-	// Room in a's list, so that the insert below would happen in place.
+	// g and h the original leaves alone after the clone; h is locked.
+	mustCommitTxn(t, m, ts(20), ts(21), put("g", "12"), put("h", "13"))
+	prewrite(m, ts(44), put("h", "14"))
+	// Room in a's and g's lists, so that the inserts below would happen
+	// in place.
 	m.keys["a"].writes = slices.Grow(m.keys["a"].writes, 4)
+	m.keys["g"].writes = slices.Grow(m.keys["g"].writes, 4)
 	before := m.marshal()
 	c := m.clone()
 	cloned := c.marshal()
@@ -583,10 +588,28 @@ func TestCloneIsUnchangedByLaterOperations(t *testing.T) {
 		t.Fatal("the operations changed nothing: the test tests nothing")
 	}
 
-	// The clone is a full mvcc too: changing it leaves the original be.
-	mustCommitTxn(t, c, ts(70), ts(71), put("a", "10"), put("b", "11"))
+	// The clone is a full mvcc too: changing it, on keys the original
+	// has not changed since (g, and h's lock), leaves the original be;
+	// and so on for a clone of the clone.
+	cc := c.clone()
+	if err := c.rollback(keys("g"), ts(15)); err != nil { // an insert into g's list
+		t.Fatal(err)
+	}
+	mustCommitTxn(t, c, ts(70), ts(71), put("g", "15"))
+	if err := c.commit(keys("h"), ts(44), ts(45)); err != nil {
+		t.Fatal(err)
+	}
 	if !bytes.Equal(m.marshal(), after) {
 		t.Fatal("the original changed with operations applied to the clone")
+	}
+	if !bytes.Equal(cc.marshal(), before) {
+		t.Fatal("the clone's clone changed with operations applied to the clone")
+	}
+	cloneAfter := c.marshal()
+	mustCommitTxn(t, cc, ts(80), ts(81), put("g", "16"), put("a", "17"))
+	cc.rollback(keys("h"), ts(44))
+	if !bytes.Equal(c.marshal(), cloneAfter) || !bytes.Equal(m.marshal(), after) {
+		t.Fatal("the clone or the original changed with operations applied to the clone's clone")
 	}
 }
 

@@ -106,9 +106,12 @@ func (s *shardState) Snapshot() ([]byte, error) { return s.CaptureSnapshot()() }
 // times longer, to the function it returns, which the Raft node runs on
 // another goroutine while this shard goes on applying commands.
 func (s *shardState) CaptureSnapshot() func() ([]byte, error) {
-	s.mu.Lock() // clone marks the key states shared
+	// A read lock, so that reads go on while the maps are copied. clone
+	// also bumps the mvcc's generation, which only Apply and this method
+	// use, and both run on the node's goroutine.
+	s.mu.RLock()
 	c := s.mvcc.clone()
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	return func() ([]byte, error) { return c.marshal(), nil }
 }
 

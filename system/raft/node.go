@@ -60,8 +60,10 @@ type NodeConfig struct {
 	// that snapshot's image. A state machine whose snapshots cost in
 	// proportion to its state then spends about as much on snapshots per
 	// byte logged however large its state grows, instead of re-encoding
-	// a large state every SnapshotEntries entries; the price is a log,
-	// in memory and on disk, of up to about the state's size.
+	// a large state every SnapshotEntries entries. The price is a longer
+	// log, in memory and on disk, to replay on restart: up to the last
+	// snapshot's size (plus SnapshotRetain entries), which is the state's
+	// size unless the state has since shrunk.
 	SnapshotPacedBySize bool
 	// SnapshotRetain is how many entries a compaction keeps before the
 	// snapshot point, so that slightly lagging followers catch up from the
