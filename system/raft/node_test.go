@@ -294,6 +294,17 @@ type capturing struct {
 	*recorder
 	release  <-chan struct{}
 	captured chan int // the number of entries each capture holds
+	restored chan int // if not nil, the number of entries of each snapshot restored
+}
+
+func (c *capturing) Restore(s raft.Snapshot) error {
+	if err := c.recorder.Restore(s); err != nil {
+		return err
+	}
+	if c.restored != nil {
+		c.restored <- len(c.recorder.snapshot())
+	}
+	return nil
 }
 
 func (c *capturing) CaptureSnapshot() func() ([]byte, error) {
@@ -385,6 +396,51 @@ func TestSnapshotsPacedBySize(t *testing.T) {
 			default:
 			}
 		})
+	}
+}
+
+// TestPacedSnapshotsCountFromAnInstalledSnapshot: a node that catches up
+// by installing the leader's snapshot paces its next snapshot by the
+// installed one's size, not by what it had before (nothing).
+func TestPacedSnapshotsCountFromAnInstalledSnapshot(t *testing.T) {
+	release := make(chan struct{})
+	close(release)
+	captured, restored := map[uint64]chan int{}, map[uint64]chan int{}
+	c := newCluster(t, 3, func(cfg *raft.NodeConfig) {
+		cfg.SnapshotEntries, cfg.SnapshotRetain = 10, 2
+		cfg.SnapshotPacedBySize = true
+		captured[cfg.ID], restored[cfg.ID] = make(chan int, 100), make(chan int, 100)
+		cfg.StateMachine = &capturing{recorder: cfg.StateMachine.(*recorder), release: release,
+			captured: captured[cfg.ID], restored: restored[cfg.ID]}
+	})
+	lagging := c.ids[0]
+	if l := c.leader(); l == lagging {
+		lagging = c.ids[1]
+	}
+	c.crash(lagging)
+	var want []string
+	for i := range 100 {
+		want = append(want, fmt.Sprintf("e%03d", i)) // 4 bytes each; 5 in an image
+		c.propose(want[i])
+	}
+	c.start(lagging) // with nothing applied, so nothing restored at start
+	c.waitApplied(want)
+	var installed int
+	select {
+	case installed = <-restored[lagging]:
+	default:
+		t.Fatalf("node %d caught up without installing a snapshot", lagging)
+	}
+	// The leader's snapshots hold at most about 75 entries, so the node
+	// applied 25 or more after installing one: enough for a snapshot by
+	// count (10-15), not always by size.
+	select {
+	case n := <-captured[lagging]:
+		if logged, image := 4*(n-installed), 5*installed; logged < image {
+			t.Errorf("node %d installed a snapshot of %d entries (%d bytes), then took one of %d entries after only %d bytes",
+				lagging, installed, image, n, logged)
+		}
+	default:
 	}
 }
 
