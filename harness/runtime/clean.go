@@ -45,20 +45,10 @@ func Clean(ctx context.Context, logger *slog.Logger) (Summary, error) {
 	return cleanRuns(ctx, docker, logger, func([]map[string]string) bool { return true })
 }
 
-// Sweep removes what crashed runs left behind: the objects of runs whose
+// sweep removes what crashed runs left behind: the objects of runs whose
 // controller process, on this host, is gone. It leaves alone live runs,
 // runs of other hosts sharing the engine, and runs kept with Leave. Start
 // sweeps before it creates anything.
-func Sweep(ctx context.Context, logger *slog.Logger) (Summary, error) {
-	logger = orDiscard(logger)
-	provider, docker, err := connect(ctx, logger)
-	if err != nil {
-		return Summary{}, err
-	}
-	defer provider.Close()
-	return sweep(ctx, docker, logger)
-}
-
 func sweep(ctx context.Context, docker client.APIClient, logger *slog.Logger) (Summary, error) {
 	host, err := os.Hostname()
 	if err != nil {

@@ -69,12 +69,12 @@ func TestSweep(t *testing.T) {
 	}
 	t.Cleanup(func() { docker.VolumeRemove(context.Background(), unlabelled, client.VolumeRemoveOptions{}) })
 
-	summary, err := Sweep(ctx, testLogger(t))
+	summary, err := sweep(ctx, docker, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Other test packages sweep too when they start clusters, so the
-	// crashed run may be gone before this Sweep looks: what matters is
+	// crashed run may be gone before this sweep looks: what matters is
 	// that nothing of it is left (checked below).
 	for _, run := range []string{live, elsewhere, kept} {
 		if slices.Contains(summary.Runs, run) {

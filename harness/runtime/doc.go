@@ -28,7 +28,7 @@
 //
 // Every container, network and volume carries the labels squall=true, the
 // run's id and its controller's pid and host. Close removes the run's
-// objects (Leave keeps them); Sweep, which Start runs first, removes those
+// objects (Leave keeps them); a sweep, which Start runs first, removes those
 // of runs whose controller died; Clean removes every run's. Nothing without
 // the squall label is ever removed.
 package runtime
