@@ -38,7 +38,7 @@ func prewrite(m *mvcc, start uint64, muts ...*pb.Mutation) *pb.PrewriteResponse 
 }
 
 // mustCommitTxn prewrites and commits muts as one transaction.
-func mustCommitTxn(t *testing.T, m *mvcc, start, commit uint64, muts ...*pb.Mutation) {
+func mustCommitTxn(t testing.TB, m *mvcc, start, commit uint64, muts ...*pb.Mutation) {
 	t.Helper()
 	if resp := prewrite(m, start, muts...); len(resp.Errors) > 0 {
 		t.Fatalf("prewrite at %d: %v", start, resp.Errors)
@@ -623,14 +623,9 @@ func BenchmarkCaptureSnapshot(b *testing.B) {
 	const keys = 100_000
 	for v := range uint64(3) {
 		for i := range keys {
-			k := []byte(fmt.Sprintf("key-%d", i))
-			start := ts(10 + 10*v)
-			m.prewrite(&pb.PrewriteRequest{Mutations: []*pb.Mutation{{Op: pb.Mutation_PUT, Key: k, Value: []byte("value")}},
-				Primary: k, StartTs: start, LockTtlMs: ttl})
-			m.commit([][]byte{k}, start, start+1)
+			mustCommitTxn(b, m, ts(10+10*v), ts(10+10*v)+1, put(fmt.Sprintf("key-%d", i), "value"))
 		}
 	}
-	b.ResetTimer()
 	for b.Loop() {
 		m.clone()
 	}

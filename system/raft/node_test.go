@@ -321,6 +321,37 @@ func (c *capturing) CaptureSnapshot() func() ([]byte, error) {
 	}
 }
 
+// newCapturingCluster starts a 3-node cluster that snapshots every 10-15
+// entries (paced by size if paced) and encodes each capture at once. The
+// maps give, per node, the entries held by each snapshot it captured and
+// by each it restored, in order; a restarted node gets new channels.
+func newCapturingCluster(t *testing.T, paced bool) (c *cluster, captured, restored map[uint64]chan int) {
+	release := make(chan struct{})
+	close(release)
+	captured, restored = map[uint64]chan int{}, map[uint64]chan int{}
+	c = newCluster(t, 3, func(cfg *raft.NodeConfig) {
+		cfg.SnapshotEntries, cfg.SnapshotRetain = 10, 2
+		cfg.SnapshotPacedBySize = paced
+		captured[cfg.ID], restored[cfg.ID] = make(chan int, 1000), make(chan int, 1000)
+		cfg.StateMachine = &capturing{recorder: cfg.StateMachine.(*recorder), release: release,
+			captured: captured[cfg.ID], restored: restored[cfg.ID]}
+	})
+	return c, captured, restored
+}
+
+// received returns what ch holds, in order, without waiting for more.
+func received(ch <-chan int) []int {
+	var got []int
+	for {
+		select {
+		case n := <-ch:
+			got = append(got, n)
+		default:
+			return got
+		}
+	}
+}
+
 // TestSnapshotsPacedBySize: with SnapshotPacedBySize, a node snapshots
 // only once the entries applied since its last snapshot hold as many
 // bytes as that snapshot's image, so the snapshots of a growing state
@@ -329,15 +360,7 @@ func TestSnapshotsPacedBySize(t *testing.T) {
 	const entries = 200
 	for _, paced := range []bool{false, true} {
 		t.Run(fmt.Sprintf("paced=%v", paced), func(t *testing.T) {
-			release := make(chan struct{})
-			close(release)
-			captured := map[uint64]chan int{}
-			c := newCluster(t, 3, func(cfg *raft.NodeConfig) {
-				cfg.SnapshotEntries, cfg.SnapshotRetain = 10, 2
-				cfg.SnapshotPacedBySize = paced
-				captured[cfg.ID] = make(chan int, entries)
-				cfg.StateMachine = &capturing{recorder: cfg.StateMachine.(*recorder), release: release, captured: captured[cfg.ID]}
-			})
+			c, captured, _ := newCapturingCluster(t, paced)
 			var want []string
 			for i := range entries {
 				want = append(want, fmt.Sprintf("e%03d", i)) // 4 bytes; 5 in the recorder's image
@@ -348,16 +371,7 @@ func TestSnapshotsPacedBySize(t *testing.T) {
 			// next is proposed; a follower that falls behind applies a
 			// batch at once and may snapshot only once for all of it.
 			leader := c.leader()
-			var sizes []int // entries held by each of the leader's captures, in order
-		drain:
-			for {
-				select {
-				case n := <-captured[leader]:
-					sizes = append(sizes, n)
-				default:
-					break drain
-				}
-			}
+			sizes := received(captured[leader]) // entries held by each of the leader's captures
 			t.Logf("the leader captured snapshots of %v entries", sizes)
 			if !paced {
 				// One every 10-15 entries: 13 or more.
@@ -390,10 +404,8 @@ func TestSnapshotsPacedBySize(t *testing.T) {
 				c.propose(want[len(want)-1])
 			}
 			c.waitApplied(want)
-			select {
-			case n := <-captured[leader]:
-				t.Errorf("restarted after capturing %v entries, node %d captured %d entries again with too few bytes logged", sizes, leader, n)
-			default:
+			if again := received(captured[leader]); len(again) > 0 {
+				t.Errorf("restarted after capturing %v entries, node %d captured %v entries again with too few bytes logged", sizes, leader, again)
 			}
 		})
 	}
@@ -403,16 +415,7 @@ func TestSnapshotsPacedBySize(t *testing.T) {
 // by installing the leader's snapshot paces its next snapshot by the
 // installed one's size, not by what it had before (nothing).
 func TestPacedSnapshotsCountFromAnInstalledSnapshot(t *testing.T) {
-	release := make(chan struct{})
-	close(release)
-	captured, restored := map[uint64]chan int{}, map[uint64]chan int{}
-	c := newCluster(t, 3, func(cfg *raft.NodeConfig) {
-		cfg.SnapshotEntries, cfg.SnapshotRetain = 10, 2
-		cfg.SnapshotPacedBySize = true
-		captured[cfg.ID], restored[cfg.ID] = make(chan int, 100), make(chan int, 100)
-		cfg.StateMachine = &capturing{recorder: cfg.StateMachine.(*recorder), release: release,
-			captured: captured[cfg.ID], restored: restored[cfg.ID]}
-	})
+	c, captured, restored := newCapturingCluster(t, true)
 	lagging := c.ids[0]
 	if l := c.leader(); l == lagging {
 		lagging = c.ids[1]
@@ -425,22 +428,19 @@ func TestPacedSnapshotsCountFromAnInstalledSnapshot(t *testing.T) {
 	}
 	c.start(lagging) // with nothing applied, so nothing restored at start
 	c.waitApplied(want)
-	var installed int
-	select {
-	case installed = <-restored[lagging]:
-	default:
+	installs := received(restored[lagging])
+	if len(installs) == 0 {
 		t.Fatalf("node %d caught up without installing a snapshot", lagging)
 	}
+	installed := installs[0]
 	// The leader's snapshots hold at most about 75 entries, so the node
 	// applied 25 or more after installing one: enough for a snapshot by
 	// count (10-15), not always by size.
-	select {
-	case n := <-captured[lagging]:
-		if logged, image := 4*(n-installed), 5*installed; logged < image {
+	if captures := received(captured[lagging]); len(captures) > 0 {
+		if n := captures[0]; 4*(n-installed) < 5*installed {
 			t.Errorf("node %d installed a snapshot of %d entries (%d bytes), then took one of %d entries after only %d bytes",
-				lagging, installed, image, n, logged)
+				lagging, installed, 5*installed, n, 4*(n-installed))
 		}
-	default:
 	}
 }
 
@@ -494,15 +494,7 @@ func TestNodeEncodesSnapshotsOffItsGoroutine(t *testing.T) {
 				}
 				got := r.snapshot()
 				// Once released, a node may have captured and saved again.
-			drain:
-				for {
-					select {
-					case n := <-captured:
-						held = append(held, n)
-					default:
-						break drain
-					}
-				}
+				held = append(held, received(captured)...)
 				if !slices.Contains(held, len(got)) || !slices.Equal(got, want[:len(got)]) {
 					t.Fatalf("node %d saved a snapshot of %d entries %v; want one of the captures (%v entries), a prefix of what was applied", id, len(got), got, held)
 				}
