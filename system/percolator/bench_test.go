@@ -162,8 +162,9 @@ func (r *recorder) record(b *testing.B, t0 time.Time, err error) {
 // measure starts nodes node processes and a client, warms the client up,
 // and times run, which must run b.N transactions through the client and
 // record them. It reports the rate of commits, the conflicts, the
-// latency percentiles of the committed transactions, and the CPU time
-// the nodes and this process (the client) spent per commit.
+// latency percentiles of the committed transactions, the CPU time the
+// nodes and this process (the client) spent per commit, and how many
+// cores the nodes kept busy.
 func measure(b *testing.B, bin string, nodes int, run func(*Client, *recorder)) {
 	peers, pids := startNodeProcesses(b, bin, nodes)
 	c := newTestClient(b, peers, nil)
@@ -196,8 +197,6 @@ func measure(b *testing.B, bin string, nodes int, run func(*Client, *recorder)) 
 	b.ReportMetric(percentile(0.50), "p50-ms")
 	b.ReportMetric(percentile(0.99), "p99-ms")
 	b.ReportMetric(float64(nodesCPU.Microseconds())/float64(len(committed)), "node-cpu-µs/txn")
-	// The nodes' CPU seconds per second: how much of the machine's cores
-	// the cluster kept busy, whatever the rate.
 	b.ReportMetric(nodesCPU.Seconds()/elapsed.Seconds(), "node-cores")
 	b.ReportMetric(float64(clientCPU.Microseconds())/float64(len(committed)), "client-cpu-µs/txn")
 	b.ReportMetric(0, "ns/op") // wall time per transaction says little with many in flight
