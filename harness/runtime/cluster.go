@@ -81,15 +81,6 @@ func (c *Cluster) PID(ctx context.Context, name string) (int, error) {
 	return st.Pid, nil
 }
 
-// Running reports whether the node's container is running.
-func (c *Cluster) Running(ctx context.Context, name string) (bool, error) {
-	st, err := c.state(ctx, name)
-	if err != nil {
-		return false, err
-	}
-	return st.Running, nil
-}
-
 // Kill kills the node's process with SIGKILL and returns once the engine
 // sees it stopped. Its data volume stays, with whatever it had synced.
 func (c *Cluster) Kill(ctx context.Context, name string) error {

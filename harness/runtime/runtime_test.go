@@ -130,7 +130,7 @@ func TestCluster(t *testing.T) {
 	if err := c.Kill(ctx, "n1"); err != nil {
 		t.Fatal(err)
 	}
-	if running, err := c.Running(ctx, "n1"); err != nil || running {
+	if running, err := c.running(ctx, "n1"); err != nil || running {
 		t.Fatalf("after Kill: Running(n1) = %v, %v; want false", running, err)
 	}
 	if _, err := c.PID(ctx, "n1"); err == nil {
@@ -140,7 +140,7 @@ func TestCluster(t *testing.T) {
 	if err := c.Start(ctx, "n1"); err != nil {
 		t.Fatal(err)
 	}
-	if running, err := c.Running(ctx, "n1"); err != nil || !running {
+	if running, err := c.running(ctx, "n1"); err != nil || !running {
 		t.Fatalf("after Start: Running(n1) = %v, %v; want true", running, err)
 	}
 	id, _ := c.containerID("n1")
