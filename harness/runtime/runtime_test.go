@@ -131,7 +131,7 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	if running, err := c.running(ctx, "n1"); err != nil || running {
-		t.Fatalf("after Kill: Running(n1) = %v, %v; want false", running, err)
+		t.Fatalf("after Kill: running(n1) = %v, %v; want false", running, err)
 	}
 	if _, err := c.PID(ctx, "n1"); err == nil {
 		t.Error("PID of a killed node did not fail")
@@ -141,7 +141,7 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	if running, err := c.running(ctx, "n1"); err != nil || !running {
-		t.Fatalf("after Start: Running(n1) = %v, %v; want true", running, err)
+		t.Fatalf("after Start: running(n1) = %v, %v; want true", running, err)
 	}
 	id, _ := c.containerID("n1")
 	inspect, err := docker.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
