@@ -1,8 +1,5 @@
 // Package loopback reserves loopback addresses for tests that start
 // nodes which must know every peer's address before any of them listens.
-// Its BenchmarkPingPong measures what a message between two processes
-// on loopback costs the machine, the unit most of squall's figures are
-// made of.
 package loopback
 
 import (

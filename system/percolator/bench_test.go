@@ -39,7 +39,7 @@ const benchClients = 64
 // and this client process spent per committed transaction (steadier from
 // run to run than the rate, which swings with the machine). Run it with
 //
-//	go test -run '^$' -bench BenchmarkTxn -benchtime 10000x ./system/percolator/
+//	go test -run '^$' -bench 'BenchmarkTxn$' -benchtime 10000x ./system/percolator/
 func BenchmarkTxn(b *testing.B) {
 	bin := buildSquall(b)
 	for _, nodes := range []int{3, 5} {
@@ -79,6 +79,8 @@ func BenchmarkTxnAtRate(b *testing.B) {
 	}
 }
 
+// benchAtRate starts b.N transactions at rate per second, each on its
+// own goroutine when it is due.
 func benchAtRate(b *testing.B, bin string, rate int) {
 	measure(b, bin, 3, func(c *Client, rec *recorder) {
 		interval := time.Second / time.Duration(rate)
