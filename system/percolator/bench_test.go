@@ -88,11 +88,12 @@ func benchAtRate(b *testing.B, bin string, rate int) {
 		var inFlight atomic.Int64
 		var maxInFlight int64
 		var wg sync.WaitGroup
+		rng := rand.New(rand.NewPCG(1, 2))
 		for i := 0; i < b.N && !b.Failed(); i++ {
 			due := start.Add(time.Duration(i) * interval)
 			time.Sleep(time.Until(due))
 			maxInFlight = max(maxInFlight, inFlight.Add(1))
-			k1, k2 := keyPair(rand.New(rand.NewPCG(uint64(i), 2)), 100_000)
+			k1, k2 := keyPair(rng, 100_000)
 			wg.Go(func() {
 				defer inFlight.Add(-1)
 				rec.record(b, due, timedReadModifyWrite(c, k1, k2))

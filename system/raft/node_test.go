@@ -125,6 +125,17 @@ func (c *cluster) crash(id uint64) {
 	delete(c.nodes, id)
 }
 
+// crashFollower crashes a node that does not lead and returns it, so
+// that it falls behind while the others go on.
+func (c *cluster) crashFollower() uint64 {
+	id := c.ids[0]
+	if c.leader() == id {
+		id = c.ids[1]
+	}
+	c.crash(id)
+	return id
+}
+
 // leader waits for a node that leads with a quorum of live nodes agreeing.
 func (c *cluster) leader() uint64 {
 	deadline := time.Now().Add(30 * time.Second)
@@ -215,11 +226,7 @@ func TestNodeSnapshotCatchUp(t *testing.T) {
 		cfg.SnapshotEntries = 10
 		cfg.SnapshotRetain = 2
 	})
-	lagging := c.ids[0]
-	if l := c.leader(); l == lagging {
-		lagging = c.ids[1]
-	}
-	c.crash(lagging)
+	lagging := c.crashFollower()
 	var want []string
 	for i := range 50 {
 		want = append(want, fmt.Sprintf("x%d", i))
@@ -416,11 +423,7 @@ func TestSnapshotsPacedBySize(t *testing.T) {
 // installed one's size, not by what it had before (nothing).
 func TestPacedSnapshotsCountFromAnInstalledSnapshot(t *testing.T) {
 	c, captured, restored := newCapturingCluster(t, true)
-	lagging := c.ids[0]
-	if l := c.leader(); l == lagging {
-		lagging = c.ids[1]
-	}
-	c.crash(lagging)
+	lagging := c.crashFollower()
 	var want []string
 	for i := range 100 {
 		want = append(want, fmt.Sprintf("e%03d", i)) // 4 bytes each; 5 in an image
