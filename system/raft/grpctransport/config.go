@@ -25,9 +25,10 @@ type Config struct {
 	// DialTimeout bounds one attempt to connect to a peer (default 2s). A
 	// peer behind a firewall that drops packets costs this long per attempt.
 	DialTimeout time.Duration
-	// SendTimeout bounds how long one send on a peer's stream may wait for
-	// the peer to take data (default 2s). A stalled peer holds up its own
-	// queue this long, and never any other peer's.
+	// SendTimeout bounds how long a send on a peer's stream may go without
+	// the peer taking any data (default 2s). A stalled peer holds up its
+	// own queue this long, and never any other peer's; a slow one taking a
+	// large envelope is not cut off.
 	SendTimeout time.Duration
 	// SnapshotSendTimeout bounds the call that carries a snapshot (default
 	// 2m): snapshots run to hundreds of megabytes.

@@ -63,9 +63,10 @@
 //     MsgUnreachable, for what it sent may be lost.
 //   - A peer that stops reading (SIGSTOP, packets silently dropped) lets the
 //     stream's flow-control window fill, and gRPC's send then waits for
-//     room. A watchdog cancels the stream when one send has waited
-//     Config.SendTimeout, so a stalled peer costs its own queue one timeout
-//     and never blocks other peers. A snapshot's call has the longer
+//     room. A watchdog cancels the stream when a send has written nothing
+//     to the peer's connection for Config.SendTimeout, so a stalled peer
+//     costs its own queue one timeout and never blocks other peers, while
+//     a slow peer taking a large envelope is left to finish. A snapshot's call has the longer
 //     deadline Config.SnapshotSendTimeout. Opening a stream waits for no
 //     answer from the peer: gRPC refuses it at once while the connection is
 //     down, and waits at most Config.DialTimeout while it connects.

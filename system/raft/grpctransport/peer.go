@@ -32,6 +32,9 @@ type peer struct {
 	conn   *grpc.ClientConn
 	client raftpb.RaftClient
 
+	// written counts the bytes written to conn, for the send watchdog.
+	written *atomic.Uint64
+
 	queueSize           int
 	sendTimeout         time.Duration
 	snapshotSendTimeout time.Duration
@@ -59,8 +62,9 @@ type peer struct {
 
 type dropCount struct{ msgs, snaps int }
 
-func newPeer(t *Transport, cfg Config, id uint64, addr string, conn *grpc.ClientConn) *peer {
+func newPeer(t *Transport, cfg Config, id uint64, addr string, conn *grpc.ClientConn, written *atomic.Uint64) *peer {
 	return &peer{
+		written:             written,
 		t:                   t,
 		id:                  id,
 		addr:                addr,
@@ -235,11 +239,11 @@ func (p *peer) call(ctx context.Context, msgs []outbound) error {
 type outStream struct {
 	client raftpb.Raft_StreamClient
 	cancel context.CancelFunc
-	// watchdog cancels the stream when a Send blocks for longer than the
+	// watchdog cancels the stream when a Send makes no progress for the
 	// send timeout: a peer that stopped reading (SIGSTOPped, or behind a
 	// firewall that drops its packets) lets gRPC's flow-control window
 	// fill, and Send then waits for room that never comes.
-	watchdog *time.Timer
+	watchdog *watchdog
 	ended    chan struct{} // closed when the stream has ended
 	// err is why it ended, io.EOF if the receiver ended it without error
 	// (after CloseSend); read once ended is closed.
@@ -298,9 +302,9 @@ func (p *peer) streamSend(ctx context.Context, msgs []outbound) error {
 // watchdog: if the peer takes nothing for the send timeout, the watchdog
 // cancels the stream, which ends step, and watched says so.
 func (p *peer) watched(s *outStream, step func() error) error {
-	s.watchdog.Reset(p.sendTimeout)
+	s.watchdog.arm()
 	err := step()
-	if !s.watchdog.Stop() {
+	if s.watchdog.disarm() {
 		return fmt.Errorf("peer took nothing for %v", p.sendTimeout)
 	}
 	return err
@@ -314,8 +318,7 @@ func (p *peer) openStream(ctx context.Context) error {
 		return err
 	}
 	s := &outStream{client: client, cancel: cancel, ended: make(chan struct{}), groups: make(map[uint64]bool)}
-	s.watchdog = time.AfterFunc(time.Hour, cancel)
-	s.watchdog.Stop()
+	s.watchdog = newWatchdog(p.sendTimeout, p.written, cancel)
 	go func() {
 		for {
 			if _, err := client.Recv(); err != nil {
@@ -375,7 +378,7 @@ func (p *peer) closeStream() {
 	if p.stream == nil {
 		return
 	}
-	p.stream.watchdog.Stop()
+	p.stream.watchdog.disarm()
 	p.stream.cancel()
 	<-p.stream.ended
 	p.stream = nil

@@ -60,13 +60,14 @@ func New(cfg Config) (*Transport, error) {
 		if id == cfg.Self {
 			continue
 		}
-		conn, err := grpc.NewClient(addr, cfg.dialOptions()...)
+		written := new(atomic.Uint64)
+		conn, err := grpc.NewClient(addr, append(cfg.dialOptions(), grpc.WithContextDialer(countingDialer(written)))...)
 		if err != nil {
 			t.closeConns()
 			cancel()
 			return nil, fmt.Errorf("grpctransport: peer %d at %q: %w", id, addr, err)
 		}
-		t.peers[id] = newPeer(t, cfg, id, addr, conn)
+		t.peers[id] = newPeer(t, cfg, id, addr, conn, written)
 	}
 	for _, p := range t.peers {
 		t.senders.Add(1)

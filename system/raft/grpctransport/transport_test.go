@@ -452,6 +452,71 @@ func TestStalledPeerTimesOut(t *testing.T) {
 	}
 }
 
+// slowListener's connections read at most slowChunk bytes per slowPause:
+// a peer that keeps taking data, slowly.
+type slowListener struct{ net.Listener }
+
+const (
+	slowChunk = 32 << 10
+	slowPause = 10 * time.Millisecond
+)
+
+func (l slowListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	return slowConn{c}, err
+}
+
+type slowConn struct{ net.Conn }
+
+func (c slowConn) Read(b []byte) (int, error) {
+	time.Sleep(slowPause)
+	return c.Conn.Read(b[:min(len(b), slowChunk)])
+}
+
+// TestSlowPeerIsNotCutOff sends an envelope that a slow peer needs several
+// send timeouts to take, and a heartbeat after it, whose send waits until
+// gRPC has written the envelope out: the peer keeps taking bytes, so the
+// watchdog leaves the send to finish instead of cancelling it and
+// reporting the peer unreachable.
+func TestSlowPeerIsNotCutOff(t *testing.T) {
+	const sendTimeout = 300 * time.Millisecond
+	addrs, lis := listen(t, 1, 2)
+	n1 := startNode(t, 1, addrs, lis[1], func(c *Config) { c.SendTimeout = sendTimeout })
+	n2 := startNode(t, 2, addrs, slowListener{lis[2]}, nil)
+	reports, in2 := newInbox(), newInbox()
+	send := n1.tr.AddGroup(1, reports.handler)
+	n2.tr.AddGroup(1, in2.handler)
+
+	// At most slowChunk per slowPause, 8 MiB takes 2.5s or more: over
+	// eight send timeouts.
+	const size = 8 << 20
+	big := raft.Message{Type: raft.MsgApp, From: 1, To: 2, Term: 1,
+		Entries: []raft.Entry{{Term: 1, Index: 1, Data: make([]byte, size)}}}
+	start := time.Now()
+	sendReturns(t, send, big)
+	taken(t, n1.tr.peers[2])
+	sendReturns(t, send, raft.Message{Type: raft.MsgHeartbeat, From: 1, To: 2, Term: 1})
+	guard := time.After(hangGuard)
+	for arrived := 0; arrived < 2; {
+		select {
+		case m := <-reports:
+			t.Fatalf("after %v the sender reported %v while the slow peer was taking the envelope", time.Since(start), m.Type)
+		case m := <-in2:
+			switch {
+			case m.Type == raft.MsgApp && len(m.Entries[0].Data) != size:
+				t.Fatalf("the peer got an entry of %d bytes; want %d", len(m.Entries[0].Data), size)
+			case m.Type == raft.MsgApp || m.Type == raft.MsgHeartbeat:
+				arrived++
+			}
+		case <-guard:
+			t.Fatalf("the envelope and heartbeat did not arrive within %v", hangGuard)
+		}
+	}
+	if took := time.Since(start); took < 2*sendTimeout {
+		t.Fatalf("the peer took %v for %d bytes, not slow enough to test the watchdog", took, size)
+	}
+}
+
 func TestFullQueueDropsInsteadOfBlocking(t *testing.T) {
 	const queueSize = 8
 	addrs, lis := listen(t, 1, 2)
