@@ -24,7 +24,8 @@ type ClientConfig struct {
 	// key lives (ShardOf). Default DefaultShards, the nodes' default.
 	Shards int
 	// AttemptTimeout bounds one RPC attempt; the caller's context bounds
-	// the whole operation, retries included. Default 1s.
+	// the whole operation, retries included. Default 1s. An attempt that
+	// runs out of time doubles the next one's, up to 16 times this.
 	AttemptTimeout time.Duration
 	// MaxBackoff caps the pause between attempts, and between looks at a
 	// lock that blocks a read. Default 100ms.
@@ -237,6 +238,7 @@ func (c *Client) call(ctx context.Context, group uint32, rpc func(context.Contex
 	sent := false
 	var lastErr error
 	pause := time.Millisecond
+	patience := c.cfg.AttemptTimeout
 	for attempt := 0; ; attempt++ {
 		if c.isClosed() {
 			return classifyLast(fmt.Errorf("group %d: %w", group, errClientClosed), sent)
@@ -246,8 +248,9 @@ func (c *Client) call(ctx context.Context, group uint32, rpc func(context.Contex
 		if err != nil {
 			return classifyLast(err, sent)
 		}
-		actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+		actx, cancel := context.WithTimeout(ctx, patience)
 		err = rpc(actx, c.batcher(conn))
+		timedOut := actx.Err() == context.DeadlineExceeded && ctx.Err() == nil
 		cancel()
 		if err == nil {
 			c.setLeader(group, target)
@@ -263,12 +266,23 @@ func (c *Client) call(ctx context.Context, group uint32, rpc func(context.Contex
 		} else {
 			c.setLeader(group, "")
 		}
+		if timedOut {
+			// The attempt may still be at work (a large request on a busy
+			// cluster): the next one waits twice as long, so that a request
+			// slower than one attempt is not proposed again every attempt,
+			// each copy adding to the load that made it slow.
+			patience = min(2*patience, maxPatience*c.cfg.AttemptTimeout)
+		}
 		if c.sleep(ctx, pause) != nil {
 			return classifyLast(lastErr, sent)
 		}
 		pause = min(2*pause, c.cfg.MaxBackoff)
 	}
 }
+
+// maxPatience caps how many AttemptTimeouts an attempt may wait after
+// earlier attempts ran out of time.
+const maxPatience = 16
 
 func (c *Client) isClosed() bool {
 	c.mu.Lock()

@@ -203,3 +203,26 @@ func armAll(t testing.TB, fps []*fault.Failpoints, name, spec string) {
 		}
 	}
 }
+
+// TestRequestSlowerThanOneAttemptCompletes: every node takes longer over
+// each prewrite than the client's attempt timeout (the before-prewrite
+// failpoint sleeps). An attempt that runs out of time doubles the next
+// one's, so the transaction commits instead of being proposed again and
+// again until its deadline, as a large value on a busy cluster was.
+func TestRequestSlowerThanOneAttemptCompletes(t *testing.T) {
+	cluster, fps := startClusterWithFailpoints(t)
+	x, y := commitPathKeys(t)
+	const attempt = 100 * time.Millisecond
+	c := newTestClient(t, cluster.peers, func(cfg *ClientConfig) { cfg.AttemptTimeout = attempt })
+	armAll(t, fps, FailBeforePrewrite, "sleep(350ms)")
+	tx := begin(t, c)
+	tx.Set(x, []byte("x1"))
+	tx.Set(y, []byte("y1"))
+	ctx, cancel := context.WithTimeout(testContext(t), 10*time.Second)
+	defer cancel()
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatalf("commit whose prewrites take 3.5 attempt timeouts: %v", err)
+	}
+	armAll(t, fps, FailBeforePrewrite, "off")
+	expect(t, c, map[string]string{string(x): "x1", string(y): "y1"})
+}
