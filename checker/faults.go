@@ -56,18 +56,35 @@ func FaultWindows(h history.History) []FaultWindow {
 	return windows
 }
 
-// FaultColours gives each fault family of windows a colour, in order of
-// first appearance, so the report's plot and porcupine's visualizations
-// shade a family alike.
+// familyColours are the fault families' colours, the same in every
+// report.
+var familyColours = map[string]string{
+	"partition": "#f4a261",
+	"kill":      "#8ecae6",
+	"pause":     "#b5838d",
+	"clock":     "#90be6d",
+	"loss":      "#f9c74f",
+	"failpoint": "#cdb4db",
+	"power":     "#ff8fa3",
+}
+
+// FaultColours gives each fault family of windows its colour, so the
+// report's plots and porcupine's visualizations shade a family alike,
+// from one report to the next; a family without one gets grey.
 func FaultColours(windows []FaultWindow) map[string]string {
-	palette := []string{"#f4a261", "#8ecae6", "#b5838d", "#90be6d", "#f9c74f", "#cdb4db", "#ff8fa3", "#a3a3a3"}
 	colours := make(map[string]string)
 	for _, w := range windows {
-		if _, ok := colours[w.Family]; !ok {
-			colours[w.Family] = palette[len(colours)%len(palette)]
-		}
+		colours[w.Family] = FamilyColour(w.Family)
 	}
 	return colours
+}
+
+// FamilyColour is a fault family's colour.
+func FamilyColour(family string) string {
+	if c, ok := familyColours[family]; ok {
+		return c
+	}
+	return "#a3a3a3"
 }
 
 func describeValue(v any) string {

@@ -79,11 +79,24 @@ func (p *progress) print(now time.Time, rate float64) {
 	remaining := max(0, p.limit-elapsed).Truncate(time.Second)
 	line := fmt.Sprintf("%v elapsed, %v left | %.0f ops/s | ok %d fail %d info %d | fault: %s",
 		elapsed, remaining, rate, p.counts.ok.Load(), p.counts.fail.Load(), p.counts.info.Load(), fault)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.tty {
 		fmt.Fprintf(p.out, "\r\033[K%s", line)
 	} else {
 		fmt.Fprintln(p.out, line)
 	}
+}
+
+// note prints a line of its own, such as a fault that failed, at once;
+// on a terminal the status line is redrawn after it.
+func (p *progress) note(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tty {
+		fmt.Fprint(p.out, "\r\033[K")
+	}
+	fmt.Fprintf(p.out, "squall: "+format+"\n", args...)
 }
 
 func (p *progress) stop() {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +43,17 @@ func Run(ctx context.Context, spec Spec, out io.Writer, logger *slog.Logger) (Ou
 	workload := workloadFactories[spec.Workload]()
 	rng := rand.New(rand.NewPCG(spec.Seed, 0x5c0a11))
 
+	// Faults this machine cannot make are refused before anything of the
+	// run exists.
+	choices, image, err := preflight(ctx, &spec, out, logger)
+	if err != nil {
+		return Outcome{}, err
+	}
+	faults, err := nemesis.Build(choices)
+	if err != nil {
+		return Outcome{}, err
+	}
+
 	started := time.Now()
 	run, err := results.NewRun(spec.Store, spec.Name, started)
 	if err != nil {
@@ -58,13 +70,23 @@ func Run(ctx context.Context, spec Spec, out io.Writer, logger *slog.Logger) (Ou
 	for i := range names {
 		names[i] = fmt.Sprintf("n%d", i+1)
 	}
+	power := slices.ContainsFunc(choices, func(c nemesis.Choice) bool { return c.Family == "power" })
 	cluster, err := runtime.Start(ctx, runtime.Config{
-		RunID:    filepath.Base(run.Dir),
-		Nodes:    names,
-		Port:     sys.Port(),
-		NodeArgs: func(node, peers string) []string { return sys.NodeArgs(node, peers, &spec) },
-		LogDir:   filepath.Join(run.Dir, "nodes"),
-		Logger:   logger,
+		RunID: filepath.Base(run.Dir),
+		Nodes: names,
+		Port:  sys.Port(),
+		Image: image,
+		NodeArgs: func(node, peers string) []string {
+			args := sys.NodeArgs(node, peers, &spec)
+			if power {
+				// Power cuts must lose what was not synced.
+				args = append(args, "--lose-unsynced")
+			}
+			return args
+		},
+		NetFaults: needsNetwork(choices),
+		LogDir:    filepath.Join(run.Dir, "nodes"),
+		Logger:    logger,
 	})
 	if err != nil {
 		return outcome, err
@@ -115,20 +137,15 @@ func Run(ctx context.Context, spec Spec, out io.Writer, logger *slog.Logger) (Ou
 	}
 
 	// The main phase: workers and nemesis until the time limit.
-	var faults []nemesis.Fault
-	for _, name := range spec.Nemesis {
-		f, err := faultFactories[name]()
-		if err != nil {
-			return outcome, fmt.Errorf("nemesis %s: %w", name, err)
-		}
-		faults = append(faults, f)
-	}
 	nemCluster := &nemesisCluster{Cluster: cluster, sys: sys, nodes: target.Nodes}
 	progress := newProgress(out, spec.TimeLimit, counts)
 	schedule := &nemesis.Schedule{
 		Faults: faults, Cluster: nemCluster, Recorder: rec, Interval: spec.NemesisInterval,
-		Rand: rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())), Logger: logger,
+		Overlap: spec.NemesisOverlap, Seed: rng.Uint64(), Logger: logger,
 		OnChange: progress.setFault,
+		OnFailure: func(f string, err error) {
+			progress.note("nemesis: %s failed: %v (the verdict can be no better than unknown)", f, err)
+		},
 	}
 	mainCtx, stopMain := context.WithTimeout(ctx, spec.TimeLimit)
 	defer stopMain()
@@ -157,8 +174,9 @@ func Run(ctx context.Context, spec Spec, out io.Writer, logger *slog.Logger) (Ou
 	fmt.Fprintf(out, "squall: healing and running final reads\n")
 	finalCtx, cancelFinal := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancelFinal()
-	// The schedule healed every fault when the main phase ended.
-	if err := nemCluster.startDead(finalCtx); err != nil {
+	// The schedule healed every fault when the main phase ended; a node a
+	// failpoint crashed after that is started here.
+	if err := nemCluster.startDown(finalCtx); err != nil {
 		return outcome, fmt.Errorf("restart nodes for the final phase: %w", err)
 	}
 	if err := waitServing(finalCtx, sys, target.Nodes, time.Minute); err != nil {
@@ -189,7 +207,8 @@ type runTiming struct {
 func check(ctx context.Context, run *results.Run, spec Spec, workload workloads.Workload, h history.History, out io.Writer, timing runTiming) (Outcome, error) {
 	started := time.Now()
 	var rs []checker.Result
-	for _, c := range workload.Checkers(workloads.CheckOptions{Dir: run.Dir, Timeout: spec.CheckTimeout, Consistency: spec.Consistency}) {
+	checkers := append(workload.Checkers(workloads.CheckOptions{Dir: run.Dir, Timeout: spec.CheckTimeout, Consistency: spec.Consistency}), checker.Nemesis{})
+	for _, c := range checkers {
 		rs = append(rs, c.Check(ctx, h))
 	}
 	verdict := checker.Compose(rs)
@@ -236,53 +255,29 @@ func waitServing(ctx context.Context, sys System, nodes []workloads.Node, timeou
 	}
 }
 
-// nemesisCluster gives faults the system's view of leadership on top of
-// the runtime's containers, and remembers which nodes are down.
+// nemesisCluster gives faults the system's view of leadership and its
+// nodes' admin services on top of the runtime's containers.
 type nemesisCluster struct {
 	*runtime.Cluster
 	sys   System
 	nodes []workloads.Node
-
-	mu   sync.Mutex
-	dead map[string]bool
 }
 
 func (c *nemesisCluster) Leader(ctx context.Context) (string, error) {
 	return c.sys.Leader(ctx, c.nodes)
 }
 
-func (c *nemesisCluster) Kill(ctx context.Context, node string) error {
-	err := c.Cluster.Kill(ctx, node)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.dead == nil {
-		c.dead = map[string]bool{}
-	}
-	c.dead[node] = true
-	return err
-}
-
-func (c *nemesisCluster) Start(ctx context.Context, node string) error {
-	if err := c.Cluster.Start(ctx, node); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.dead, node)
-	return nil
-}
-
-// startDead starts every node a fault left down.
-func (c *nemesisCluster) startDead(ctx context.Context) error {
-	c.mu.Lock()
-	var dead []string
-	for n := range c.dead {
-		dead = append(dead, n)
-	}
-	c.mu.Unlock()
-	for _, n := range dead {
-		if err := c.Start(ctx, n); err != nil {
+// startDown starts every node that is not running.
+func (c *nemesisCluster) startDown(ctx context.Context) error {
+	for _, n := range c.nodes {
+		up, err := c.Running(ctx, n.Name)
+		if err != nil {
 			return err
+		}
+		if !up {
+			if err := c.Start(ctx, n.Name); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -14,16 +14,22 @@ import (
 	"time"
 
 	"github.com/squall-chaos/squall/checker/elle"
+	"github.com/squall-chaos/squall/nemesis"
 )
 
 // Spec is everything that defines a run. It is saved with the run, so a
 // run can be repeated: every random choice derives from Seed.
 type Spec struct {
-	Name     string   `json:"name"`
-	System   string   `json:"system"`
-	Workload string   `json:"workload"`
-	Nemesis  []string `json:"nemesis"`
-	Nodes    int      `json:"nodes"`
+	Name     string `json:"name"`
+	System   string `json:"system"`
+	Workload string `json:"workload"`
+	// Nemesis are the fault families and modes, as items of --nemesis
+	// ("partition", "clock:strobe"); a run replaces "all" and families
+	// with modes this machine cannot do by what it ran.
+	Nemesis []string `json:"nemesis"`
+	// NemesisOverlap lets faults of several families be in force at once.
+	NemesisOverlap bool `json:"nemesis_overlap,omitempty"`
+	Nodes          int  `json:"nodes"`
 	// Concurrency is the number of client workers; ConcurrencyText is how
 	// it was given ("10", or "3n" for three per node).
 	Concurrency     int           `json:"concurrency"`
@@ -74,10 +80,8 @@ func (s *Spec) Validate() error {
 	if !slices.Contains(w().Systems(), s.System) {
 		return fmt.Errorf("--workload: %s has no client for system %s (it supports %s)", s.Workload, s.System, strings.Join(w().Systems(), ", "))
 	}
-	for _, n := range s.Nemesis {
-		if _, ok := faultFactories[n]; !ok {
-			return fmt.Errorf("--nemesis: %q is not a known fault family (want %s, or none)", n, strings.Join(FaultNames(), ", "))
-		}
+	if _, err := nemesis.ParseChoices(s.Nemesis); err != nil {
+		return err
 	}
 	if s.Nodes < 1 || s.Nodes > 9 {
 		return fmt.Errorf("--nodes: %d must be between 1 and 9", s.Nodes)
@@ -112,7 +116,7 @@ func (s *Spec) Validate() error {
 	if s.Name == "" {
 		parts := []string{s.System, s.Workload}
 		if len(s.Nemesis) > 0 {
-			parts = append(parts, strings.Join(s.Nemesis, "+"))
+			parts = append(parts, nameSafe(strings.Join(s.Nemesis, "+")))
 		}
 		for _, b := range s.Bugs {
 			parts = append(parts, "bug-"+b)
@@ -120,6 +124,18 @@ func (s *Spec) Validate() error {
 		s.Name = strings.Join(parts, "-")
 	}
 	return nil
+}
+
+// nameSafe makes s fit a test's name, which names its directory and the
+// run's Docker objects: a mode's ':', a grudge's '|' or a failpoint's '/'
+// become '-'.
+func nameSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '+' || r == '-' || r == '_' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, s)
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {

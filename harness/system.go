@@ -9,7 +9,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/squall-chaos/squall/nemesis"
 	"github.com/squall-chaos/squall/system/kv/kvpb"
 	"github.com/squall-chaos/squall/workloads"
 )
@@ -51,15 +50,6 @@ var workloadFactories = map[string]func() workloads.Workload{
 // WorkloadNames lists the known workloads.
 func WorkloadNames() []string { return slices.Sorted(mapKeys(workloadFactories)) }
 
-// faultFactories build each fault family with all its modes.
-var faultFactories = map[string]func() (nemesis.Fault, error){
-	"partition": func() (nemesis.Fault, error) { return nemesis.NewPartition() },
-	"kill":      func() (nemesis.Fault, error) { return nemesis.NewKill() },
-}
-
-// FaultNames lists the known fault families.
-func FaultNames() []string { return slices.Sorted(mapKeys(faultFactories)) }
-
 // kvSystem is system/kv, the Raft key/value store.
 type kvSystem struct{}
 
@@ -91,13 +81,18 @@ func (kvSystem) Bugs() map[string]string {
 // askNode makes one call to node n on a connection of its own, bounded by
 // a second.
 func askNode[T any](ctx context.Context, n workloads.Node, call func(context.Context, *grpc.ClientConn) (T, error)) (T, error) {
+	return askNodeWithin(ctx, n, time.Second, call)
+}
+
+// askNodeWithin is askNode bounded by timeout.
+func askNodeWithin[T any](ctx context.Context, n workloads.Node, timeout time.Duration, call func(context.Context, *grpc.ClientConn) (T, error)) (T, error) {
 	conn, err := grpc.NewClient(n.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		var zero T
 		return zero, err
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return call(ctx, conn)
 }

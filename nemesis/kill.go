@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
-	"strings"
 	"sync"
 )
 
@@ -21,9 +19,9 @@ var killModes = []string{KillOne, KillMinority, KillLeader}
 
 // Kill is the crash fault family: Start kills nodes with SIGKILL, Stop
 // starts them again (their data survives). It never has more than a
-// minority of the cluster down at once, counting nodes it killed earlier
-// and could not restart, so the cluster can always make progress once the
-// partitions heal.
+// minority of the cluster down at once, counting every node that is down
+// (killed earlier and not restarted, or down through another family), so
+// the cluster can always make progress once the partitions heal.
 type Kill struct {
 	modes []string
 
@@ -46,15 +44,11 @@ type KillEvent struct {
 // NewKill returns a kill fault that picks its mode at random among modes
 // (KillOne, KillMinority, KillLeader) on each Start; no modes means all.
 func NewKill(modes ...string) (*Kill, error) {
-	if len(modes) == 0 {
-		modes = killModes
+	modes, err := checkModes("kill", modes, killModes)
+	if err != nil {
+		return nil, err
 	}
-	for _, m := range modes {
-		if !slices.Contains(killModes, m) {
-			return nil, fmt.Errorf("kill mode %q: want one of %s", m, strings.Join(killModes, ", "))
-		}
-	}
-	return &Kill{modes: slices.Clone(modes)}, nil
+	return &Kill{modes: modes}, nil
 }
 
 func (k *Kill) Name() string { return "kill" }
@@ -67,17 +61,18 @@ func (k *Kill) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, error
 	mode := k.modes[rng.IntN(len(k.modes))]
 	ev := KillEvent{Mode: mode}
 	nodes := nodeNames(c.Nodes())
-	budget := (len(nodes)-1)/2 - len(k.killed)
+	// Nodes down for any reason count: another family (power, a
+	// failpoint's crash) may have taken some down.
+	up, err := runningNodes(ctx, c)
+	if err != nil {
+		return ev, fmt.Errorf("kill %s: %w", mode, err)
+	}
+	down := len(nodes) - len(up)
+	budget := (len(nodes)-1)/2 - down
 	if budget < 1 {
-		return ev, fmt.Errorf("kill %s: %d of %d nodes are down already; killing another would leave no majority", mode, len(k.killed), len(nodes))
+		return ev, fmt.Errorf("kill %s: %d of %d nodes are down already; killing another would leave no majority: %w", mode, down, len(nodes), ErrSkipped)
 	}
-	var alive []string
-	for _, n := range nodes {
-		if !slices.Contains(k.killed, n) {
-			alive = append(alive, n)
-		}
-	}
-	alive = shuffled(alive, rng)
+	alive := shuffled(up, rng)
 
 	victims := alive[:1]
 	switch mode {

@@ -13,7 +13,7 @@ func TestKillNeverAMajority(t *testing.T) {
 	for _, n := range []int{3, 4, 5, 7} {
 		for _, mode := range killModes {
 			for _, rng := range seeds() {
-				c := newFakeCluster(n, nil)
+				c := newFakeCluster(n)
 				c.leader = "n2"
 				k, err := NewKill(mode)
 				if err != nil {
@@ -51,7 +51,7 @@ func TestKillNeverAMajority(t *testing.T) {
 func TestKillMinoritySizesVary(t *testing.T) {
 	sizes := make(map[int]bool)
 	for _, rng := range seeds() {
-		c := newFakeCluster(7, nil)
+		c := newFakeCluster(7)
 		k, _ := NewKill(KillMinority)
 		desc, err := k.Start(context.Background(), c, rng)
 		if err != nil {
@@ -66,7 +66,7 @@ func TestKillMinoritySizesVary(t *testing.T) {
 
 func TestKillCountsNodesStillDown(t *testing.T) {
 	ctx := context.Background()
-	c := newFakeCluster(5, nil)
+	c := newFakeCluster(5)
 	k, _ := NewKill(KillOne)
 	rng := rand.New(rand.NewPCG(3, 3))
 	for range 2 {
@@ -102,7 +102,7 @@ func TestKillCountsNodesStillDown(t *testing.T) {
 }
 
 func TestKillLeaderUnknown(t *testing.T) {
-	c := newFakeCluster(5, nil)
+	c := newFakeCluster(5)
 	k, _ := NewKill(KillLeader)
 	desc, err := k.Start(context.Background(), c, rand.New(rand.NewPCG(1, 2)))
 	if err != nil {
@@ -115,7 +115,7 @@ func TestKillLeaderUnknown(t *testing.T) {
 }
 
 func TestKillTooSmallCluster(t *testing.T) {
-	c := newFakeCluster(2, nil)
+	c := newFakeCluster(2)
 	k, _ := NewKill()
 	if desc, err := k.Start(context.Background(), c, rand.New(rand.NewPCG(1, 2))); err == nil {
 		t.Errorf("killed %v of a 2-node cluster, which has no minority", desc)
@@ -129,10 +129,4 @@ func TestNewKillRejectsUnknownMode(t *testing.T) {
 	if _, err := NewKill("majority"); err == nil || !strings.Contains(err.Error(), "majority") {
 		t.Errorf("NewKill(majority): error %v, want one naming the mode", err)
 	}
-}
-
-func sorted(s []string) []string {
-	s = slices.Clone(s)
-	slices.Sort(s)
-	return s
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/squall-chaos/squall/nemesis/netfault"
 )
 
 // Partition modes: which grudge Start computes.
@@ -26,11 +28,11 @@ const (
 var partitionModes = []string{PartitionHalves, PartitionOne, PartitionMajoritiesRing, PartitionBridge, PartitionLeader}
 
 // Partition is the network partition fault family. Start computes a grudge
-// and installs it as nftables drop rules in every node's network
-// namespace; Stop deletes the rules. The rules never name a Protected
-// address, so the controller keeps reaching every node. A node that
-// restarts comes up in a new, empty namespace: NodeRestarted gives it the
-// grudge again.
+// and installs it as nftables drop rules (the table squall-partition) in
+// every node's network namespace; Stop deletes the rules. The rules never
+// name a Protected address, so the controller keeps reaching every node.
+// A node that restarts comes up in a new, empty namespace: NodeRestarted
+// gives it the grudge again.
 type Partition struct {
 	modes []string
 
@@ -130,11 +132,11 @@ func (p *Partition) grudgeFor(ctx context.Context, c Cluster, mode string, nodes
 // install gives node the rules of the grudge in force (or none), reporting
 // whether the node was running.
 func (p *Partition) install(ctx context.Context, c Cluster, node string) (up bool, err error) {
-	pid, err := c.PID(ctx, node)
-	if err != nil {
+	err = c.Net(ctx, node, netfault.Change{Family: p.Name(), Drop: p.dropsOf(c, node)})
+	if errors.Is(err, ErrNodeDown) {
 		return false, nil
 	}
-	if err := installDrops(pid, p.dropsOf(c, node)); err != nil {
+	if err != nil {
 		return true, fmt.Errorf("partition node %s: %w", node, err)
 	}
 	return true, nil
@@ -202,25 +204,4 @@ func (p *Partition) Stop(ctx context.Context, c Cluster) (any, error) {
 		errs = append(errs, err)
 	}
 	return ev, errors.Join(errs...)
-}
-
-// leaderAmong is the cluster's leader if it is one of nodes; otherwise ""
-// and why not, for the event's note.
-func leaderAmong(ctx context.Context, c Cluster, nodes []string) (leader, why string) {
-	leader, err := c.Leader(ctx)
-	switch {
-	case err != nil:
-		return "", fmt.Sprintf("leader unknown (%v)", err)
-	case !slices.Contains(nodes, leader):
-		return "", "no leader known"
-	}
-	return leader, ""
-}
-
-func nodeNames(nodes []Node) []string {
-	names := make([]string, len(nodes))
-	for i, n := range nodes {
-		names[i] = n.Name
-	}
-	return names
 }

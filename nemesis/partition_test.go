@@ -12,13 +12,6 @@ import (
 	"testing"
 )
 
-// namespacedCluster is a fake cluster of n nodes, each node's process in a
-// network namespace of its own; a restarted node gets a new namespace.
-func namespacedCluster(t *testing.T, n int) *fakeCluster {
-	newNamespace(t) // skips here, not inside the cluster, if unsupported
-	return newFakeCluster(n, func(string) int { return newNamespace(t) })
-}
-
 func (c *fakeCluster) ip(node string) netip.Addr {
 	for _, n := range c.nodes {
 		if n.Name == node {
@@ -28,31 +21,29 @@ func (c *fakeCluster) ip(node string) netip.Addr {
 	panic("no node " + node)
 }
 
-// checkInstalled asserts that every running node's namespace drops exactly
-// the addresses of want's peers of it (no table at all when none).
+// checkInstalled asserts that every running node's partition state drops
+// exactly the addresses of want's peers of it (nothing when none).
 func checkInstalled(t *testing.T, c *fakeCluster, want Grudge) {
 	t.Helper()
 	for _, n := range c.nodes {
-		pid, err := c.PID(context.Background(), n.Name)
-		if err != nil {
+		if up, _ := c.Running(context.Background(), n.Name); !up {
 			continue
 		}
-		from, to, ok := installedDrops(t, pid)
+		got := slices.Clone(c.netState(n.Name, "partition").Drop)
 		var ips []netip.Addr
 		for _, peer := range want[n.Name] {
 			ips = append(ips, c.ip(peer))
 		}
-		slices.SortFunc(from, netip.Addr.Compare)
-		slices.SortFunc(to, netip.Addr.Compare)
+		slices.SortFunc(got, netip.Addr.Compare)
 		slices.SortFunc(ips, netip.Addr.Compare)
-		if ok != (len(ips) > 0) || !slices.Equal(from, ips) || !slices.Equal(to, ips) {
-			t.Errorf("node %s: table %v, drops from %v to %v; want from and to %v", n.Name, ok, from, to, ips)
+		if !slices.Equal(got, ips) {
+			t.Errorf("node %s drops %v; want %v", n.Name, got, ips)
 		}
 	}
 }
 
 func TestPartitionInstallsGrudgeAndHeals(t *testing.T) {
-	c := namespacedCluster(t, 5)
+	c := newFakeCluster(5)
 	c.protected = []netip.Addr{c.ip("n5")} // as if n5 were the controller's path
 	p, err := NewPartition(PartitionGrudgePrefix + "n1,n2|n3,n4,n5")
 	if err != nil {
@@ -81,7 +72,7 @@ func TestPartitionInstallsGrudgeAndHeals(t *testing.T) {
 }
 
 func TestPartitionRestartedNodeGetsRulesAgain(t *testing.T) {
-	c := namespacedCluster(t, 3)
+	c := newFakeCluster(3)
 	p, _ := NewPartition(PartitionGrudgePrefix + "n1|n2,n3")
 	ctx := context.Background()
 	if _, err := p.Start(ctx, c, rand.New(rand.NewPCG(1, 1))); err != nil {
@@ -93,9 +84,8 @@ func TestPartitionRestartedNodeGetsRulesAgain(t *testing.T) {
 	if err := c.Start(ctx, "n1"); err != nil {
 		t.Fatal(err)
 	}
-	pid, _ := c.PID(ctx, "n1")
-	if _, _, ok := installedDrops(t, pid); ok {
-		t.Fatal("a fresh namespace already has the table; the test proves nothing")
+	if got := c.netState("n1", "partition"); len(got.Drop) > 0 {
+		t.Fatal("a restarted node already has the rules; the test proves nothing")
 	}
 	if err := p.NodeRestarted(ctx, c, "n1"); err != nil {
 		t.Fatal(err)
@@ -115,7 +105,7 @@ func TestPartitionRestartedNodeGetsRulesAgain(t *testing.T) {
 }
 
 func TestPartitionSkipsDownNodes(t *testing.T) {
-	c := namespacedCluster(t, 3)
+	c := newFakeCluster(3)
 	ctx := context.Background()
 	c.Kill(ctx, "n3")
 	p, _ := NewPartition(PartitionGrudgePrefix + "n1|n2,n3")
@@ -133,7 +123,7 @@ func TestPartitionSkipsDownNodes(t *testing.T) {
 }
 
 func TestPartitionLeader(t *testing.T) {
-	c := namespacedCluster(t, 5)
+	c := newFakeCluster(5)
 	ctx := context.Background()
 	p, _ := NewPartition(PartitionLeader)
 	c.leader = "n4"

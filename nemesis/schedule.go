@@ -17,11 +17,22 @@ import (
 // zero. Restarting killed nodes waits for them to serve, so it is long.
 const defaultHealTimeout = 2 * time.Minute
 
-// Schedule alternates calm and faults: it waits Interval, starts a fault of
-// a family picked at random, waits Interval, stops it, and so on until its
-// context ends; then it heals everything. Every start and stop is recorded
-// in the history as an invoke and an info event of the nemesis process,
-// f "start-NAME" or "stop-NAME", the info's value describing what was done.
+// Schedule starts and stops faults at offsets planned from Seed, until its
+// context ends; then it heals everything. By default one fault is in force
+// at a time: it waits Interval, starts a fault of a family picked at
+// random, waits Interval, stops it, and so on. With Overlap, each family
+// keeps a timeline of its own (calm and fault spells of half to one and a
+// half Intervals), so faults of several families are in force at once.
+// Either way the same seed, families and interval give the same faults at
+// the same offsets; a fault's random choices (its mode, its nodes) come
+// from a source seeded by the plan too, so only what it learns from the
+// cluster (which node leads) can differ between runs.
+//
+// Every start and stop is recorded in the history as an invoke and a
+// completion of the nemesis process, f "start-NAME" or "stop-NAME", the
+// completion's value describing what was done: info if it took effect (or
+// may have: its error says what failed), fail if the family chose to do
+// nothing (ErrSkipped).
 //
 // The faults see the cluster through a wrapper: whenever a node starts
 // again (after a kill, say), every fault in force that implements Restarted
@@ -32,46 +43,152 @@ type Schedule struct {
 	Cluster  Cluster
 	Recorder Recorder
 	Interval time.Duration
-	// Rand picks the faults and is handed to them: one seeded source makes
-	// a run's schedule replayable.
-	Rand   *rand.Rand
-	Logger *slog.Logger // nil discards
+	Overlap  bool
+	Seed     uint64
+	Logger   *slog.Logger // nil discards
 	// OnChange, if set, is called with the names of the faults in force
 	// (comma-separated, "" when calm) whenever they change.
 	OnChange func(inForce string)
-	// HealTimeout bounds the heal after Run's context ends (default two
-	// minutes).
+	// OnFailure, if set, is called as soon as a fault fails to start,
+	// stop or re-apply, with the event's f and the error.
+	OnFailure func(f string, err error)
+	// HealTimeout bounds each start and stop, and the heal after Run's
+	// context ends (default two minutes).
 	HealTimeout time.Duration
 
 	mu      sync.Mutex
 	inForce []Fault
 }
 
-// Run applies faults until ctx ends, then heals every fault family with a
-// fresh context bounded by HealTimeout and returns the heal's error. A
-// fault that fails to start is recorded with its error, stopped at once
-// (to undo whatever part of it took effect), and the schedule goes on.
+// Step is one planned action of a schedule.
+type Step struct {
+	At     time.Duration // offset from the schedule's start
+	Family int           // index in Schedule.Faults
+	Stop   bool
+	// Seed seeds the source a start hands its fault.
+	Seed uint64
+}
+
+// Run applies faults as planned until ctx ends, then heals every fault
+// family with a fresh context bounded by HealTimeout and returns the
+// heal's error. A fault that fails to start is recorded with its error,
+// stopped at once (to undo whatever part of it took effect), and the
+// schedule goes on.
 func (s *Schedule) Run(ctx context.Context) error {
-	if len(s.Faults) == 0 || s.Rand == nil || s.Cluster == nil || s.Recorder == nil || s.Interval <= 0 {
-		return errors.New("nemesis schedule: needs faults, a cluster, a recorder, a random source and a positive interval")
+	if len(s.Faults) == 0 || s.Cluster == nil || s.Recorder == nil || s.Interval <= 0 {
+		return errors.New("nemesis schedule: needs faults, a cluster, a recorder and a positive interval")
 	}
-	for s.wait(ctx) {
-		f := s.Faults[s.Rand.IntN(len(s.Faults))]
-		if s.start(ctx, f) {
-			s.wait(ctx)
+	began := time.Now()
+	plan := s.planner()
+	for {
+		step := plan.next()
+		if !sleepUntil(ctx, began.Add(step.At)) {
+			break
 		}
-		if ctx.Err() != nil {
-			break // the final heal stops f with a context still live
+		// A step under way when ctx ends finishes (its own deadline bounds
+		// it): a fault cut off halfway would be recorded as failed, and the
+		// heal below stops it anyway.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.healTimeout())
+		f := s.Faults[step.Family]
+		switch {
+		case step.Stop && s.isInForce(f):
+			s.stop(sctx, f)
+		case !step.Stop && !s.isInForce(f):
+			if !s.start(sctx, f, rand.New(rand.NewPCG(step.Seed, s.Seed))) {
+				s.stop(sctx, f)
+			}
 		}
-		s.stop(ctx, f)
+		cancel()
 	}
-	timeout := s.HealTimeout
-	if timeout <= 0 {
-		timeout = defaultHealTimeout
-	}
-	hctx, cancel := context.WithTimeout(context.Background(), timeout)
+	hctx, cancel := context.WithTimeout(context.Background(), s.healTimeout())
 	defer cancel()
 	return s.HealAll(hctx)
+}
+
+func (s *Schedule) healTimeout() time.Duration {
+	if s.HealTimeout <= 0 {
+		return defaultHealTimeout
+	}
+	return s.HealTimeout
+}
+
+// Plan is the schedule's first steps up to length, for reports and tests.
+func (s *Schedule) Plan(length time.Duration) []Step {
+	var steps []Step
+	for p := s.planner(); ; {
+		step := p.next()
+		if step.At >= length {
+			return steps
+		}
+		steps = append(steps, step)
+	}
+}
+
+// planner yields a schedule's steps in order of time.
+type planner struct {
+	lanes []*lane
+}
+
+// lane is one timeline of alternating calm and fault spells.
+type lane struct {
+	rng      *rand.Rand
+	at       time.Duration // when the next step is due
+	faulty   bool          // the next step stops a fault
+	family   int           // the family in force, or the lane's own
+	pick     bool          // the lane picks a family at each start
+	families int
+	spell    func(*rand.Rand) time.Duration
+}
+
+func (s *Schedule) planner() *planner {
+	root := rand.New(rand.NewPCG(s.Seed, 0x5c4ed01e))
+	if !s.Overlap {
+		l := &lane{rng: rand.New(rand.NewPCG(root.Uint64(), root.Uint64())), pick: true, families: len(s.Faults),
+			spell: func(*rand.Rand) time.Duration { return s.Interval }}
+		l.at = s.Interval
+		return &planner{lanes: []*lane{l}}
+	}
+	p := &planner{}
+	for i := range s.Faults {
+		l := &lane{rng: rand.New(rand.NewPCG(root.Uint64(), root.Uint64())), family: i,
+			spell: func(r *rand.Rand) time.Duration { return s.Interval/2 + time.Duration(r.Int64N(int64(s.Interval)+1)) }}
+		l.at = l.spell(l.rng)
+		p.lanes = append(p.lanes, l)
+	}
+	return p
+}
+
+// next returns the earliest step due, the first lane's on a tie.
+func (p *planner) next() Step {
+	l := p.lanes[0]
+	for _, o := range p.lanes[1:] {
+		if o.at < l.at {
+			l = o
+		}
+	}
+	step := Step{At: l.at, Stop: l.faulty}
+	if !l.faulty {
+		if l.pick {
+			l.family = l.rng.IntN(l.families)
+		}
+		step.Seed = l.rng.Uint64()
+	}
+	step.Family = l.family
+	l.faulty = !l.faulty
+	l.at += l.spell(l.rng)
+	return step
+}
+
+// sleepUntil waits until t and reports whether ctx is still live.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
 }
 
 // HealAll stops every fault family, whether or not it is in force (Stop is
@@ -99,28 +216,23 @@ func (s *Schedule) HealAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// wait waits Interval and reports whether ctx is still live.
-func (s *Schedule) wait(ctx context.Context) bool {
-	t := time.NewTimer(s.Interval)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// start starts f, records it, and reports whether it started.
-func (s *Schedule) start(ctx context.Context, f Fault) bool {
+// start starts f, records it, and reports whether it started (a skipped
+// start did not).
+func (s *Schedule) start(ctx context.Context, f Fault, rng *rand.Rand) bool {
 	op := "start-" + f.Name()
 	s.record(history.Invoke, op, nil, nil)
-	desc, err := f.Start(ctx, s.cluster(), s.Rand)
-	s.record(history.Info, op, desc, err)
-	if err != nil {
-		s.logger().Warn("nemesis: fault failed to start", "fault", f.Name(), "value", desc, "err", err)
+	desc, err := f.Start(ctx, s.cluster(), rng)
+	switch {
+	case errors.Is(err, ErrSkipped):
+		s.record(history.Fail, op, desc, err)
+		s.logger().Info("nemesis: fault skipped", "fault", f.Name(), "value", desc, "why", err)
+		return false
+	case err != nil:
+		s.record(history.Info, op, desc, err)
+		s.failed(op, desc, err)
 		return false
 	}
+	s.record(history.Info, op, desc, nil)
 	s.logger().Info("nemesis: fault started", "fault", f.Name(), "value", desc)
 	s.setInForce(f, true)
 	return true
@@ -133,12 +245,25 @@ func (s *Schedule) stop(ctx context.Context, f Fault) error {
 	desc, err := f.Stop(ctx, s.cluster())
 	s.record(history.Info, op, desc, err)
 	if err != nil {
-		s.logger().Warn("nemesis: fault failed to stop", "fault", f.Name(), "value", desc, "err", err)
+		s.failed(op, desc, err)
 		return err
 	}
 	s.logger().Info("nemesis: fault stopped", "fault", f.Name(), "value", desc)
 	s.setInForce(f, false)
 	return nil
+}
+
+func (s *Schedule) failed(op string, desc any, err error) {
+	s.logger().Warn("nemesis: fault failed", "op", op, "value", desc, "err", err)
+	if s.OnFailure != nil {
+		s.OnFailure(op, err)
+	}
+}
+
+func (s *Schedule) isInForce(f Fault) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Contains(s.inForce, f)
 }
 
 func (s *Schedule) setInForce(f Fault, on bool) {
@@ -173,10 +298,12 @@ func (s *Schedule) nodeRestarted(ctx context.Context, node string) {
 		if !ok {
 			continue
 		}
+		op := "reapply-" + f.Name()
+		desc := map[string]string{"node": node}
 		err := r.NodeRestarted(ctx, s.cluster(), node)
-		s.record(history.Info, "reapply-"+f.Name(), map[string]string{"node": node}, err)
+		s.record(history.Info, op, desc, err)
 		if err != nil {
-			s.logger().Warn("nemesis: fault not re-applied after restart", "fault", f.Name(), "node", node, "err", err)
+			s.failed(op, desc, err)
 		}
 	}
 }

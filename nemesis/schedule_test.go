@@ -83,9 +83,6 @@ func runUntil(t *testing.T, s *Schedule, n int) error {
 	if s.Interval == 0 {
 		s.Interval = time.Millisecond
 	}
-	if s.Rand == nil {
-		s.Rand = rand.New(rand.NewPCG(1, 2))
-	}
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	select {
@@ -119,7 +116,7 @@ func TestScheduleAlternatesAndHeals(t *testing.T) {
 	a, b := &fakeFault{name: "a"}, &fakeFault{name: "b"}
 	rec := &memRecorder{}
 	var changes []string
-	s := &Schedule{Faults: []Fault{a, b}, Cluster: newFakeCluster(3, nil), Recorder: rec,
+	s := &Schedule{Faults: []Fault{a, b}, Cluster: newFakeCluster(3), Recorder: rec,
 		OnChange: func(inForce string) { changes = append(changes, inForce) }}
 	if err := runUntil(t, s, 8); err != nil {
 		t.Fatal(err)
@@ -159,7 +156,7 @@ func TestScheduleAlternatesAndHeals(t *testing.T) {
 func TestScheduleFailedStartIsRecordedAndHealed(t *testing.T) {
 	f := &fakeFault{name: "f", failFirst: true}
 	rec := &memRecorder{}
-	s := &Schedule{Faults: []Fault{f}, Cluster: newFakeCluster(3, nil), Recorder: rec}
+	s := &Schedule{Faults: []Fault{f}, Cluster: newFakeCluster(3), Recorder: rec}
 	if err := runUntil(t, s, 3); err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +173,7 @@ func TestScheduleFailedStartIsRecordedAndHealed(t *testing.T) {
 }
 
 func TestScheduleNeverKillsAMajority(t *testing.T) {
-	c := newFakeCluster(5, nil)
+	c := newFakeCluster(5)
 	c.leader = "n1"
 	kill, _ := NewKill()
 	rec := &memRecorder{}
@@ -184,7 +181,7 @@ func TestScheduleNeverKillsAMajority(t *testing.T) {
 	// Count starts through the history: Kill has no hook of its own.
 	ctx, cancel := context.WithCancel(context.Background())
 	s.Interval = time.Millisecond
-	s.Rand = rand.New(rand.NewPCG(5, 5))
+	s.Seed = 5
 	s.OnChange = func(inForce string) {
 		if inForce != "" && len(rec.history()) >= 4*30 {
 			cancel()
@@ -208,13 +205,13 @@ func TestScheduleNeverKillsAMajority(t *testing.T) {
 
 func TestScheduleReappliesAfterRestart(t *testing.T) {
 	ctx := context.Background()
-	c := newFakeCluster(5, nil)
+	c := newFakeCluster(5)
 	r := &restartedFault{fakeFault{name: "r"}}
 	kill, _ := NewKill(KillMinority)
 	rec := &memRecorder{}
-	s := &Schedule{Faults: []Fault{kill, r}, Cluster: c, Recorder: rec, Rand: rand.New(rand.NewPCG(9, 9))}
-	s.start(ctx, r)
-	s.start(ctx, kill)
+	s := &Schedule{Faults: []Fault{kill, r}, Cluster: c, Recorder: rec}
+	s.start(ctx, r, rng(9))
+	s.start(ctx, kill, rng(9))
 	killed := c.down()
 	s.stop(ctx, kill)
 	if !slices.Equal(sorted(r.restarts), killed) {
@@ -232,23 +229,23 @@ func TestScheduleReappliesAfterRestart(t *testing.T) {
 	// Once r is stopped, restarts leave it alone.
 	s.stop(ctx, r)
 	r.restarts = nil
-	s.start(ctx, kill)
+	s.start(ctx, kill, rng(10))
 	s.stop(ctx, kill)
 	if len(r.restarts) != 0 {
 		t.Errorf("healed fault re-applied on %v", r.restarts)
 	}
 }
 
-// TestScheduleReappliesPartitionInNewNamespace is the real thing: a node
-// killed during a partition comes back in a new network namespace, and
-// the schedule's cluster puts the partition's rules there.
-func TestScheduleReappliesPartitionInNewNamespace(t *testing.T) {
+// TestScheduleReappliesPartitionAfterRestart: a node killed during a
+// partition comes back in a new network namespace, and the schedule's
+// cluster puts the partition's rules there.
+func TestScheduleReappliesPartitionAfterRestart(t *testing.T) {
 	ctx := context.Background()
-	c := namespacedCluster(t, 5)
+	c := newFakeCluster(5)
 	p, _ := NewPartition(PartitionGrudgePrefix + "n1,n2|n3,n4,n5")
 	kill, _ := NewKill(KillMinority)
-	s := &Schedule{Faults: []Fault{p, kill}, Cluster: c, Recorder: &memRecorder{}, Rand: rand.New(rand.NewPCG(4, 4))}
-	if !s.start(ctx, p) || !s.start(ctx, kill) {
+	s := &Schedule{Faults: []Fault{p, kill}, Cluster: c, Recorder: &memRecorder{}}
+	if !s.start(ctx, p, rng(4)) || !s.start(ctx, kill, rng(4)) {
 		t.Fatal("faults failed to start")
 	}
 	if err := s.stop(ctx, kill); err != nil {
@@ -262,8 +259,109 @@ func TestScheduleReappliesPartitionInNewNamespace(t *testing.T) {
 }
 
 func TestScheduleNeedsFaults(t *testing.T) {
-	s := &Schedule{Cluster: newFakeCluster(3, nil), Recorder: &memRecorder{}, Rand: rand.New(rand.NewPCG(1, 1))}
+	s := &Schedule{Cluster: newFakeCluster(3), Recorder: &memRecorder{}, Interval: time.Second}
 	if err := s.Run(context.Background()); err == nil {
 		t.Error("Run with no faults succeeded")
 	}
 }
+
+// TestSkippedStartIsNoFailure: a kill that would leave no majority is
+// recorded as a fail event (it did nothing), not a failure, and the
+// schedule does not report it.
+func TestSkippedStartIsNoFailure(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeCluster(3)
+	c.Kill(ctx, "n1") // one of three down: no kill is allowed
+	kill, _ := NewKill(KillOne)
+	rec := &memRecorder{}
+	var failures []string
+	s := &Schedule{Faults: []Fault{kill}, Cluster: c, Recorder: rec, OnFailure: func(f string, _ error) { failures = append(failures, f) }}
+	if s.start(ctx, kill, rng(1)) {
+		t.Fatal("a kill of one of the two running nodes of three started")
+	}
+	h := rec.history()
+	if got := h[len(h)-1]; got.Type != history.Fail || !strings.Contains(got.Error, "skipped") {
+		t.Errorf("skipped start recorded as %+v, want a fail event saying it was skipped", got)
+	}
+	if len(failures) != 0 {
+		t.Errorf("OnFailure saw %v for a skipped start", failures)
+	}
+}
+
+// TestFailuresReported: a start that fails and a stop that fails each
+// reach OnFailure as they happen.
+func TestFailuresReported(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeCluster(3)
+	c.netErr["n2"] = errInjected
+	p, _ := NewPartition(PartitionHalves)
+	var failures []string
+	s := &Schedule{Faults: []Fault{p}, Cluster: c, Recorder: &memRecorder{}, OnFailure: func(f string, err error) {
+		failures = append(failures, f+": "+err.Error())
+	}}
+	s.start(ctx, p, rng(1))
+	s.stop(ctx, p)
+	if len(failures) != 2 || !strings.HasPrefix(failures[0], "start-partition: ") || !strings.HasPrefix(failures[1], "stop-partition: ") ||
+		!strings.Contains(failures[0], "n2") {
+		t.Errorf("OnFailure saw %q, want the failed start and stop, naming n2", failures)
+	}
+}
+
+// TestPlanReplays: the same seed, families and interval plan the same
+// steps; another seed plans others.
+func TestPlanReplays(t *testing.T) {
+	for _, overlap := range []bool{false, true} {
+		plan := func(seed uint64) []Step {
+			s := &Schedule{Faults: make([]Fault, 3), Interval: 10 * time.Second, Overlap: overlap, Seed: seed}
+			return s.Plan(10 * time.Minute)
+		}
+		a, b, other := plan(7), plan(7), plan(8)
+		if len(a) < 20 || !slices.Equal(a, b) {
+			t.Errorf("overlap %v: seed 7 planned %d steps, then %d different ones", overlap, len(a), len(b))
+		}
+		if slices.Equal(a, other) {
+			t.Errorf("overlap %v: seeds 7 and 8 planned the same steps", overlap)
+		}
+	}
+}
+
+// TestPlanOverlap: without Overlap one fault is in force at a time and
+// faults and calm last an interval each; with it, each family alternates
+// on a timeline of its own, and faults of different families overlap.
+func TestPlanOverlap(t *testing.T) {
+	const interval = 10 * time.Second
+	for _, overlap := range []bool{false, true} {
+		s := &Schedule{Faults: make([]Fault, 3), Interval: interval, Overlap: overlap, Seed: 3}
+		inForce := map[int]bool{}
+		overlapped := false
+		last := map[int]time.Duration{}
+		for _, step := range s.Plan(time.Hour) {
+			if inForce[step.Family] == !step.Stop {
+				t.Fatalf("overlap %v: family %d %s twice in a row", overlap, step.Family, map[bool]string{false: "starts", true: "stops"}[step.Stop])
+			}
+			inForce[step.Family] = !step.Stop
+			if n := len(slices.Collect(func(yield func(int) bool) {
+				for f, on := range inForce {
+					if on && !yield(f) {
+						return
+					}
+				}
+			})); n > 1 {
+				overlapped = true
+			}
+			spell := step.At - last[step.Family]
+			if !overlap && last[step.Family] > 0 && step.Stop && spell != interval {
+				t.Fatalf("fault lasted %v, want %v", spell, interval)
+			}
+			if overlap && last[step.Family] > 0 && (spell < interval/2 || spell > 3*interval/2) {
+				t.Fatalf("overlap: a spell of %v, want %v to %v", spell, interval/2, 3*interval/2)
+			}
+			last[step.Family] = step.At
+		}
+		if overlapped != overlap {
+			t.Errorf("Overlap %v: faults overlapped: %v", overlap, overlapped)
+		}
+	}
+}
+
+func rng(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }

@@ -59,6 +59,9 @@ func RenderReport(w io.Writer, dir string, spec any, h history.History, s Summar
 			data.Families = append(data.Families, windowRow{Family: w.Family, Colour: colours[w.Family]})
 		}
 	}
+	if t, ok := newTimeline(h, windows, s.Results); ok {
+		data.Timeline = &t
+	}
 	for _, res := range s.Results {
 		if p, ok := newTotalsPlot(res, h, windows); ok {
 			data.Totals = append(data.Totals, p)
@@ -83,6 +86,7 @@ type reportData struct {
 	Total     checker.Counts
 	Stats     []statRow
 	Plot      latencyPlot
+	Timeline  *timeline    // nil with no faults and no anomalies
 	Totals    []totalsPlot // the bank checker's
 	Windows   []windowRow
 	Families  []windowRow

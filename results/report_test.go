@@ -93,6 +93,18 @@ func TestReport(t *testing.T) {
 	if faults[0][1] == faults[1][1] {
 		t.Errorf("partition and kill are both shaded %s, want a colour per family", faults[0][1])
 	}
+	// The timeline: a lane per family, in the families' fixed colours,
+	// and the stale read's events marked in a lane of anomalies.
+	lanes := regexp.MustCompile(`<g class="lane"><text [^>]*>([a-z]+)</text>`).FindAllStringSubmatch(page, -1)
+	if len(lanes) != 3 || lanes[0][1] != "partition" || lanes[1][1] != "kill" || lanes[2][1] != "anomalies" {
+		t.Errorf("timeline lanes %v, want partition, kill, anomalies", lanes)
+	}
+	if !strings.Contains(page, `class="lane-fault" x=`) || !strings.Contains(page, `fill="`+checker.FamilyColour("partition")+`"`) {
+		t.Error("timeline has no bar in the partition's colour")
+	}
+	if !strings.Contains(page, "nonlinearizable: event") {
+		t.Error("timeline does not mark the anomaly's events")
+	}
 	if ok, fail := strings.Count(page, `<path fill="#3a86ff"`), strings.Count(page, `<path fill="#e63946"`); ok != 2 || fail != 1 {
 		t.Errorf("%d ok and %d fail series, want 2 (read, write) and 1 (cas)", ok, fail)
 	}
@@ -101,6 +113,26 @@ func TestReport(t *testing.T) {
 	}
 	if _, err := os.Stat(run.Path("linearizable-r1.html")); err != nil {
 		t.Errorf("linked visualization missing: %v", err)
+	}
+}
+
+// TestReportShowsFailedFaults: a fault that failed to start is marked in
+// its family's lane, with its error, and the nemesis checker's verdict.
+func TestReportShowsFailedFaults(t *testing.T) {
+	h := staleRead()
+	h = append(h,
+		history.Op{Index: int64(len(h)), Type: history.Invoke, Process: history.Nemesis, F: "start-clock", Time: 30e6},
+		history.Op{Index: int64(len(h)) + 1, Type: history.Info, Process: history.Nemesis, F: "start-clock", Time: 31e6, Error: "node n2's admin service: unavailable"})
+	r := (checker.Nemesis{}).Check(context.Background(), h)
+	var b strings.Builder
+	if err := RenderReport(&b, t.TempDir(), nil, h, Summary{Verdict: r.Verdict, Results: []checker.Result{r}}); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{`>clock</text>`, "start-clock failed: node n2&#39;s admin service: unavailable", `<span class="verdict unknown">`, "did not test what it asked for"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report lacks %q", want)
+		}
 	}
 }
 

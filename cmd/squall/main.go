@@ -51,6 +51,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			testCommand(),
 			analyzeCommand(),
 			cleanCommand(),
+			netfaultCommand(),
 		},
 		// Without arguments, print help; with an argument that names no
 		// command, fail (urfave/cli would otherwise print help and succeed).

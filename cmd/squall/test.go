@@ -15,6 +15,7 @@ import (
 
 	"github.com/squall-chaos/squall/checker"
 	"github.com/squall-chaos/squall/harness"
+	"github.com/squall-chaos/squall/nemesis"
 )
 
 // Exit codes of `squall test` and `squall analyze`: the verdict, or a
@@ -41,11 +42,12 @@ func testCommand() *cli.Command {
 		Usage: "run a chaos test against a cluster in Docker containers",
 		Description: "Starts a cluster, runs the workload with the nemesis until the time limit, heals,\n" +
 			"runs final reads, checks the history and writes store/<test>/<time>/.\n" +
-			"Exit code: 0 valid, 1 invalid, 2 unknown, 3 harness error.",
+			"Exit code: 0 valid, 1 invalid, 2 unknown, 3 harness error.\n\n" + nemesisHelp(),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "system", Value: "kv", Usage: "system under test: " + strings.Join(harness.SystemNames(), ", ")},
 			&cli.StringFlag{Name: "workload", Value: "register", Usage: "workload: " + strings.Join(harness.WorkloadNames(), ", ")},
-			&cli.StringFlag{Name: "nemesis", Value: "partition,kill", Usage: "comma-separated fault families (" + strings.Join(harness.FaultNames(), ", ") + "), or none"},
+			&cli.StringFlag{Name: "nemesis", Value: "partition,kill", Usage: "faults, comma-separated: FAMILY or FAMILY:MODE (families and modes below), all, or none"},
+			&cli.BoolFlag{Name: "nemesis-overlap", Usage: "let faults of several families be in force at once (each family keeps its own timeline)"},
 			&cli.IntFlag{Name: "nodes", Value: 5, Usage: "cluster size"},
 			&cli.StringFlag{Name: "concurrency", Value: "2n", Usage: "client workers: a number, or N per node like 3n"},
 			&cli.DurationFlag{Name: "time-limit", Value: 60 * time.Second, Usage: "length of the main phase"},
@@ -94,6 +96,17 @@ func runTest(c *cli.Context) error {
 	return verdictExit(outcome.Verdict)
 }
 
+// nemesisHelp lists the fault families and their modes.
+func nemesisHelp() string {
+	var b strings.Builder
+	b.WriteString("Fault families (--nemesis): a family alone takes all its modes; FAMILY:MODE one mode.\n")
+	for _, f := range nemesis.Families() {
+		fmt.Fprintf(&b, "  %-10s %s\n", f.Name, f.Usage)
+	}
+	b.WriteString("  all        every family, leaving out modes this machine's kernel cannot do (delay without netem)")
+	return b.String()
+}
+
 func specFromFlags(c *cli.Context) (harness.Spec, error) {
 	spec := harness.Spec{
 		Name:            c.String("name"),
@@ -116,11 +129,12 @@ func specFromFlags(c *cli.Context) (harness.Spec, error) {
 	if !c.IsSet("seed") {
 		spec.Seed = rand.Uint64() >> 1
 	}
-	for _, n := range strings.Split(c.String("nemesis"), ",") {
-		if n = strings.TrimSpace(n); n != "" && n != "none" {
-			spec.Nemesis = append(spec.Nemesis, n)
+	for _, item := range nemesis.SplitList(c.String("nemesis")) {
+		if item != "none" {
+			spec.Nemesis = append(spec.Nemesis, item)
 		}
 	}
+	spec.NemesisOverlap = c.Bool("nemesis-overlap")
 	var err error
 	if spec.Concurrency, err = harness.ParseConcurrency(spec.ConcurrencyText, spec.Nodes); err != nil {
 		return spec, err

@@ -33,6 +33,7 @@ type Cluster struct {
 
 	mu         sync.Mutex
 	containers map[string]string // node name -> container id
+	sidecars   map[string]string // node name -> its network sidecar's id
 	kept       bool
 }
 
@@ -68,19 +69,6 @@ func (c *Cluster) state(ctx context.Context, name string) (*container.State, err
 	return res.Container.State, nil
 }
 
-// PID is the host PID of the node's process (the container's init), whose
-// network namespace partition rules go into. It fails if the node is down.
-func (c *Cluster) PID(ctx context.Context, name string) (int, error) {
-	st, err := c.state(ctx, name)
-	if err != nil {
-		return 0, err
-	}
-	if !st.Running || st.Pid == 0 {
-		return 0, fmt.Errorf("node %s is not running (%s)", name, st.Status)
-	}
-	return st.Pid, nil
-}
-
 // Kill kills the node's process with SIGKILL and returns once the engine
 // sees it stopped. Its data volume stays, with whatever it had synced.
 func (c *Cluster) Kill(ctx context.Context, name string) error {
@@ -110,6 +98,9 @@ func (c *Cluster) Start(ctx context.Context, name string) error {
 	}
 	if _, err := c.docker.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("start node %s: %w", name, err)
+	}
+	if err := c.restartSidecar(ctx, name); err != nil {
+		return err
 	}
 	return c.waitReady(ctx, name)
 }

@@ -80,12 +80,3 @@ func (w tbWriter) Write(p []byte) (int, error) {
 	w.tb.Log(string(p))
 	return len(p), nil
 }
-
-// running reports whether the node's container is running.
-func (c *Cluster) running(ctx context.Context, name string) (bool, error) {
-	st, err := c.state(ctx, name)
-	if err != nil {
-		return false, err
-	}
-	return st.Running, nil
-}

@@ -39,6 +39,9 @@ type Config struct {
 	// LogDir is where CollectLogs writes NAME.log for each node; if empty,
 	// logs are not collected.
 	LogDir string
+	// NetFaults gives each node a network sidecar (see Cluster.Net), for
+	// runs with network faults.
+	NetFaults bool
 	// ReadyTimeout bounds the wait for a starting node to serve. Default 60s.
 	ReadyTimeout time.Duration
 	Logger       *slog.Logger
@@ -118,7 +121,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		}
 		return nil, fmt.Errorf("run id %s is in use: Docker has its %v %s", cfg.RunID, existing[0].kind, existing[0].name)
 	}
-	c := &Cluster{cfg: cfg, provider: provider, docker: docker, containers: map[string]string{}}
+	c := &Cluster{cfg: cfg, provider: provider, docker: docker, containers: map[string]string{}, sidecars: map[string]string{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -184,6 +187,11 @@ func (c *Cluster) startNode(ctx context.Context, node nemesis.Node, args []strin
 	}
 	if err != nil {
 		return fmt.Errorf("node %s: start container: %w", node.Name, err)
+	}
+	if c.cfg.NetFaults {
+		if err := c.startSidecar(ctx, node.Name); err != nil {
+			return err
+		}
 	}
 	return c.waitReady(ctx, node.Name)
 }

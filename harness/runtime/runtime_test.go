@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -12,18 +13,9 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/squall-chaos/squall/nemesis"
+	"github.com/squall-chaos/squall/nemesis/netfault"
 	"github.com/squall-chaos/squall/system/kv"
 )
-
-// A Cluster with the system's Leader is a nemesis.Cluster.
-var _ nemesis.Cluster = struct {
-	*Cluster
-	leaderFunc
-}{}
-
-type leaderFunc func(context.Context) (string, error)
-
-func (f leaderFunc) Leader(ctx context.Context) (string, error) { return f(ctx) }
 
 func TestConfigRefusesBadInput(t *testing.T) {
 	args := func(string, string) []string { return nil }
@@ -120,27 +112,20 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("get k = %q, want v1", got)
 	}
 
-	pid, err := c.PID(ctx, "n1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !processAlive(pid) {
-		t.Errorf("PID(n1) = %d, which is not a live process", pid)
+	if running, err := c.Running(ctx, "n1"); err != nil || !running {
+		t.Fatalf("Running(n1) = %v, %v; want true", running, err)
 	}
 	if err := c.Kill(ctx, "n1"); err != nil {
 		t.Fatal(err)
 	}
-	if running, err := c.running(ctx, "n1"); err != nil || running {
-		t.Fatalf("after Kill: running(n1) = %v, %v; want false", running, err)
-	}
-	if _, err := c.PID(ctx, "n1"); err == nil {
-		t.Error("PID of a killed node did not fail")
+	if running, err := c.Running(ctx, "n1"); err != nil || running {
+		t.Fatalf("after Kill: Running(n1) = %v, %v; want false", running, err)
 	}
 	put("v2") // n2 and n3 are a majority
 	if err := c.Start(ctx, "n1"); err != nil {
 		t.Fatal(err)
 	}
-	if running, err := c.running(ctx, "n1"); err != nil || !running {
+	if running, err := c.Running(ctx, "n1"); err != nil || !running {
 		t.Fatalf("after Start: running(n1) = %v, %v; want true", running, err)
 	}
 	id, _ := c.containerID("n1")
@@ -299,4 +284,125 @@ func TestLeave(t *testing.T) {
 	if err := Ready(ctx, c.Addr("n1")); err != nil {
 		t.Errorf("kept node does not serve: %v", err)
 	}
+}
+
+// TestClusterFaults makes the faults a run makes through the Docker API
+// alone: network rules through each node's sidecar (also after the node
+// restarts in a new namespace), and a pause.
+func TestClusterFaults(t *testing.T) {
+	requireDocker(t)
+	run := newRunID(t)
+	docker := dockerClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	c, err := Start(ctx, Config{RunID: run, Nodes: []string{"n1", "n2", "n3"}, NodeArgs: kvArgs, NetFaults: true, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var peers []kv.Peer
+	for _, n := range c.Nodes() {
+		peers = append(peers, kv.Peer{Name: n.Name, Addr: c.Addr(n.Name)})
+	}
+	kvc, err := kv.NewClient(kv.ClientConfig{Peers: peers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kvc.Close()
+	if _, err := kvc.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	// readFromN1 is a linearizable read served by n1: it needs n1 to reach
+	// a majority.
+	readFromN1 := func() error {
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		_, err := kvc.GetFrom(rctx, "n1", "k")
+		return err
+	}
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); !ok(); {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within a minute", what)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	isolateN1 := netfault.Change{Family: "partition", Drop: []netip.Addr{c.Nodes()[1].IP, c.Nodes()[2].IP}}
+	if err := c.Net(ctx, "n1", isolateN1); err != nil {
+		t.Fatal(err)
+	}
+	eventually("n1 cut off stops serving reads", func() bool { return readFromN1() != nil })
+	if err := c.Net(ctx, "n1", netfault.Change{Family: "partition"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually("n1 healed serves reads", func() bool { return readFromN1() == nil })
+
+	// A restarted node has a new namespace; its sidecar follows it.
+	if err := c.Kill(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Net(ctx, "n1", isolateN1); !errors.Is(err, nemesis.ErrNodeDown) {
+		t.Fatalf("Net on a killed node: %v, want ErrNodeDown", err)
+	}
+	if err := c.Start(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	eventually("restarted n1 serves reads", func() bool { return readFromN1() == nil })
+	if err := c.Net(ctx, "n1", isolateN1); err != nil {
+		t.Fatal(err)
+	}
+	eventually("restarted n1 cut off stops serving reads", func() bool { return readFromN1() != nil })
+	if err := c.Net(ctx, "n1", netfault.Change{Family: "partition"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually("n1 healed again serves reads", func() bool { return readFromN1() == nil })
+
+	if err := c.Pause(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if up, err := c.Running(ctx, "n1"); err != nil || !up {
+		t.Errorf("a paused node: Running = %v, %v; want true", up, err)
+	}
+	if err := readFromN1(); err == nil {
+		t.Error("a paused node served a read")
+	}
+	if err := c.Unpause(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	eventually("thawed n1 serves reads", func() bool { return readFromN1() == nil })
+
+	// A bad change is refused before anything is run.
+	if err := c.Net(ctx, "n1", netfault.Change{Family: "partition", Rate: 1 << 20}); err == nil {
+		t.Error("a partition with a rate was applied")
+	}
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := runObjects(t, docker, run); len(left) > 0 {
+		t.Fatalf("after Close, run %s still has %v (sidecars included)", run, left)
+	}
+}
+
+// TestProbeNetFaults: this kernel has nftables and tbf; netem it may lack,
+// and then the probe says why.
+func TestProbeNetFaults(t *testing.T) {
+	requireDocker(t)
+	ctx := context.Background()
+	image, err := EnsureImage(ctx, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing, err := ProbeNetFaults(ctx, image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if missing[netfault.FeatureNftables] != nil || missing[netfault.FeatureTbf] != nil {
+		t.Errorf("probe: %v; want nftables and tbf to work", missing)
+	}
+	if err := missing[netfault.FeatureNetem]; err != nil && !strings.Contains(err.Error(), "netem") {
+		t.Errorf("netem missing with %q, which does not say so", err)
+	}
+	t.Logf("missing: %v", missing)
 }

@@ -1,0 +1,232 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/squall-chaos/squall/nemesis"
+	"github.com/squall-chaos/squall/nemesis/netfault"
+)
+
+// Network faults are made inside each node's network namespace by a
+// sidecar: a container of squall's own image that shares the node's
+// namespace (network mode container:NODE), runs `squall netfault wait`,
+// and holds no capability but NET_ADMIN. The controller changes the
+// namespace by running `squall netfault apply` in the sidecar through the
+// Docker API (exec). So the controller needs no root and no /proc, works
+// against a remote engine (DOCKER_HOST), and the node's own container
+// gains no privilege and needs no squall binary (a system squall did not
+// write works alike). A node that restarts gets a new namespace, so its
+// sidecar is restarted with it and joins the new one.
+
+// LabelRole says what a container is for, where it is not a node:
+// "netfault" for a sidecar, "probe" for a probe.
+const LabelRole = "squall.role"
+
+func sidecarName(run, node string) string { return "squall-" + run + "-" + node + "-net" }
+
+// startSidecar creates and starts node's sidecar.
+func (c *Cluster) startSidecar(ctx context.Context, node string) error {
+	nodeID, err := c.containerID(node)
+	if err != nil {
+		return err
+	}
+	labels := nodeLabels(c.cfg.RunID, node)
+	labels[LabelRole] = "netfault"
+	res, err := c.docker.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name:   sidecarName(c.cfg.RunID, node),
+		Config: &container.Config{Image: c.cfg.Image, Cmd: []string{"netfault", "wait"}, Labels: labels},
+		HostConfig: &container.HostConfig{
+			NetworkMode: container.NetworkMode("container:" + nodeID),
+			CapDrop:     []string{"ALL"},
+			CapAdd:      []string{"NET_ADMIN"},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("node %s: create its network sidecar: %w", node, err)
+	}
+	c.mu.Lock()
+	c.sidecars[node] = res.ID
+	c.mu.Unlock()
+	if _, err := c.docker.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+		return fmt.Errorf("node %s: start its network sidecar: %w", node, err)
+	}
+	return nil
+}
+
+// restartSidecar restarts node's sidecar, if it has one, so that it joins
+// the namespace of the node's new process.
+func (c *Cluster) restartSidecar(ctx context.Context, node string) error {
+	c.mu.Lock()
+	id, ok := c.sidecars[node]
+	c.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	stop := 0 // `netfault wait` ends at once on SIGTERM
+	if _, err := c.docker.ContainerRestart(ctx, id, client.ContainerRestartOptions{Timeout: &stop}); err != nil {
+		return fmt.Errorf("node %s: restart its network sidecar: %w", node, err)
+	}
+	return nil
+}
+
+// Net puts one fault family's network state in force in node's network
+// namespace (see package netfault), through its sidecar.
+func (c *Cluster) Net(ctx context.Context, node string, change netfault.Change) error {
+	if err := change.Validate(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	id, ok := c.sidecars[node]
+	c.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("node %s has no network sidecar: the cluster was started without network faults", node)
+	}
+	if up, err := c.Running(ctx, node); err != nil {
+		return err
+	} else if !up {
+		return fmt.Errorf("node %s: %w", node, nemesis.ErrNodeDown)
+	}
+	arg, err := json.Marshal(change)
+	if err != nil {
+		return err
+	}
+	if _, err := execIn(ctx, c.docker, id, "/squall", "netfault", "apply", string(arg)); err != nil {
+		return fmt.Errorf("node %s: %s in its namespace: %w", node, change.Family, err)
+	}
+	return nil
+}
+
+// execIn runs cmd in container id and returns its standard output; a
+// non-zero exit is an error carrying its standard error.
+func execIn(ctx context.Context, docker client.APIClient, id string, cmd ...string) (string, error) {
+	created, err := docker.ExecCreate(ctx, id, client.ExecCreateOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		return "", fmt.Errorf("exec %s: %w", cmd[0], err)
+	}
+	attached, err := docker.ExecAttach(ctx, created.ID, client.ExecAttachOptions{})
+	if err != nil {
+		return "", fmt.Errorf("exec %s: %w", cmd[0], err)
+	}
+	defer attached.Close()
+	var stdout, stderr bytes.Buffer
+	if _, err := stdcopy.StdCopy(&stdout, &stderr, attached.Reader); err != nil {
+		return "", fmt.Errorf("exec %s: read its output: %w", cmd[0], err)
+	}
+	res, err := docker.ExecInspect(ctx, created.ID, client.ExecInspectOptions{})
+	if err != nil {
+		return "", fmt.Errorf("exec %s: %w", cmd[0], err)
+	}
+	if res.ExitCode != 0 {
+		msg := strings.TrimSpace(stderr.String())
+		msg = strings.TrimPrefix(msg, "squall: ")
+		return stdout.String(), fmt.Errorf("exit code %d: %s", res.ExitCode, msg)
+	}
+	return stdout.String(), nil
+}
+
+// ProbeNetFaults tries, in a throwaway container of image with the same
+// capability as a sidecar and no network, each kernel feature the network
+// faults need, and returns what does not work: feature -> why. It is run
+// before a run creates anything, so that a fault this kernel cannot make
+// is refused at once rather than failing mid-run.
+func ProbeNetFaults(ctx context.Context, image string) (map[string]error, error) {
+	provider, docker, err := connect(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer provider.Close()
+	labels := runLabels(fmt.Sprintf("probe-%d-%d", os.Getpid(), time.Now().UnixNano()))
+	labels[LabelRole] = "probe"
+	res, err := docker.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{Image: image, Cmd: []string{"netfault", "probe"}, Labels: labels},
+		HostConfig: &container.HostConfig{
+			NetworkMode: "none",
+			CapDrop:     []string{"ALL"},
+			CapAdd:      []string{"NET_ADMIN"},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("probe the kernel's network features: %w", err)
+	}
+	defer docker.ContainerRemove(context.WithoutCancel(ctx), res.ID, client.ContainerRemoveOptions{Force: true})
+	if _, err := docker.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+		return nil, fmt.Errorf("probe the kernel's network features: %w", err)
+	}
+	wait := docker.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	select {
+	case r := <-wait.Result:
+		if r.StatusCode != 0 {
+			return nil, fmt.Errorf("probe the kernel's network features: the probe exited with code %d", r.StatusCode)
+		}
+	case err := <-wait.Error:
+		return nil, fmt.Errorf("probe the kernel's network features: %w", err)
+	}
+	logs, err := docker.ContainerLogs(ctx, res.ID, client.ContainerLogsOptions{ShowStdout: true})
+	if err != nil {
+		return nil, fmt.Errorf("probe the kernel's network features: %w", err)
+	}
+	defer logs.Close()
+	var stdout, stderr bytes.Buffer
+	if _, err := stdcopy.StdCopy(&stdout, &stderr, logs); err != nil {
+		return nil, fmt.Errorf("probe the kernel's network features: %w", err)
+	}
+	var report map[string]string
+	if err := json.Unmarshal(stdout.Bytes(), &report); err != nil {
+		return nil, fmt.Errorf("probe the kernel's network features: its report %q: %w", stdout.String(), err)
+	}
+	missing := map[string]error{}
+	for feature, why := range report {
+		if why != "" {
+			missing[feature] = errors.New(why)
+		}
+	}
+	return missing, nil
+}
+
+// Pause freezes every process of node (the cgroup freezer).
+func (c *Cluster) Pause(ctx context.Context, node string) error {
+	id, err := c.containerID(node)
+	if err != nil {
+		return err
+	}
+	if _, err := c.docker.ContainerPause(ctx, id, client.ContainerPauseOptions{}); err != nil {
+		if errdefs.IsConflict(err) {
+			return fmt.Errorf("pause node %s: %w (%v)", node, nemesis.ErrNodeDown, err)
+		}
+		return fmt.Errorf("pause node %s: %w", node, err)
+	}
+	return nil
+}
+
+// Unpause thaws node.
+func (c *Cluster) Unpause(ctx context.Context, node string) error {
+	id, err := c.containerID(node)
+	if err != nil {
+		return err
+	}
+	if _, err := c.docker.ContainerUnpause(ctx, id, client.ContainerUnpauseOptions{}); err != nil {
+		return fmt.Errorf("unpause node %s: %w", node, err)
+	}
+	return nil
+}
+
+// Running reports whether node's container runs (paused or not).
+func (c *Cluster) Running(ctx context.Context, node string) (bool, error) {
+	st, err := c.state(ctx, node)
+	if err != nil {
+		return false, err
+	}
+	return st.Running, nil
+}

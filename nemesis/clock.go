@@ -1,0 +1,172 @@
+package nemesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Clock modes: what Start does to the clocks it picks.
+const (
+	ClockBump   = "bump"   // jump forward or back by up to maxBump
+	ClockStrobe = "strobe" // flip between two offsets every few ms
+	ClockSkew   = "skew"   // run fast or slow by a rate
+)
+
+var clockModes = []string{ClockBump, ClockStrobe, ClockSkew}
+
+// clockTargets are the nodes a clock fault picks.
+var clockTargets = []string{TargetOne, TargetMinority, TargetLeader}
+
+const (
+	minBump, maxBump = 100 * time.Millisecond, 5 * time.Second
+	// A strobe flips by up to two seconds every 5 to 50 milliseconds.
+	maxStrobe                        = 2 * time.Second
+	minStrobePeriod, maxStrobePeriod = 5 * time.Millisecond, 50 * time.Millisecond
+	// A skewed clock runs 1.5 to 4 times fast or slow.
+	minSkew, maxSkew = 1.5, 4.0
+)
+
+// Clock is the clock fault family. Containers share the host's kernel
+// clock, so no clock fault can be made in the kernel for one node alone
+// (Jepsen's cannot either); squall's nodes take every reading, timer and
+// tick from an injectable clock (system/fault) that the harness sets over
+// each node's admin service. Every time-dependent part of a node uses it:
+// Raft's elections and heartbeats, leader leases, the timestamp oracle.
+// Start changes the clocks of one node, a minority or the leader; Stop
+// resets every clock to true time. A node that restarts while the fault
+// is in force gets its change again, as a machine's clock stays wrong
+// across a process restart.
+type Clock struct {
+	modes []string
+
+	mu      sync.Mutex
+	mode    string
+	changed map[string]ClockChange // in force, by node
+}
+
+// ClockEvent describes a clock fault's start or end in the history.
+type ClockEvent struct {
+	Mode   string `json:"mode,omitempty"`
+	Target string `json:"target,omitempty"`
+	// Changes is what was done to each node's clock.
+	Changes map[string]ClockChange `json:"changes,omitempty"`
+	// Reset lists the nodes whose clocks Stop reset.
+	Reset []string `json:"reset,omitempty"`
+	Note  string   `json:"note,omitempty"`
+}
+
+// NewClock returns a clock fault that picks its mode (ClockBump,
+// ClockStrobe, ClockSkew) at random among modes on each Start; no modes
+// means all.
+func NewClock(modes ...string) (*Clock, error) {
+	modes, err := checkModes("clock", modes, clockModes)
+	if err != nil {
+		return nil, err
+	}
+	return &Clock{modes: modes}, nil
+}
+
+func (k *Clock) Name() string { return "clock" }
+
+// Start changes the clocks of nodes picked with rng. If a change fails it
+// stops there; the changes made stay until Stop.
+func (k *Clock) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	mode := k.modes[rng.IntN(len(k.modes))]
+	target := clockTargets[rng.IntN(len(clockTargets))]
+	ev := ClockEvent{Mode: mode, Target: target, Changes: map[string]ClockChange{}}
+	up, err := runningNodes(ctx, c)
+	if err != nil {
+		return ev, fmt.Errorf("clock %s: %w", mode, err)
+	}
+	nodes, note, err := pickTargets(ctx, c, target, len(c.Nodes()), up, rng)
+	ev.Note = note
+	if err != nil {
+		return ev, fmt.Errorf("clock %s: %w", mode, err)
+	}
+	k.mode = mode
+	if k.changed == nil {
+		k.changed = map[string]ClockChange{}
+	}
+	for _, node := range nodes {
+		change := randomClockChange(mode, rng)
+		// In force before it is applied, so that Stop resets a clock
+		// whose change failed halfway.
+		k.changed[node] = change
+		if err := c.SetClock(ctx, node, change); err != nil {
+			return ev, fmt.Errorf("clock %s on node %s: %w", mode, node, err)
+		}
+		ev.Changes[node] = change
+	}
+	return ev, nil
+}
+
+// randomClockChange draws a change of mode.
+func randomClockChange(mode string, rng *rand.Rand) ClockChange {
+	sign := time.Duration(1)
+	if rng.IntN(2) == 0 {
+		sign = -1
+	}
+	between := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(rng.Int64N(int64(hi-lo)+1)) }
+	switch mode {
+	case ClockBump:
+		offset := sign * between(minBump, maxBump).Round(time.Millisecond)
+		return ClockChange{Offset: &offset}
+	case ClockStrobe:
+		return ClockChange{StrobeDelta: sign * between(minBump, maxStrobe).Round(time.Millisecond),
+			StrobePeriod: between(minStrobePeriod, maxStrobePeriod).Round(time.Millisecond)}
+	}
+	// Log-uniform between minSkew and maxSkew, fast or slow.
+	rate := math.Exp(math.Log(minSkew) + rng.Float64()*(math.Log(maxSkew)-math.Log(minSkew)))
+	if sign < 0 {
+		rate = 1 / rate
+	}
+	rate = math.Round(rate*1000) / 1000
+	return ClockChange{Rate: &rate}
+}
+
+// Stop resets the clocks of every running node to true time, whatever
+// this Clock believes it changed.
+func (k *Clock) Stop(ctx context.Context, c Cluster) (any, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	ev := ClockEvent{Mode: k.mode}
+	var errs []error
+	for _, node := range nodeNames(c.Nodes()) {
+		err := c.SetClock(ctx, node, ClockChange{Reset: true})
+		switch {
+		case errors.Is(err, ErrNodeDown):
+			// A restarted node's clock starts true.
+		case err != nil:
+			errs = append(errs, fmt.Errorf("reset the clock of node %s: %w", node, err))
+			continue
+		default:
+			ev.Reset = append(ev.Reset, node)
+		}
+		delete(k.changed, node)
+	}
+	if len(k.changed) == 0 {
+		k.mode = ""
+	}
+	return ev, errors.Join(errs...)
+}
+
+// NodeRestarted gives a restarted node its clock change again.
+func (k *Clock) NodeRestarted(ctx context.Context, c Cluster, node string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	change, ok := k.changed[node]
+	if !ok {
+		return nil
+	}
+	if err := c.SetClock(ctx, node, change); err != nil {
+		return fmt.Errorf("clock %s on restarted node %s: %w", k.mode, node, err)
+	}
+	return nil
+}

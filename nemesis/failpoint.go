@@ -1,0 +1,179 @@
+package nemesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Failpoint actions: what an armed failpoint does when the node reaches
+// it (system/fault's grammar).
+const (
+	FailCrash = "crash" // the node kills itself (SIGKILL) on reaching the point
+	FailError = "error" // the code at the point fails with an injected error
+	FailSleep = "sleep" // the node stalls at the point
+)
+
+var failActions = []string{FailCrash, FailError, FailSleep}
+
+// Failpoint is the failpoint fault family: it arms one of the failpoints
+// every node of squall's systems registers at the places where crashes
+// hurt (around WAL fsyncs, between append and apply, after a commit before
+// the answer, in the timestamp oracle's persistence; `squall node` lists
+// them over the admin API). Start picks the point and the action from its
+// seed, among the node's catalog (sorted, so the same seed picks the same
+// point) or the points its modes name. A crash is armed once on one node
+// or the leader; an error or a sleep on every running node, acting on a
+// share of the times the point is reached, since a request may be served
+// by any of them. Stop disarms the point everywhere and starts the nodes
+// a crash took down.
+type Failpoint struct {
+	actions []string
+	points  []string // restricts the catalog; empty for all of it
+
+	mu      sync.Mutex
+	armed   string   // the point armed, "" when healed
+	spec    string   // and how
+	crashed []string // nodes armed to crash
+}
+
+// FailpointEvent describes a failpoint fault's start or end in the history.
+type FailpointEvent struct {
+	Point string   `json:"point,omitempty"`
+	Spec  string   `json:"spec,omitempty"`
+	Nodes []string `json:"nodes,omitempty"`
+	// Restarted lists the nodes Stop started after a crash; Disarmed
+	// those it disarmed.
+	Restarted []string `json:"restarted,omitempty"`
+	Disarmed  []string `json:"disarmed,omitempty"`
+	Note      string   `json:"note,omitempty"`
+}
+
+// NewFailpoint returns a failpoint fault. Each mode is an action
+// (FailCrash, FailError, FailSleep) or a failpoint's name (it has a '/',
+// as in "kv/after-commit"); actions restrict the actions and names the
+// points Start picks from. No actions means all; no names, every point a
+// node registers.
+func NewFailpoint(modes ...string) (*Failpoint, error) {
+	f := &Failpoint{}
+	for _, m := range modes {
+		switch {
+		case slices.Contains(failActions, m):
+			f.actions = append(f.actions, m)
+		case strings.Contains(m, "/"):
+			f.points = append(f.points, m)
+		default:
+			return nil, fmt.Errorf("failpoint mode %q: want one of %s, or a failpoint's name such as kv/after-commit", m, strings.Join(failActions, ", "))
+		}
+	}
+	if len(f.actions) == 0 {
+		f.actions = failActions
+	}
+	return f, nil
+}
+
+func (f *Failpoint) Name() string { return "failpoint" }
+
+// Start arms a failpoint picked with rng.
+func (f *Failpoint) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ev := FailpointEvent{}
+	up, err := runningNodes(ctx, c)
+	if err != nil {
+		return ev, fmt.Errorf("failpoint: %w", err)
+	}
+	if len(up) == 0 {
+		return ev, errors.New("failpoint: no node is running")
+	}
+	catalog, err := c.Failpoints(ctx, up[0])
+	if err != nil {
+		return ev, fmt.Errorf("failpoint: list the failpoints of node %s: %w", up[0], err)
+	}
+	points := slices.Sorted(slices.Values(catalog))
+	if len(f.points) > 0 {
+		for _, p := range f.points {
+			if !slices.Contains(points, p) {
+				return ev, fmt.Errorf("failpoint %s: node %s has no such point (it has %s)", p, up[0], strings.Join(points, ", "))
+			}
+		}
+		points = f.points
+	}
+	if len(points) == 0 {
+		return ev, fmt.Errorf("failpoint: node %s registers no failpoints", up[0])
+	}
+	ev.Point = points[rng.IntN(len(points))]
+	action := f.actions[rng.IntN(len(f.actions))]
+	var nodes []string
+	switch action {
+	case FailCrash:
+		target := []string{TargetOne, TargetLeader}[rng.IntN(2)]
+		nodes, ev.Note, err = pickTargets(ctx, c, target, len(c.Nodes()), up, rng)
+		if err != nil {
+			return ev, fmt.Errorf("failpoint: %w", err)
+		}
+		ev.Spec = "1*crash"
+		f.crashed = append(f.crashed, nodes...)
+	case FailError:
+		nodes = up
+		ev.Spec = fmt.Sprintf("%d%%error(injected by the squall nemesis)", []int{10, 50, 100}[rng.IntN(3)])
+	default:
+		nodes = up
+		ev.Spec = fmt.Sprintf("%d%%sleep(%dms)", []int{10, 50, 100}[rng.IntN(3)], 10+rng.IntN(491))
+	}
+	f.armed, f.spec = ev.Point, ev.Spec
+	for _, node := range nodes {
+		if err := c.ArmFailpoint(ctx, node, ev.Point, ev.Spec); err != nil {
+			return ev, fmt.Errorf("arm %s with %s on node %s: %w", ev.Point, ev.Spec, node, err)
+		}
+		ev.Nodes = append(ev.Nodes, node)
+	}
+	return ev, nil
+}
+
+// Stop disarms the armed point on every running node and starts the
+// nodes a crash took down. A node that fails to start stays on the list
+// for the next Stop.
+func (f *Failpoint) Stop(ctx context.Context, c Cluster) (any, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ev := FailpointEvent{Point: f.armed, Spec: f.spec}
+	var errs []error
+	if f.armed != "" {
+		for _, node := range nodeNames(c.Nodes()) {
+			err := c.ArmFailpoint(ctx, node, f.armed, "off")
+			switch {
+			case errors.Is(err, ErrNodeDown):
+			case err != nil:
+				errs = append(errs, fmt.Errorf("disarm %s on node %s: %w", f.armed, node, err))
+			default:
+				ev.Disarmed = append(ev.Disarmed, node)
+			}
+		}
+	}
+	var still []string
+	for _, node := range f.crashed {
+		up, err := c.Running(ctx, node)
+		if err == nil && up {
+			continue // the point was never reached, or another family restarted it
+		}
+		if err == nil {
+			err = c.Start(ctx, node)
+		}
+		if err != nil {
+			still = append(still, node)
+			errs = append(errs, fmt.Errorf("restart node %s after its crash: %w", node, err))
+			continue
+		}
+		ev.Restarted = append(ev.Restarted, node)
+	}
+	f.crashed = still
+	if len(errs) == 0 {
+		f.armed, f.spec = "", ""
+	}
+	return ev, errors.Join(errs...)
+}

@@ -1,0 +1,372 @@
+package nemesis
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/squall-chaos/squall/nemesis/netfault"
+)
+
+func TestPauseFreezesAndThaws(t *testing.T) {
+	ctx := context.Background()
+	for _, mode := range pauseModes {
+		for seed := range uint64(10) {
+			c := newFakeCluster(5)
+			c.leader = "n3"
+			p, _ := NewPause(mode)
+			desc, err := p.Start(ctx, c, rng(seed))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := desc.(PauseEvent)
+			if got := c.pausedNodes(); !slices.Equal(got, sorted(ev.Paused)) {
+				t.Fatalf("mode %s: described %v paused, cluster has %v", mode, ev.Paused, got)
+			}
+			if n := len(ev.Paused); n < 1 || n > 2 || mode == TargetOne && n != 1 || mode == TargetLeader && ev.Paused[0] != "n3" {
+				t.Fatalf("mode %s: paused %v", mode, ev.Paused)
+			}
+			desc, err = p.Stop(ctx, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := desc.(PauseEvent).Resumed; !slices.Equal(got, ev.Paused) || len(c.pausedNodes()) != 0 {
+				t.Fatalf("mode %s: resumed %v, still paused %v; want %v resumed", mode, got, c.pausedNodes(), ev.Paused)
+			}
+		}
+	}
+}
+
+// TestPauseOfKilledNode: a paused node that another family killed has
+// nothing left to thaw; Stop says so and does not fail.
+func TestPauseOfKilledNode(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeCluster(3)
+	p, _ := NewPause(TargetOne)
+	desc, _ := p.Start(ctx, c, rng(1))
+	node := desc.(PauseEvent).Paused[0]
+	c.Kill(ctx, node)
+	desc, err := p.Stop(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := desc.(PauseEvent).Gone; !slices.Equal(got, []string{node}) {
+		t.Errorf("gone %v, want [%s]", got, node)
+	}
+}
+
+func TestClockChangesAndResets(t *testing.T) {
+	ctx := context.Background()
+	for _, mode := range clockModes {
+		for seed := range uint64(20) {
+			c := newFakeCluster(5)
+			c.leader = "n2"
+			k, _ := NewClock(mode)
+			desc, err := k.Start(ctx, c, rng(seed))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := desc.(ClockEvent)
+			if len(ev.Changes) == 0 || !slices.Equal(c.clockFaulty(), slices.Sorted(mapKeys(ev.Changes))) {
+				t.Fatalf("mode %s: described %v, changed clocks of %v", mode, ev.Changes, c.clockFaulty())
+			}
+			for node, ch := range ev.Changes {
+				checkClockChange(t, mode, node, ch)
+			}
+			if _, err := k.Stop(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.clockFaulty(); len(got) != 0 {
+				t.Fatalf("mode %s: clocks of %v still changed after Stop", mode, got)
+			}
+		}
+	}
+}
+
+func checkClockChange(t *testing.T, mode, node string, ch ClockChange) {
+	t.Helper()
+	abs := func(d time.Duration) time.Duration { return max(d, -d) }
+	switch mode {
+	case ClockBump:
+		if ch.Offset == nil || abs(*ch.Offset) < minBump || abs(*ch.Offset) > maxBump {
+			t.Fatalf("bump of %s: %+v, want an offset of %v to %v either way", node, ch, minBump, maxBump)
+		}
+	case ClockStrobe:
+		if abs(ch.StrobeDelta) < minBump || abs(ch.StrobeDelta) > maxStrobe || ch.StrobePeriod < minStrobePeriod || ch.StrobePeriod > maxStrobePeriod {
+			t.Fatalf("strobe of %s: %+v", node, ch)
+		}
+	case ClockSkew:
+		if ch.Rate == nil || !(*ch.Rate >= 1/maxSkew-0.001 && *ch.Rate <= 1/minSkew+0.001 || *ch.Rate >= minSkew-0.001 && *ch.Rate <= maxSkew+0.001) {
+			t.Fatalf("skew of %s: %+v, want a rate %v to %v fast or slow", node, ch, minSkew, maxSkew)
+		}
+	}
+}
+
+func TestClockReappliedAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeCluster(3)
+	k, _ := NewClock(ClockBump)
+	desc, _ := k.Start(ctx, c, rng(2))
+	var node string
+	for n := range desc.(ClockEvent).Changes {
+		node = n
+	}
+	c.Kill(ctx, node)
+	c.Start(ctx, node)
+	if slices.Contains(c.clockFaulty(), node) {
+		t.Fatal("a restarted node kept its clock change; the test proves nothing")
+	}
+	if err := k.NodeRestarted(ctx, c, node); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(c.clockFaulty(), node) {
+		t.Errorf("node %s restarted without its clock change", node)
+	}
+}
+
+func TestLossModes(t *testing.T) {
+	ctx := context.Background()
+	for _, mode := range lossModes {
+		for seed := range uint64(10) {
+			c := newFakeCluster(5)
+			c.protected = []netip.Addr{c.ip("n5")}
+			l, _ := NewLoss(mode)
+			desc, err := l.Start(ctx, c, rng(seed))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for node, ch := range desc.(LossEvent).Changes {
+				if got := c.netState(node, "loss"); !changeEqual(got, ch) {
+					t.Fatalf("node %s: described %+v, has %+v", node, ch, got)
+				}
+				switch mode {
+				case LossDrop:
+					for _, x := range ch.Loss {
+						if x.Addr == c.ip(node) || x.Addr == c.ip("n5") || !slices.Contains(lossPercents, x.Percent) {
+							t.Fatalf("node %s drops %+v: not itself, not the protected address, a listed share", node, x)
+						}
+					}
+					if len(ch.Loss) < 3 {
+						t.Fatalf("node %s drops packets of %d peers, want every unprotected other one", node, len(ch.Loss))
+					}
+				case LossBandwidth:
+					if ch.Rate < minRate || ch.Rate > maxRate {
+						t.Fatalf("node %s limited to %d bytes/s", node, ch.Rate)
+					}
+				case LossDelay:
+					if ch.Delay < minDelay || ch.Delay > maxDelay || ch.Jitter > ch.Delay/jitterShare {
+						t.Fatalf("node %s delayed %v ± %v", node, ch.Delay, ch.Jitter)
+					}
+				}
+			}
+			if _, err := l.Stop(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range c.nodes {
+				if got := c.netState(n.Name, "loss"); !changeEqual(got, netfault.Change{}) {
+					t.Fatalf("node %s still has %+v after Stop", n.Name, got)
+				}
+			}
+		}
+	}
+}
+
+func changeEqual(a, b netfault.Change) bool {
+	return slices.Equal(a.Drop, b.Drop) && slices.Equal(a.Loss, b.Loss) && a.Rate == b.Rate && a.Delay == b.Delay && a.Jitter == b.Jitter
+}
+
+// TestLossAndPartitionTogether: both in force, healing either leaves the
+// other, since each family has its own state (its own nftables table).
+func TestLossAndPartitionTogether(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeCluster(3)
+	p, _ := NewPartition(PartitionGrudgePrefix + "n1|n2,n3")
+	l, _ := NewLoss(LossDrop)
+	if _, err := p.Start(ctx, c, rng(1)); err != nil {
+		t.Fatal(err)
+	}
+	desc, err := l.Start(ctx, c, rng(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Stop(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for node := range desc.(LossEvent).Changes {
+		if len(c.netState(node, "loss").Loss) == 0 {
+			t.Errorf("healing the partition healed the loss on %s", node)
+		}
+	}
+	p.Start(ctx, c, rng(1))
+	l.Stop(ctx, c)
+	checkInstalled(t, c, Grudge{"n1": {"n2", "n3"}, "n2": {"n1"}, "n3": {"n1"}})
+}
+
+func TestFailpointArmsFromCatalog(t *testing.T) {
+	ctx := context.Background()
+	points := []string{"wal/before-sync", "kv/after-commit", "raft/before-apply"}
+	seen := map[string]bool{}
+	for seed := range uint64(30) {
+		c := newFakeCluster(5)
+		c.points = points
+		c.leader = "n4"
+		f, _ := NewFailpoint()
+		desc, err := f.Start(ctx, c, rng(seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := desc.(FailpointEvent)
+		seen[ev.Point] = true
+		armed := c.armedPoints()
+		if len(armed) != len(ev.Nodes) {
+			t.Fatalf("described %+v, armed %v", ev, armed)
+		}
+		crash := strings.HasSuffix(ev.Spec, "crash")
+		if crash && len(ev.Nodes) != 1 || !crash && len(ev.Nodes) != 5 {
+			t.Fatalf("%s armed on %v: want a crash on one node, an error or sleep on all", ev.Spec, ev.Nodes)
+		}
+		if crash {
+			c.Kill(ctx, ev.Nodes[0]) // the node reaches the point
+		}
+		desc, err = f.Stop(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.armedPoints(); len(got) != 0 {
+			t.Fatalf("still armed after Stop: %v", got)
+		}
+		if crash && !slices.Equal(desc.(FailpointEvent).Restarted, ev.Nodes) || len(c.down()) != 0 {
+			t.Fatalf("after a crash on %v Stop restarted %v; down %v", ev.Nodes, desc.(FailpointEvent).Restarted, c.down())
+		}
+	}
+	if len(seen) != len(points) {
+		t.Errorf("30 seeds armed %v, want every point of the catalog", seen)
+	}
+}
+
+func TestFailpointNamedPoint(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeCluster(3)
+	c.points = []string{"kv/after-commit", "wal/before-sync"}
+	f, err := NewFailpoint("kv/after-commit", FailError)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seed := range uint64(5) {
+		desc, err := f.Start(ctx, c, rng(seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev := desc.(FailpointEvent); ev.Point != "kv/after-commit" || !strings.Contains(ev.Spec, "error(") {
+			t.Fatalf("armed %+v, want kv/after-commit with an error", ev)
+		}
+		f.Stop(ctx, c)
+	}
+	f, _ = NewFailpoint("kv/nowhere")
+	if _, err := f.Start(ctx, c, rng(1)); err == nil || !strings.Contains(err.Error(), "kv/nowhere") {
+		t.Errorf("a point the nodes lack: error %v, want one naming it", err)
+	}
+	if _, err := NewFailpoint("explode"); err == nil || !strings.Contains(err.Error(), "explode") {
+		t.Errorf("NewFailpoint(explode): error %v, want one naming it", err)
+	}
+}
+
+func TestPowerCutsAndRestores(t *testing.T) {
+	ctx := context.Background()
+	for _, mode := range powerModes {
+		c := newFakeCluster(5)
+		p, _ := NewPower(mode)
+		desc, err := p.Start(ctx, c, rng(3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cut := desc.(PowerEvent).Cut
+		want := map[string]int{TargetOne: 1, TargetMajority: 3, TargetAll: 5}[mode]
+		if got := c.down(); !slices.Equal(got, sorted(cut)) || want > 0 && len(cut) != want || mode == TargetMinority && (len(cut) < 1 || len(cut) > 2) {
+			t.Fatalf("mode %s: cut %v, down %v", mode, cut, got)
+		}
+		desc, err = p.Stop(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := desc.(PowerEvent).Restored; !slices.Equal(sorted(got), sorted(cut)) || len(c.down()) != 0 {
+			t.Fatalf("mode %s: restored %v of %v; down %v", mode, got, cut, c.down())
+		}
+	}
+}
+
+func TestSplitList(t *testing.T) {
+	for in, want := range map[string][]string{
+		"partition,kill":                            {"partition", "kill"},
+		" clock:strobe , pause:leader ":             {"clock:strobe", "pause:leader"},
+		"partition:grudge:n1,n2|n3,n4,n5,kill":      {"partition:grudge:n1,n2|n3,n4,n5", "kill"},
+		"failpoint:kv/after-commit,failpoint:crash": {"failpoint:kv/after-commit", "failpoint:crash"},
+		"all": {"all"},
+		"":    nil,
+	} {
+		if got := SplitList(in); !slices.Equal(got, want) {
+			t.Errorf("SplitList(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseChoices(t *testing.T) {
+	got, err := ParseChoices([]string{"partition", "clock:strobe", "pause:leader", "clock:skew", "partition:halves"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Choice{{Family: "partition"}, {Family: "clock", Modes: []string{"strobe", "skew"}}, {Family: "pause", Modes: []string{"leader"}}}
+	if !slices.EqualFunc(got, want, func(a, b Choice) bool { return a.Family == b.Family && slices.Equal(a.Modes, b.Modes) }) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	all, err := ParseChoices([]string{"all"})
+	if err != nil || len(all) != len(families) {
+		t.Errorf("all: %+v, %v; want every family", all, err)
+	}
+	for _, bad := range []struct{ item, names string }{
+		{"partitions", "partitions"},
+		{"clock:warp", "warp"},
+		{"pause:majority", "majority"},
+		{"clock:", "clock"},
+		{"failpoint:explode", "explode"},
+	} {
+		_, err := ParseChoices([]string{bad.item})
+		if err == nil || !strings.Contains(err.Error(), bad.names) {
+			t.Errorf("ParseChoices(%q): error %v, want one naming %q", bad.item, err, bad.names)
+		}
+	}
+}
+
+// TestChoiceWithout: a family asked for without modes leaves out the modes
+// the kernel cannot do; one asked for with such a mode is refused.
+func TestChoiceWithout(t *testing.T) {
+	noNetem := map[string]error{netfault.FeatureNetem: errors.New("no netem")}
+	c, dropped, err := Choice{Family: "loss"}.Without(noNetem)
+	if err != nil || !slices.Equal(c.Modes, []string{LossDrop, LossBandwidth}) || !slices.Equal(dropped, []string{LossDelay}) {
+		t.Errorf("loss without netem: %+v, dropped %v, %v; want drop and bandwidth, delay dropped", c, dropped, err)
+	}
+	if _, _, err := (Choice{Family: "loss", Modes: []string{LossDelay}}).Without(noNetem); err == nil || !strings.Contains(err.Error(), "no netem") {
+		t.Errorf("loss:delay without netem: error %v, want a refusal saying why", err)
+	}
+	if c, dropped, err := (Choice{Family: "clock"}).Without(noNetem); err != nil || len(dropped) != 0 || len(c.Modes) != 0 {
+		t.Errorf("clock needs no netem: %+v %v %v", c, dropped, err)
+	}
+	noNft := map[string]error{netfault.FeatureNftables: errors.New("no nftables")}
+	if _, _, err := (Choice{Family: "partition"}).Without(noNft); err == nil {
+		t.Error("partition without nftables was not refused")
+	}
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}

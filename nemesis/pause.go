@@ -1,0 +1,106 @@
+package nemesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+)
+
+var pauseModes = []string{TargetOne, TargetMinority, TargetLeader}
+
+// Pause is the process pause fault family: Start freezes every process of
+// some nodes (Docker pause, the cgroup freezer), Stop thaws them. A
+// frozen node neither answers nor notices time passing until it is
+// thawed, when it carries on from where it stood: a leader that does so
+// may still believe in a lease that expired meanwhile. A fault lasts the
+// schedule's interval, well past Raft's election timeout.
+type Pause struct {
+	modes []string
+
+	mu     sync.Mutex
+	mode   string
+	paused []string
+}
+
+// PauseEvent describes a pause's start or end in the history.
+type PauseEvent struct {
+	Mode    string   `json:"mode,omitempty"`
+	Paused  []string `json:"paused,omitempty"`
+	Resumed []string `json:"resumed,omitempty"`
+	// Gone lists paused nodes that were down by the time Stop came (killed
+	// by another family): there is nothing left to thaw.
+	Gone []string `json:"gone,omitempty"`
+	Note string   `json:"note,omitempty"`
+}
+
+// NewPause returns a pause fault that picks its mode (TargetOne,
+// TargetMinority, TargetLeader) at random among modes on each Start; no
+// modes means all.
+func NewPause(modes ...string) (*Pause, error) {
+	modes, err := checkModes("pause", modes, pauseModes)
+	if err != nil {
+		return nil, err
+	}
+	return &Pause{modes: modes}, nil
+}
+
+func (p *Pause) Name() string { return "pause" }
+
+// Start pauses the nodes of a mode chosen with rng, among those running
+// and not paused already. If a pause fails, the nodes paused so far stay
+// paused until Stop.
+func (p *Pause) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	mode := p.modes[rng.IntN(len(p.modes))]
+	ev := PauseEvent{Mode: mode}
+	up, err := runningNodes(ctx, c)
+	if err != nil {
+		return ev, fmt.Errorf("pause %s: %w", mode, err)
+	}
+	up = slices.DeleteFunc(up, func(n string) bool { return slices.Contains(p.paused, n) })
+	targets, note, err := pickTargets(ctx, c, mode, len(c.Nodes()), up, rng)
+	ev.Note = note
+	if err != nil {
+		return ev, fmt.Errorf("pause: %w", err)
+	}
+	p.mode = mode
+	for _, node := range targets {
+		if err := c.Pause(ctx, node); err != nil {
+			return ev, fmt.Errorf("pause node %s: %w", node, err)
+		}
+		p.paused = append(p.paused, node)
+		ev.Paused = append(ev.Paused, node)
+	}
+	return ev, nil
+}
+
+// Stop thaws every node Start paused. A node that fails to thaw stays on
+// the list for the next Stop.
+func (p *Pause) Stop(ctx context.Context, c Cluster) (any, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ev := PauseEvent{Mode: p.mode}
+	var still []string
+	var errs []error
+	for _, node := range p.paused {
+		if up, err := c.Running(ctx, node); err == nil && !up {
+			ev.Gone = append(ev.Gone, node)
+			continue
+		}
+		if err := c.Unpause(ctx, node); err != nil {
+			still = append(still, node)
+			errs = append(errs, fmt.Errorf("unpause node %s: %w", node, err))
+			continue
+		}
+		ev.Resumed = append(ev.Resumed, node)
+	}
+	p.paused = still
+	if len(still) == 0 {
+		p.mode = ""
+	}
+	return ev, errors.Join(errs...)
+}

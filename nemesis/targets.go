@@ -1,0 +1,91 @@
+package nemesis
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+)
+
+// Target modes: which nodes a family that acts on nodes (pause, clock,
+// power, failpoint) picks on each start.
+const (
+	TargetOne      = "one"      // one node at random
+	TargetMinority = "minority" // 1 to (n-1)/2 nodes at random
+	TargetMajority = "majority" // a bare majority at random
+	TargetAll      = "all"      // every node
+	TargetLeader   = "leader"   // the current leader
+)
+
+// pickTargets chooses nodes for mode among candidates (running nodes, say)
+// of a cluster of n nodes. A leader that is not known, or is not a
+// candidate, is replaced by a node at random, and note says so.
+func pickTargets(ctx context.Context, c Cluster, mode string, n int, candidates []string, rng *rand.Rand) (targets []string, note string, err error) {
+	if len(candidates) == 0 {
+		return nil, "", fmt.Errorf("%s: no node to act on", mode)
+	}
+	pool := shuffled(candidates, rng)
+	switch mode {
+	case TargetOne:
+		return pool[:1], "", nil
+	case TargetMinority:
+		most := min(max((n-1)/2, 1), len(pool))
+		return sorted(pool[:1+rng.IntN(most)]), "", nil
+	case TargetMajority:
+		if len(pool) < majority(n) {
+			return nil, "", fmt.Errorf("%s: %d of %d nodes can be acted on, fewer than a majority", mode, len(pool), n)
+		}
+		return sorted(pool[:majority(n)]), "", nil
+	case TargetAll:
+		return sorted(pool), "", nil
+	case TargetLeader:
+		if leader, why := leaderAmong(ctx, c, candidates); leader != "" {
+			return []string{leader}, "", nil
+		} else {
+			return pool[:1], why + "; picked a node at random", nil
+		}
+	}
+	return nil, "", fmt.Errorf("unknown target mode %q", mode)
+}
+
+// runningNodes lists the nodes whose process runs, in name order.
+func runningNodes(ctx context.Context, c Cluster) ([]string, error) {
+	var up []string
+	for _, n := range nodeNames(c.Nodes()) {
+		ok, err := c.Running(ctx, n)
+		if err != nil {
+			return nil, fmt.Errorf("is node %s running: %w", n, err)
+		}
+		if ok {
+			up = append(up, n)
+		}
+	}
+	return up, nil
+}
+
+// leaderAmong is the cluster's leader if it is one of nodes; otherwise ""
+// and why not, for the event's note.
+func leaderAmong(ctx context.Context, c Cluster, nodes []string) (leader, why string) {
+	leader, err := c.Leader(ctx)
+	switch {
+	case err != nil:
+		return "", fmt.Sprintf("leader unknown (%v)", err)
+	case !slices.Contains(nodes, leader):
+		return "", "no leader known"
+	}
+	return leader, ""
+}
+
+func nodeNames(nodes []Node) []string {
+	names := make([]string, len(nodes))
+	for i, n := range nodes {
+		names[i] = n.Name
+	}
+	return names
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
