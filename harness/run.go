@@ -282,3 +282,17 @@ func (c *nemesisCluster) startDown(ctx context.Context) error {
 	}
 	return nil
 }
+
+// NewNemesisCluster is the cluster faults see for a cluster of system,
+// for tools that drive faults outside a run (the nemesis benchmarks).
+func NewNemesisCluster(system string, c *runtime.Cluster) (nemesis.Cluster, error) {
+	sys, ok := systems[system]
+	if !ok {
+		return nil, fmt.Errorf("no system %q (want %s)", system, strings.Join(SystemNames(), ", "))
+	}
+	nc := &nemesisCluster{Cluster: c, sys: sys}
+	for _, n := range c.Nodes() {
+		nc.nodes = append(nc.nodes, workloads.Node{Name: n.Name, Addr: c.Addr(n.Name)})
+	}
+	return nc, nil
+}

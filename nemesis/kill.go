@@ -96,18 +96,18 @@ func (k *Kill) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, error
 	return ev, nil
 }
 
-// Stop starts every node Start killed, each waiting until it serves. A node
-// that fails to start stays on the list for the next Stop.
+// Stop starts every node Start killed, all at once, each waiting until it
+// serves. A node that fails to start stays on the list for the next Stop.
 func (k *Kill) Stop(ctx context.Context, c Cluster) (any, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	ev := KillEvent{Mode: k.mode}
 	var down []string
-	var errs []error
-	for _, node := range k.killed {
-		if err := c.Start(ctx, node); err != nil {
+	errs := together(k.killed, func(_ int, node string) error { return c.Start(ctx, node) })
+	for i, node := range k.killed {
+		if errs[i] != nil {
 			down = append(down, node)
-			errs = append(errs, fmt.Errorf("restart node %s: %w", node, err))
+			errs[i] = fmt.Errorf("restart node %s: %w", node, errs[i])
 			continue
 		}
 		ev.Restarted = append(ev.Restarted, node)

@@ -117,12 +117,16 @@ func (l *Loss) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, error
 		mine := change
 		mine.Loss = slices.DeleteFunc(slices.Clone(change.Loss), func(x netfault.Loss) bool { return x.Addr == ipOf(c, node) })
 		l.changes[node] = mine
-		if err := c.Net(ctx, node, mine); err != nil {
-			return ev, fmt.Errorf("loss %s on node %s: %w", mode, node, err)
-		}
-		ev.Changes[node] = mine
 	}
-	return ev, nil
+	errs := together(nodes, func(_ int, node string) error { return c.Net(ctx, node, l.changes[node]) })
+	for i, node := range nodes {
+		if errs[i] == nil {
+			ev.Changes[node] = l.changes[node]
+		} else {
+			errs[i] = fmt.Errorf("loss %s on node %s: %w", mode, node, errs[i])
+		}
+	}
+	return ev, errors.Join(errs...)
 }
 
 // Stop heals the family on every running node, whatever this Loss
@@ -133,14 +137,15 @@ func (l *Loss) Stop(ctx context.Context, c Cluster) (any, error) {
 	defer l.mu.Unlock()
 	ev := LossEvent{Mode: l.mode}
 	l.mode, l.changes = "", nil
-	var errs []error
-	for _, node := range nodeNames(c.Nodes()) {
-		err := c.Net(ctx, node, netfault.Change{Family: l.Name()})
-		switch {
+	nodes := nodeNames(c.Nodes())
+	errs := together(nodes, func(_ int, node string) error { return c.Net(ctx, node, netfault.Change{Family: l.Name()}) })
+	for i, node := range nodes {
+		switch err := errs[i]; {
 		case errors.Is(err, ErrNodeDown):
 			ev.Down = append(ev.Down, node)
+			errs[i] = nil
 		case err != nil:
-			errs = append(errs, fmt.Errorf("heal loss on node %s: %w", node, err))
+			errs[i] = fmt.Errorf("heal loss on node %s: %w", node, err)
 		default:
 			ev.Healed = append(ev.Healed, node)
 		}

@@ -93,13 +93,15 @@ func (p *Partition) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, 
 	// In force from here on, so that a node restarting while the rules go
 	// in gets them too, and Stop removes a partly installed grudge.
 	p.mode, p.grudge = mode, ev.Grudge
-	var errs []error
-	for _, node := range nodes {
-		up, err := p.install(ctx, c, node)
-		if !up {
+	up := make([]bool, len(nodes))
+	errs := together(nodes, func(i int, node string) (err error) {
+		up[i], err = p.install(ctx, c, node)
+		return err
+	})
+	for i, node := range nodes {
+		if !up[i] {
 			ev.Down = append(ev.Down, node)
 		}
-		errs = append(errs, err)
 	}
 	if len(ev.Down) == len(nodes) {
 		errs = append(errs, fmt.Errorf("partition %s: no node is running", mode))
@@ -192,16 +194,19 @@ func (p *Partition) Stop(ctx context.Context, c Cluster) (any, error) {
 	defer p.mu.Unlock()
 	ev := PartitionEvent{Mode: p.mode}
 	p.mode, p.grudge = "", nil
-	var errs []error
-	for _, node := range nodeNames(c.Nodes()) {
-		up, err := p.install(ctx, c, node)
+	nodes := nodeNames(c.Nodes())
+	up := make([]bool, len(nodes))
+	errs := together(nodes, func(i int, node string) (err error) {
+		up[i], err = p.install(ctx, c, node)
+		return err
+	})
+	for i, node := range nodes {
 		switch {
-		case !up:
+		case !up[i]:
 			ev.Down = append(ev.Down, node)
-		case err == nil:
+		case errs[i] == nil:
 			ev.Healed = append(ev.Healed, node)
 		}
-		errs = append(errs, err)
 	}
 	return ev, errors.Join(errs...)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sync"
 )
 
@@ -65,7 +64,7 @@ func (p *Power) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, erro
 		return ev, fmt.Errorf("power %s: %w", mode, err)
 	}
 	p.mode = mode
-	errs := together(targets, func(node string) error { return c.Kill(ctx, node) })
+	errs := together(targets, func(_ int, node string) error { return c.Kill(ctx, node) })
 	for i, node := range targets {
 		if errs[i] == nil {
 			p.cut = append(p.cut, node)
@@ -84,7 +83,7 @@ func (p *Power) Stop(ctx context.Context, c Cluster) (any, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ev := PowerEvent{Mode: p.mode}
-	errs := together(p.cut, func(node string) error { return c.Start(ctx, node) })
+	errs := together(p.cut, func(_ int, node string) error { return c.Start(ctx, node) })
 	var still []string
 	for i, node := range p.cut {
 		if errs[i] == nil {
@@ -101,13 +100,4 @@ func (p *Power) Stop(ctx context.Context, c Cluster) (any, error) {
 	return ev, errors.Join(errs...)
 }
 
-// together runs act on every node at once and returns each one's error.
-func together(nodes []string, act func(node string) error) []error {
-	errs := make([]error, len(nodes))
-	var wg sync.WaitGroup
-	for i, node := range slices.Clone(nodes) {
-		wg.Go(func() { errs[i] = act(node) })
-	}
-	wg.Wait()
-	return errs
-}
+

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 )
 
 // Target modes: which nodes a family that acts on nodes (pause, clock,
@@ -82,6 +83,18 @@ func nodeNames(nodes []Node) []string {
 		names[i] = n.Name
 	}
 	return names
+}
+
+// together runs act on every node at once (each a call to Docker or a
+// node, mostly waiting) and returns each one's error, in nodes' order.
+func together(nodes []string, act func(i int, node string) error) []error {
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, node := range slices.Clone(nodes) {
+		wg.Go(func() { errs[i] = act(i, node) })
+	}
+	wg.Wait()
+	return errs
 }
 
 func sorted(s []string) []string {

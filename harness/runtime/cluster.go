@@ -33,7 +33,7 @@ type Cluster struct {
 
 	mu         sync.Mutex
 	containers map[string]string // node name -> container id
-	sidecars   map[string]string // node name -> its network sidecar's id
+	sidecars   map[string]*sidecar // node name -> its network sidecar
 	kept       bool
 }
 
@@ -99,9 +99,7 @@ func (c *Cluster) Start(ctx context.Context, name string) error {
 	if _, err := c.docker.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("start node %s: %w", name, err)
 	}
-	if err := c.restartSidecar(ctx, name); err != nil {
-		return err
-	}
+	c.sidecarStale(name)
 	return c.waitReady(ctx, name)
 }
 

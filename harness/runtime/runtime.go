@@ -121,7 +121,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		}
 		return nil, fmt.Errorf("run id %s is in use: Docker has its %v %s", cfg.RunID, existing[0].kind, existing[0].name)
 	}
-	c := &Cluster{cfg: cfg, provider: provider, docker: docker, containers: map[string]string{}, sidecars: map[string]string{}}
+	c := &Cluster{cfg: cfg, provider: provider, docker: docker, containers: map[string]string{}, sidecars: map[string]*sidecar{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -188,12 +188,13 @@ func (c *Cluster) startNode(ctx context.Context, node nemesis.Node, args []strin
 	if err != nil {
 		return fmt.Errorf("node %s: start container: %w", node.Name, err)
 	}
-	if c.cfg.NetFaults {
-		if err := c.startSidecar(ctx, node.Name); err != nil {
-			return err
-		}
+	if err := c.waitReady(ctx, node.Name); err != nil {
+		return err
 	}
-	return c.waitReady(ctx, node.Name)
+	if c.cfg.NetFaults {
+		return c.startSidecar(ctx, node.Name)
+	}
+	return nil
 }
 
 // waitReady probes name until it serves. It gives up early if the

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -28,13 +29,23 @@ import (
 // against a remote engine (DOCKER_HOST), and the node's own container
 // gains no privilege and needs no squall binary (a system squall did not
 // write works alike). A node that restarts gets a new namespace, so its
-// sidecar is restarted with it and joins the new one.
+// sidecar is restarted before the next change and joins the new one.
 
 // LabelRole says what a container is for, where it is not a node:
 // "netfault" for a sidecar, "probe" for a probe.
 const LabelRole = "squall.role"
 
 func sidecarName(run, node string) string { return "squall-" + run + "-" + node + "-net" }
+
+// sidecar is a node's network sidecar.
+type sidecar struct {
+	id string
+	// mu serialises the sidecar's restarts and the changes made through
+	// it; stale is set when the node restarted since the sidecar last did
+	// (guarded by mu).
+	mu    sync.Mutex
+	stale bool
+}
 
 // startSidecar creates and starts node's sidecar.
 func (c *Cluster) startSidecar(ctx context.Context, node string) error {
@@ -57,7 +68,7 @@ func (c *Cluster) startSidecar(ctx context.Context, node string) error {
 		return fmt.Errorf("node %s: create its network sidecar: %w", node, err)
 	}
 	c.mu.Lock()
-	c.sidecars[node] = res.ID
+	c.sidecars[node] = &sidecar{id: res.ID}
 	c.mu.Unlock()
 	if _, err := c.docker.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("node %s: start its network sidecar: %w", node, err)
@@ -65,20 +76,19 @@ func (c *Cluster) startSidecar(ctx context.Context, node string) error {
 	return nil
 }
 
-// restartSidecar restarts node's sidecar, if it has one, so that it joins
-// the namespace of the node's new process.
-func (c *Cluster) restartSidecar(ctx context.Context, node string) error {
+// sidecarStale notes that node restarted: its sidecar is in the old
+// namespace until restarted, which the next change through it does (a
+// restart costs half a second, which a restart without network faults in
+// force need not pay).
+func (c *Cluster) sidecarStale(node string) {
 	c.mu.Lock()
-	id, ok := c.sidecars[node]
+	s := c.sidecars[node]
 	c.mu.Unlock()
-	if !ok {
-		return nil
+	if s != nil {
+		s.mu.Lock()
+		s.stale = true
+		s.mu.Unlock()
 	}
-	stop := 0 // `netfault wait` ends at once on SIGTERM
-	if _, err := c.docker.ContainerRestart(ctx, id, client.ContainerRestartOptions{Timeout: &stop}); err != nil {
-		return fmt.Errorf("node %s: restart its network sidecar: %w", node, err)
-	}
-	return nil
 }
 
 // Net puts one fault family's network state in force in node's network
@@ -88,7 +98,7 @@ func (c *Cluster) Net(ctx context.Context, node string, change netfault.Change) 
 		return err
 	}
 	c.mu.Lock()
-	id, ok := c.sidecars[node]
+	s, ok := c.sidecars[node]
 	c.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("node %s has no network sidecar: the cluster was started without network faults", node)
@@ -98,11 +108,20 @@ func (c *Cluster) Net(ctx context.Context, node string, change netfault.Change) 
 	} else if !up {
 		return fmt.Errorf("node %s: %w", node, nemesis.ErrNodeDown)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stale {
+		stop := 0 // `netfault wait` ends at once on SIGTERM
+		if _, err := c.docker.ContainerRestart(ctx, s.id, client.ContainerRestartOptions{Timeout: &stop}); err != nil {
+			return fmt.Errorf("node %s: restart its network sidecar in the node's new namespace: %w", node, err)
+		}
+		s.stale = false
+	}
 	arg, err := json.Marshal(change)
 	if err != nil {
 		return err
 	}
-	if _, err := execIn(ctx, c.docker, id, "/squall", "netfault", "apply", string(arg)); err != nil {
+	if _, err := execIn(ctx, c.docker, s.id, "/squall", "netfault", "apply", string(arg)); err != nil {
 		return fmt.Errorf("node %s: %s in its namespace: %w", node, change.Family, err)
 	}
 	return nil
