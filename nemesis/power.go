@@ -99,5 +99,3 @@ func (p *Power) Stop(ctx context.Context, c Cluster) (any, error) {
 	}
 	return ev, errors.Join(errs...)
 }
-
-

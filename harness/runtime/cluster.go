@@ -32,7 +32,7 @@ type Cluster struct {
 	nodes    []nemesis.Node
 
 	mu         sync.Mutex
-	containers map[string]string // node name -> container id
+	containers map[string]string   // node name -> container id
 	sidecars   map[string]*sidecar // node name -> its network sidecar
 	kept       bool
 }
