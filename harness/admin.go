@@ -20,12 +20,16 @@ import (
 // the node is cut off from its peers.
 
 // adminCall makes one call to the admin service of node, which must be
-// running; a call to a node that is down fails with nemesis.ErrNodeDown.
+// running; a call to a node that is down fails with nemesis.ErrNodeDown,
+// to one that is frozen with nemesis.ErrNodePaused.
 func (c *nemesisCluster) adminCall(ctx context.Context, node string, call func(context.Context, faultpb.AdminClient) error) error {
-	if up, err := c.Running(ctx, node); err != nil {
+	switch st, err := c.State(ctx, node); {
+	case err != nil:
 		return err
-	} else if !up {
+	case st == nemesis.NodeDown:
 		return fmt.Errorf("node %s: %w", node, nemesis.ErrNodeDown)
+	case st == nemesis.NodePaused:
+		return fmt.Errorf("node %s: %w", node, nemesis.ErrNodePaused)
 	}
 	n, err := c.node(node)
 	if err != nil {

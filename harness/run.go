@@ -270,11 +270,11 @@ func (c *nemesisCluster) Leader(ctx context.Context) (string, error) {
 // startDown starts every node that is not running.
 func (c *nemesisCluster) startDown(ctx context.Context) error {
 	for _, n := range c.nodes {
-		up, err := c.Running(ctx, n.Name)
+		st, err := c.State(ctx, n.Name)
 		if err != nil {
 			return err
 		}
-		if !up {
+		if st == nemesis.NodeDown {
 			if err := c.Start(ctx, n.Name); err != nil {
 				return err
 			}

@@ -47,6 +47,9 @@ type Clock struct {
 	mu      sync.Mutex
 	mode    string
 	changed map[string]ClockChange // in force, by node
+	// unreset are nodes Stop found frozen: their clocks are reset when
+	// they are thawed (NodeResumed).
+	unreset map[string]bool
 }
 
 // ClockEvent describes a clock fault's start or end in the history.
@@ -55,8 +58,10 @@ type ClockEvent struct {
 	Target string `json:"target,omitempty"`
 	// Changes is what was done to each node's clock.
 	Changes map[string]ClockChange `json:"changes,omitempty"`
-	// Reset lists the nodes whose clocks Stop reset.
-	Reset []string `json:"reset,omitempty"`
+	// Reset lists the nodes whose clocks Stop reset; Frozen those it
+	// found paused, whose clocks are reset when they are thawed.
+	Reset  []string `json:"reset,omitempty"`
+	Frozen []string `json:"frozen,omitempty"`
 	Note  string   `json:"note,omitempty"`
 }
 
@@ -81,7 +86,7 @@ func (k *Clock) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, erro
 	mode := k.modes[rng.IntN(len(k.modes))]
 	target := clockTargets[rng.IntN(len(clockTargets))]
 	ev := ClockEvent{Mode: mode, Target: target, Changes: map[string]ClockChange{}}
-	up, err := runningNodes(ctx, c)
+	up, err := nodesIn(ctx, c, NodeUp) // a frozen node cannot answer
 	if err != nil {
 		return ev, fmt.Errorf("clock %s: %w", mode, err)
 	}
@@ -143,6 +148,12 @@ func (k *Clock) Stop(ctx context.Context, c Cluster) (any, error) {
 		switch {
 		case errors.Is(err, ErrNodeDown):
 			// A restarted node's clock starts true.
+		case errors.Is(err, ErrNodePaused):
+			if k.unreset == nil {
+				k.unreset = map[string]bool{}
+			}
+			k.unreset[node] = true
+			ev.Frozen = append(ev.Frozen, node)
 		case err != nil:
 			errs = append(errs, fmt.Errorf("reset the clock of node %s: %w", node, err))
 			continue
@@ -157,10 +168,25 @@ func (k *Clock) Stop(ctx context.Context, c Cluster) (any, error) {
 	return ev, errors.Join(errs...)
 }
 
+// NodeResumed resets the clock of a thawed node that Stop found frozen.
+func (k *Clock) NodeResumed(ctx context.Context, c Cluster, node string) (bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.unreset[node] {
+		return false, nil
+	}
+	if err := c.SetClock(ctx, node, ClockChange{Reset: true}); err != nil {
+		return true, fmt.Errorf("reset the clock of thawed node %s: %w", node, err)
+	}
+	delete(k.unreset, node)
+	return true, nil
+}
+
 // NodeRestarted gives a restarted node its clock change again.
 func (k *Clock) NodeRestarted(ctx context.Context, c Cluster, node string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	delete(k.unreset, node) // a new process's clock starts true
 	change, ok := k.changed[node]
 	if !ok {
 		return nil

@@ -58,10 +58,27 @@ func (c *fakeCluster) Protected() []netip.Addr { return c.protected }
 
 func (c *fakeCluster) Leader(context.Context) (string, error) { return c.leader, c.leaderErr }
 
-func (c *fakeCluster) Running(_ context.Context, node string) (bool, error) {
+func (c *fakeCluster) State(_ context.Context, node string) (NodeState, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.running[node], nil
+	switch {
+	case !c.running[node]:
+		return NodeDown, nil
+	case c.paused[node]:
+		return NodePaused, nil
+	}
+	return NodeUp, nil
+}
+
+// reachable fails as a frozen or dead node's admin service does.
+func (c *fakeCluster) reachableLocked(node string) error {
+	if !c.running[node] {
+		return fmt.Errorf("node %s: %w", node, ErrNodeDown)
+	}
+	if c.paused[node] {
+		return fmt.Errorf("node %s: %w", node, ErrNodePaused)
+	}
+	return nil
 }
 
 func (c *fakeCluster) Kill(_ context.Context, node string) error {
@@ -162,8 +179,8 @@ func (c *fakeCluster) netState(node, family string) netfault.Change {
 func (c *fakeCluster) SetClock(_ context.Context, node string, change ClockChange) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.running[node] {
-		return fmt.Errorf("clock %s: %w", node, ErrNodeDown)
+	if err := c.reachableLocked(node); err != nil {
+		return err
 	}
 	if change.Reset {
 		c.clocks[node] = nil
@@ -192,8 +209,8 @@ func (c *fakeCluster) clockFaulty() []string {
 func (c *fakeCluster) Failpoints(_ context.Context, node string) ([]string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.running[node] {
-		return nil, fmt.Errorf("failpoints of %s: %w", node, ErrNodeDown)
+	if err := c.reachableLocked(node); err != nil {
+		return nil, err
 	}
 	return slices.Clone(c.points), nil
 }
@@ -201,8 +218,8 @@ func (c *fakeCluster) Failpoints(_ context.Context, node string) ([]string, erro
 func (c *fakeCluster) ArmFailpoint(_ context.Context, node, name, spec string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.running[node] {
-		return fmt.Errorf("arm %s on %s: %w", name, node, ErrNodeDown)
+	if err := c.reachableLocked(node); err != nil {
+		return err
 	}
 	if !slices.Contains(c.points, name) {
 		return fmt.Errorf("node %s has no failpoint %q", node, name)

@@ -39,6 +39,9 @@ type Failpoint struct {
 	armed   string   // the point armed, "" when healed
 	spec    string   // and how
 	crashed []string // nodes armed to crash
+	// frozen maps nodes Stop found paused to the point to disarm when
+	// they are thawed (NodeResumed).
+	frozen map[string]string
 }
 
 // FailpointEvent describes a failpoint fault's start or end in the history.
@@ -50,6 +53,8 @@ type FailpointEvent struct {
 	// those it disarmed.
 	Restarted []string `json:"restarted,omitempty"`
 	Disarmed  []string `json:"disarmed,omitempty"`
+	// Frozen lists nodes Stop found paused: they are disarmed when thawed.
+	Frozen []string `json:"frozen,omitempty"`
 	Note      string   `json:"note,omitempty"`
 }
 
@@ -83,7 +88,7 @@ func (f *Failpoint) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ev := FailpointEvent{}
-	up, err := runningNodes(ctx, c)
+	up, err := nodesIn(ctx, c, NodeUp) // a frozen node cannot answer
 	if err != nil {
 		return ev, fmt.Errorf("failpoint: %w", err)
 	}
@@ -147,6 +152,12 @@ func (f *Failpoint) Stop(ctx context.Context, c Cluster) (any, error) {
 		for _, node := range nodeNames(c.Nodes()) {
 			err := c.ArmFailpoint(ctx, node, f.armed, "off")
 			switch {
+			case errors.Is(err, ErrNodePaused):
+				if f.frozen == nil {
+					f.frozen = map[string]string{}
+				}
+				f.frozen[node] = f.armed
+				ev.Frozen = append(ev.Frozen, node)
 			case errors.Is(err, ErrNodeDown):
 			case err != nil:
 				errs = append(errs, fmt.Errorf("disarm %s on node %s: %w", f.armed, node, err))
@@ -157,8 +168,8 @@ func (f *Failpoint) Stop(ctx context.Context, c Cluster) (any, error) {
 	}
 	var still []string
 	for _, node := range f.crashed {
-		up, err := c.Running(ctx, node)
-		if err == nil && up {
+		st, err := c.State(ctx, node)
+		if err == nil && st != NodeDown {
 			continue // the point was never reached, or another family restarted it
 		}
 		if err == nil {
@@ -176,4 +187,20 @@ func (f *Failpoint) Stop(ctx context.Context, c Cluster) (any, error) {
 		f.armed, f.spec = "", ""
 	}
 	return ev, errors.Join(errs...)
+}
+
+// NodeResumed disarms the point of a thawed node that Stop found frozen.
+func (f *Failpoint) NodeResumed(ctx context.Context, c Cluster, node string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	point, ok := f.frozen[node]
+	if !ok {
+		return false, nil
+	}
+	err := c.ArmFailpoint(ctx, node, point, "off")
+	if err != nil && !errors.Is(err, ErrNodeDown) {
+		return true, fmt.Errorf("disarm %s on thawed node %s: %w", point, node, err)
+	}
+	delete(f.frozen, node)
+	return true, nil
 }

@@ -370,3 +370,56 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 		}
 	}
 }
+
+// TestFrozenNodeHealedOnThaw: a clock fault healed while its node is
+// frozen resets the clock when the node is thawed, through the
+// schedule's cluster, and the history says so; a frozen node is never a
+// clock fault's target.
+func TestFrozenNodeHealedOnThaw(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeCluster(3)
+	k, _ := NewClock(ClockBump)
+	p, _ := NewPause(TargetOne)
+	rec := &memRecorder{}
+	s := &Schedule{Faults: []Fault{k, p}, Cluster: c, Recorder: rec}
+	if !s.start(ctx, k, rng(1)) {
+		t.Fatal("clock did not start")
+	}
+	changed := c.clockFaulty()
+	// Freeze exactly the changed node.
+	for !slices.Equal(c.pausedNodes(), changed) {
+		s.stop(ctx, p)
+		s.start(ctx, p, rng(uint64(len(rec.history()))))
+	}
+	if err := s.stop(ctx, k); err != nil {
+		t.Fatalf("healing a clock on a frozen node: %v", err)
+	}
+	if got := c.clockFaulty(); !slices.Equal(got, changed) {
+		t.Fatalf("clocks changed %v before the thaw, want still %v", got, changed)
+	}
+	if err := s.stop(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.clockFaulty(); len(got) != 0 {
+		t.Errorf("clocks of %v still changed after the thaw", got)
+	}
+	h := rec.history()
+	if last := h[len(h)-2]; last.F != "resume-clock" || last.Error != "" {
+		t.Errorf("history ends %s, %s, %s; want the clock reset on thaw recorded", h[len(h)-3].F, h[len(h)-2].F, h[len(h)-1].F)
+	}
+
+	// With every node but one frozen, a clock fault picks that one.
+	c.Pause(ctx, "n1")
+	c.Pause(ctx, "n2")
+	for seed := range uint64(10) {
+		desc, err := k.Start(ctx, c, rng(seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for node := range desc.(ClockEvent).Changes {
+			if node != "n3" {
+				t.Fatalf("clock fault on frozen node %s", node)
+			}
+		}
+	}
+}

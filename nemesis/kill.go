@@ -63,7 +63,7 @@ func (k *Kill) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, error
 	nodes := nodeNames(c.Nodes())
 	// Nodes down for any reason count: another family (power, a
 	// failpoint's crash) may have taken some down.
-	up, err := runningNodes(ctx, c)
+	up, err := nodesIn(ctx, c, NodeUp, NodePaused)
 	if err != nil {
 		return ev, fmt.Errorf("kill %s: %w", mode, err)
 	}

@@ -85,7 +85,7 @@ func (l *Loss) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, error
 	mode := l.modes[rng.IntN(len(l.modes))]
 	target := lossTargets[rng.IntN(len(lossTargets))]
 	ev := LossEvent{Mode: mode, Target: target, Changes: map[string]netfault.Change{}}
-	up, err := runningNodes(ctx, c)
+	up, err := nodesIn(ctx, c, NodeUp, NodePaused)
 	if err != nil {
 		return ev, fmt.Errorf("loss %s: %w", mode, err)
 	}

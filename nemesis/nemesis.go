@@ -33,6 +33,19 @@ type Node struct {
 // running node and found it down (killed, crashed, or not yet restarted).
 var ErrNodeDown = errors.New("node is down")
 
+// ErrNodePaused is wrapped by the errors of Cluster calls that need a
+// node to answer (its admin service) and found it frozen.
+var ErrNodePaused = errors.New("node is paused")
+
+// NodeState is whether a node's process runs.
+type NodeState string
+
+const (
+	NodeDown   NodeState = "down"   // killed, crashed, or not yet restarted
+	NodeUp     NodeState = "up"     // running
+	NodePaused NodeState = "paused" // frozen: it runs, but does nothing until thawed
+)
+
 // ErrSkipped is wrapped by the error of a Start that chose to do nothing,
 // because acting would break a rule of its family (a kill that would
 // leave no majority): the schedule records it, and it is no failure.
@@ -48,8 +61,8 @@ type Cluster interface {
 	// Leader asks the nodes which node leads; "" if none is known.
 	Leader(ctx context.Context) (string, error)
 
-	// Running reports whether node's process runs (a paused node runs).
-	Running(ctx context.Context, node string) (bool, error)
+	// State reports whether node's process runs, or is frozen.
+	State(ctx context.Context, node string) (NodeState, error)
 	// Kill kills the node's process with SIGKILL.
 	Kill(ctx context.Context, node string) error
 	// Start starts a stopped node again and waits until it serves.
@@ -63,7 +76,8 @@ type Cluster interface {
 	// network namespace, replacing what the family had there. It fails
 	// with ErrNodeDown if the node is not running.
 	Net(ctx context.Context, node string, change netfault.Change) error
-	// SetClock changes node's injectable clock (its admin service).
+	// SetClock changes node's injectable clock (its admin service). This
+	// and the failpoint calls fail with ErrNodePaused on a frozen node.
 	SetClock(ctx context.Context, node string, change ClockChange) error
 	// Failpoints lists the failpoints node registered.
 	Failpoints(ctx context.Context, node string) ([]string, error)
@@ -99,6 +113,14 @@ type Fault interface {
 // fault is in force.
 type Restarted interface {
 	NodeRestarted(ctx context.Context, c Cluster, node string) error
+}
+
+// Resumed is implemented by faults that could not reach a frozen node
+// (a clock to reset, a failpoint to disarm) and left it for later: the
+// schedule calls it after any node is thawed. done says whether it did
+// anything, for the history.
+type Resumed interface {
+	NodeResumed(ctx context.Context, c Cluster, node string) (done bool, err error)
 }
 
 // Recorder records nemesis events in the run's history.

@@ -26,7 +26,7 @@ func (c *fakeCluster) ip(node string) netip.Addr {
 func checkInstalled(t *testing.T, c *fakeCluster, want Grudge) {
 	t.Helper()
 	for _, n := range c.nodes {
-		if up, _ := c.Running(context.Background(), n.Name); !up {
+		if st, _ := c.State(context.Background(), n.Name); st == NodeDown {
 			continue
 		}
 		got := slices.Clone(c.netState(n.Name, "partition").Drop)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sync"
 )
 
@@ -57,11 +56,10 @@ func (p *Pause) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, erro
 	defer p.mu.Unlock()
 	mode := p.modes[rng.IntN(len(p.modes))]
 	ev := PauseEvent{Mode: mode}
-	up, err := runningNodes(ctx, c)
+	up, err := nodesIn(ctx, c, NodeUp)
 	if err != nil {
 		return ev, fmt.Errorf("pause %s: %w", mode, err)
 	}
-	up = slices.DeleteFunc(up, func(n string) bool { return slices.Contains(p.paused, n) })
 	targets, note, err := pickTargets(ctx, c, mode, len(c.Nodes()), up, rng)
 	ev.Note = note
 	if err != nil {
@@ -87,7 +85,7 @@ func (p *Pause) Stop(ctx context.Context, c Cluster) (any, error) {
 	var still []string
 	var errs []error
 	for _, node := range p.paused {
-		if up, err := c.Running(ctx, node); err == nil && !up {
+		if st, err := c.State(ctx, node); err == nil && st == NodeDown {
 			ev.Gone = append(ev.Gone, node)
 			continue
 		}

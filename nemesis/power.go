@@ -55,7 +55,7 @@ func (p *Power) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, erro
 	defer p.mu.Unlock()
 	mode := p.modes[rng.IntN(len(p.modes))]
 	ev := PowerEvent{Mode: mode}
-	up, err := runningNodes(ctx, c)
+	up, err := nodesIn(ctx, c, NodeUp, NodePaused)
 	if err != nil {
 		return ev, fmt.Errorf("power %s: %w", mode, err)
 	}

@@ -37,7 +37,9 @@ const defaultHealTimeout = 2 * time.Minute
 // The faults see the cluster through a wrapper: whenever a node starts
 // again (after a kill, say), every fault in force that implements Restarted
 // re-applies itself to the node, and the history records it as an info
-// event "reapply-NAME".
+// event "reapply-NAME"; whenever a node is thawed, every fault that
+// implements Resumed finishes what it could not do on the frozen node (a
+// clock reset), recorded as "resume-NAME".
 type Schedule struct {
 	Faults   []Fault
 	Cluster  Cluster
@@ -308,6 +310,27 @@ func (s *Schedule) nodeRestarted(ctx context.Context, node string) {
 	}
 }
 
+// nodeResumed lets every fault (in force or not) finish on a thawed node
+// what it could not do while the node was frozen.
+func (s *Schedule) nodeResumed(ctx context.Context, node string) {
+	for _, f := range s.Faults {
+		r, ok := f.(Resumed)
+		if !ok {
+			continue
+		}
+		done, err := r.NodeResumed(ctx, s.cluster(), node)
+		if !done {
+			continue
+		}
+		op := "resume-" + f.Name()
+		desc := map[string]string{"node": node}
+		s.record(history.Info, op, desc, err)
+		if err != nil {
+			s.failed(op, desc, err)
+		}
+	}
+}
+
 func (s *Schedule) record(typ history.Type, f string, value any, err error) {
 	op := history.Op{Type: typ, Process: history.Nemesis, F: f, Value: value}
 	if err != nil {
@@ -330,6 +353,16 @@ func (s *Schedule) cluster() Cluster { return restartAware{Cluster: s.Cluster, s
 type restartAware struct {
 	Cluster
 	s *Schedule
+}
+
+// Unpause thaws node and lets every fault finish what it left undone on
+// it while it was frozen.
+func (c restartAware) Unpause(ctx context.Context, node string) error {
+	if err := c.Cluster.Unpause(ctx, node); err != nil {
+		return err
+	}
+	c.s.nodeResumed(ctx, node)
+	return nil
 }
 
 func (c restartAware) Start(ctx context.Context, node string) error {

@@ -49,19 +49,19 @@ func pickTargets(ctx context.Context, c Cluster, mode string, n int, candidates 
 	return nil, "", fmt.Errorf("unknown target mode %q", mode)
 }
 
-// runningNodes lists the nodes whose process runs, in name order.
-func runningNodes(ctx context.Context, c Cluster) ([]string, error) {
-	var up []string
+// nodesIn lists the nodes in one of states, in name order.
+func nodesIn(ctx context.Context, c Cluster, states ...NodeState) ([]string, error) {
+	var nodes []string
 	for _, n := range nodeNames(c.Nodes()) {
-		ok, err := c.Running(ctx, n)
+		st, err := c.State(ctx, n)
 		if err != nil {
-			return nil, fmt.Errorf("is node %s running: %w", n, err)
+			return nil, fmt.Errorf("state of node %s: %w", n, err)
 		}
-		if ok {
-			up = append(up, n)
+		if slices.Contains(states, st) {
+			nodes = append(nodes, n)
 		}
 	}
-	return up, nil
+	return nodes, nil
 }
 
 // leaderAmong is the cluster's leader if it is one of nodes; otherwise ""

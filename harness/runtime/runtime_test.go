@@ -112,21 +112,21 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("get k = %q, want v1", got)
 	}
 
-	if running, err := c.Running(ctx, "n1"); err != nil || !running {
-		t.Fatalf("Running(n1) = %v, %v; want true", running, err)
+	if st, err := c.State(ctx, "n1"); err != nil || st != nemesis.NodeUp {
+		t.Fatalf("State(n1) = %v, %v; want up", st, err)
 	}
 	if err := c.Kill(ctx, "n1"); err != nil {
 		t.Fatal(err)
 	}
-	if running, err := c.Running(ctx, "n1"); err != nil || running {
-		t.Fatalf("after Kill: Running(n1) = %v, %v; want false", running, err)
+	if st, err := c.State(ctx, "n1"); err != nil || st != nemesis.NodeDown {
+		t.Fatalf("after Kill: State(n1) = %v, %v; want down", st, err)
 	}
 	put("v2") // n2 and n3 are a majority
 	if err := c.Start(ctx, "n1"); err != nil {
 		t.Fatal(err)
 	}
-	if running, err := c.Running(ctx, "n1"); err != nil || !running {
-		t.Fatalf("after Start: running(n1) = %v, %v; want true", running, err)
+	if st, err := c.State(ctx, "n1"); err != nil || st != nemesis.NodeUp {
+		t.Fatalf("after Start: State(n1) = %v, %v; want up", st, err)
 	}
 	id, _ := c.containerID("n1")
 	inspect, err := docker.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
@@ -362,8 +362,8 @@ func TestClusterFaults(t *testing.T) {
 	if err := c.Pause(ctx, "n1"); err != nil {
 		t.Fatal(err)
 	}
-	if up, err := c.Running(ctx, "n1"); err != nil || !up {
-		t.Errorf("a paused node: Running = %v, %v; want true", up, err)
+	if st, err := c.State(ctx, "n1"); err != nil || st != nemesis.NodePaused {
+		t.Errorf("a paused node: State = %v, %v; want paused", st, err)
 	}
 	if err := readFromN1(); err == nil {
 		t.Error("a paused node served a read")

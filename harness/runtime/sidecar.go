@@ -103,9 +103,9 @@ func (c *Cluster) Net(ctx context.Context, node string, change netfault.Change) 
 	if !ok {
 		return fmt.Errorf("node %s has no network sidecar: the cluster was started without network faults", node)
 	}
-	if up, err := c.Running(ctx, node); err != nil {
+	if st, err := c.State(ctx, node); err != nil {
 		return err
-	} else if !up {
+	} else if st == nemesis.NodeDown {
 		return fmt.Errorf("node %s: %w", node, nemesis.ErrNodeDown)
 	}
 	s.mu.Lock()
@@ -241,11 +241,16 @@ func (c *Cluster) Unpause(ctx context.Context, node string) error {
 	return nil
 }
 
-// Running reports whether node's container runs (paused or not).
-func (c *Cluster) Running(ctx context.Context, node string) (bool, error) {
+// State reports whether node's container runs, or is paused.
+func (c *Cluster) State(ctx context.Context, node string) (nemesis.NodeState, error) {
 	st, err := c.state(ctx, node)
-	if err != nil {
-		return false, err
+	switch {
+	case err != nil:
+		return "", err
+	case !st.Running:
+		return nemesis.NodeDown, nil
+	case st.Paused:
+		return nemesis.NodePaused, nil
 	}
-	return st.Running, nil
+	return nemesis.NodeUp, nil
 }
