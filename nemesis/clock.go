@@ -62,7 +62,7 @@ type ClockEvent struct {
 	// found paused, whose clocks are reset when they are thawed.
 	Reset  []string `json:"reset,omitempty"`
 	Frozen []string `json:"frozen,omitempty"`
-	Note  string   `json:"note,omitempty"`
+	Note   string   `json:"note,omitempty"`
 }
 
 // NewClock returns a clock fault that picks its mode (ClockBump,

@@ -55,7 +55,7 @@ type FailpointEvent struct {
 	Disarmed  []string `json:"disarmed,omitempty"`
 	// Frozen lists nodes Stop found paused: they are disarmed when thawed.
 	Frozen []string `json:"frozen,omitempty"`
-	Note      string   `json:"note,omitempty"`
+	Note   string   `json:"note,omitempty"`
 }
 
 // NewFailpoint returns a failpoint fault. Each mode is an action
