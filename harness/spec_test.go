@@ -61,7 +61,8 @@ func TestSpecValidate(t *testing.T) {
 	}{
 		{func(s *Spec) { s.System = "mongo" }, `--system: "mongo" is not a known system (want kv, percolator)`},
 		{func(s *Spec) { s.Workload = "queue" }, `--workload: "queue" is not a known workload`},
-		{func(s *Spec) { s.Nemesis = []string{"meteor"} }, `--nemesis: "meteor" is not a known fault family (want kill, partition, or none)`},
+		{func(s *Spec) { s.Nemesis = []string{"meteor"} }, `--nemesis: "meteor" is not a fault family (want partition, kill, pause, clock, loss, failpoint, power, all or none`},
+		{func(s *Spec) { s.Nemesis = []string{"clock:warp"} }, `--nemesis: clock mode "warp": want one of bump, strobe, skew`},
 		{func(s *Spec) { s.Nodes = 0 }, "--nodes: 0 must be between 1 and 9"},
 		{func(s *Spec) { s.TimeLimit = 0 }, "--time-limit"},
 		{func(s *Spec) { s.Rate = -1 }, "--rate"},
