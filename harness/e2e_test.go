@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -140,4 +142,66 @@ func TestEndToEndTransactional(t *testing.T) {
 			t.Fatalf("none of the anomalies %v was reported; see %s", tc.anomaly, outcome.Dir)
 		})
 	}
+}
+
+// TestCleanLeavesRunningTestAlone runs `squall clean` (without --force)
+// while a test runs: the test's run has a live controller, so clean must
+// leave it, say so, and the test must end valid.
+func TestCleanLeavesRunningTestAlone(t *testing.T) {
+	requireDocker(t)
+	t.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	spec := e2eSpec(t, nil, nil)
+	spec.TimeLimit = 20 * time.Second
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	var outcome Outcome
+	go func() {
+		var err error
+		outcome, err = Run(context.Background(), spec, out, logger)
+		done <- err
+	}()
+	// Clean once the run's nodes serve.
+	for !strings.Contains(out.String(), "nodes ready") {
+		select {
+		case err := <-done:
+			t.Fatalf("the run ended before clean: %v\n%s", err, out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	report, err := runtime.Clean(context.Background(), logger, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := false
+	for _, o := range report.Left {
+		left = left || strings.Contains(o.Why, "alive")
+	}
+	if !left {
+		t.Errorf("clean left %+v and removed %v; want the running test's run left, its controller alive", report.Left, report.Removed)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the run under clean: %v", err)
+	}
+	if outcome.Verdict != checker.Valid {
+		t.Fatalf("verdict %s after a clean during the run, want valid; see %s", outcome.Verdict, outcome.Dir)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -85,6 +85,7 @@ func Run(ctx context.Context, spec Spec, out io.Writer, logger *slog.Logger) (Ou
 			return args
 		},
 		NetFaults: needsNetwork(choices),
+		Out:       out,
 		LogDir:    filepath.Join(run.Dir, "nodes"),
 		Logger:    logger,
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -32,17 +33,80 @@ func (s Summary) String() string {
 		len(s.Runs), strings.Join(s.Runs, ", "), len(s.Containers), len(s.Networks), len(s.Volumes))
 }
 
-// Clean removes every container, network and volume of every squall run,
-// kept ones included (`squall clean`). Objects without squall's label are
-// never touched.
-func Clean(ctx context.Context, logger *slog.Logger) (Summary, error) {
+// CleanReport is what `squall clean` did: the runs it removed, those it
+// left and why, and the node images it removed.
+type CleanReport struct {
+	Removed Summary
+	// Stopped lists, of the removed runs, those whose controller was
+	// alive (or could not be told dead): only --force removes them.
+	Stopped []RunOwner
+	// Left lists the runs left alone, each with its controller.
+	Left []RunOwner
+	// Images lists the node images removed.
+	Images []string
+}
+
+// RunOwner is a run and the controller process that owns it.
+type RunOwner struct {
+	Run, Host string
+	PID       int
+	// Why says why the run counts as live.
+	Why string
+}
+
+// Clean removes the runs squall left behind: every container, network
+// and volume of each run whose controller is gone (a crashed run, or one
+// kept with --leave-running), and the node images beyond the newest
+// ImagesKept. A run whose controller is alive, or runs on another host
+// sharing the engine, is a test under way: it is left alone, unless force.
+// Objects without squall's label are never touched.
+func Clean(ctx context.Context, logger *slog.Logger, force bool) (CleanReport, error) {
 	logger = orDiscard(logger)
 	provider, docker, err := connect(ctx, logger)
 	if err != nil {
-		return Summary{}, err
+		return CleanReport{}, err
 	}
 	defer provider.Close()
-	return cleanRuns(ctx, docker, logger, func([]map[string]string) bool { return true })
+	var report CleanReport
+	report.Removed, err = cleanRuns(ctx, docker, logger, func(run string, objects []map[string]string) bool {
+		owner, live := liveOwner(run, objects)
+		switch {
+		case !live:
+			return true
+		case force:
+			report.Stopped = append(report.Stopped, owner)
+			return true
+		}
+		report.Left = append(report.Left, owner)
+		return false
+	})
+	if err != nil {
+		return report, err
+	}
+	report.Images, err = pruneImages(ctx, docker, ImageRepo, ImagesKept)
+	return report, err
+}
+
+// liveOwner reports whether run's controller may still be at work: it
+// runs on this host, or the run belongs to another host, whose processes
+// cannot be seen from here.
+func liveOwner(run string, objects []map[string]string) (RunOwner, bool) {
+	host, _ := os.Hostname()
+	owner := RunOwner{Run: run}
+	live := false
+	for _, labels := range objects {
+		pid, _ := strconv.Atoi(labels[LabelPID])
+		owner.Host, owner.PID = labels[LabelHost], pid
+		switch {
+		case labels[LabelHost] != host:
+			owner.Why = "its controller runs on host " + labels[LabelHost] + ", which squall cannot look into"
+			live = true
+		case processAlive(pid):
+			owner.Why = fmt.Sprintf("its controller, process %d, is alive", pid)
+			live = true
+		}
+	}
+	return owner, live
 }
 
 // sweep removes what crashed runs left behind: the objects of runs whose
@@ -50,17 +114,12 @@ func Clean(ctx context.Context, logger *slog.Logger) (Summary, error) {
 // runs of other hosts sharing the engine, and runs kept with Leave. Start
 // sweeps before it creates anything.
 func sweep(ctx context.Context, docker client.APIClient, logger *slog.Logger) (Summary, error) {
-	host, err := os.Hostname()
-	if err != nil {
-		return Summary{}, fmt.Errorf("sweep: %w", err)
-	}
-	return cleanRuns(ctx, docker, logger, func(objects []map[string]string) bool {
+	return cleanRuns(ctx, docker, logger, func(run string, objects []map[string]string) bool {
+		if _, live := liveOwner(run, objects); live {
+			return false
+		}
 		for _, labels := range objects {
-			if labels[LabelKept] == "true" || labels[LabelHost] != host {
-				return false
-			}
-			pid, err := strconv.Atoi(labels[LabelPID])
-			if err != nil || processAlive(pid) {
+			if labels[LabelKept] == "true" {
 				return false
 			}
 		}
@@ -84,7 +143,7 @@ func processAlive(pid int) bool {
 
 // cleanRuns removes the objects of each squall run for which remove, given
 // the labels of all the run's objects, says yes.
-func cleanRuns(ctx context.Context, docker client.APIClient, logger *slog.Logger, remove func(objects []map[string]string) bool) (Summary, error) {
+func cleanRuns(ctx context.Context, docker client.APIClient, logger *slog.Logger, remove func(run string, objects []map[string]string) bool) (Summary, error) {
 	objects, err := listSquall(ctx, docker, "")
 	if err != nil {
 		return Summary{}, err
@@ -94,12 +153,11 @@ func cleanRuns(ctx context.Context, docker client.APIClient, logger *slog.Logger
 		byRun[o.labels[LabelRun]] = append(byRun[o.labels[LabelRun]], o.labels)
 	}
 	var runs []string
-	for run, labels := range byRun {
-		if remove(labels) {
+	for _, run := range slices.Sorted(maps.Keys(byRun)) {
+		if remove(run, byRun[run]) {
 			runs = append(runs, run)
 		}
 	}
-	slices.Sort(runs)
 	var doomed []object
 	for _, o := range objects {
 		if slices.Contains(runs, o.labels[LabelRun]) {

@@ -1,7 +1,11 @@
 package runtime
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -10,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 )
 
@@ -116,4 +121,86 @@ func TestRemoveRunLeavesUnlabelled(t *testing.T) {
 	} else if !maps.Equal(v.Volume.Labels, labels) {
 		t.Errorf("volume labels %v, want %v", v.Volume.Labels, labels)
 	}
+}
+
+// TestCleanSparesHandStartedContainers: a container someone starts by
+// hand from a node image inherits the image's labels, and must not look
+// like squall's to clean.
+func TestCleanSparesHandStartedContainers(t *testing.T) {
+	requireDocker(t)
+	docker := dockerClient(t)
+	ctx := context.Background()
+	image, err := EnsureImage(ctx, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := docker.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: image, Cmd: []string{"version"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { docker.ContainerRemove(context.Background(), res.ID, client.ContainerRemoveOptions{Force: true}) })
+	if _, err := Clean(ctx, testLogger(t), false); err != nil {
+		t.Fatal(err)
+	}
+	inspect, err := docker.ContainerInspect(ctx, res.ID, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatalf("clean removed a container started by hand from %s: %v", image, err)
+	}
+	if ownedBySquall(inspect.Container.Config.Labels) {
+		t.Errorf("a hand-started container carries squall's label: %v", inspect.Container.Config.Labels)
+	}
+}
+
+// TestPruneImagesKeepsTheNewest builds four images of a repository of the
+// test's own and prunes them to the newest two; one in use stays anyway.
+func TestPruneImagesKeepsTheNewest(t *testing.T) {
+	requireDocker(t)
+	docker := dockerClient(t)
+	ctx := context.Background()
+	repo := "squall-prune-test-" + newRunID(t)
+	var ids []string
+	for i := range 4 {
+		ctxTar := tarOf(t, map[string]string{"Dockerfile": fmt.Sprintf("FROM scratch\nLABEL n=%d\n", i)})
+		resp, err := docker.ImageBuild(ctx, ctxTar, client.ImageBuildOptions{Tags: []string{fmt.Sprintf("%s:%d", repo, i)}, Remove: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		img, err := docker.ImageInspect(ctx, fmt.Sprintf("%s:%d", repo, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, img.ID)
+		t.Cleanup(func() { docker.ImageRemove(context.Background(), img.ID, client.ImageRemoveOptions{Force: true}) })
+		time.Sleep(1100 * time.Millisecond) // Created has a resolution of a second
+	}
+	removed, err := pruneImages(ctx, docker, repo, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{repo + ":1", repo + ":0"}; !slices.Equal(removed, want) {
+		t.Errorf("pruned %v, want the two oldest %v", removed, want)
+	}
+	for i, id := range ids {
+		_, err := docker.ImageInspect(ctx, id)
+		if gone := err != nil; gone != (i < 2) {
+			t.Errorf("image %d: gone %v, want %v", i, gone, i < 2)
+		}
+	}
+}
+
+// tarOf is a build context holding files.
+func tarOf(t *testing.T, files map[string]string) io.Reader {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, body := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body))}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(body))
+	}
+	tw.Close()
+	return &buf
 }

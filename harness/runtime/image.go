@@ -3,16 +3,21 @@ package runtime
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 )
@@ -80,14 +85,59 @@ func EnsureImage(ctx context.Context, logger *slog.Logger) (string, error) {
 			KeepImage:      true,
 			BuildLogWriter: &buildLog,
 			BuildOptionsModifier: func(o *client.ImageBuildOptions) {
-				o.Labels = map[string]string{LabelSquall: "true"}
+				// Not LabelSquall: containers inherit their image's
+				// labels, and `squall clean` must not take a container
+				// someone started by hand from this image for squall's.
+				o.Labels = map[string]string{LabelImage: "node"}
 			},
 		},
 	})
 	if err != nil {
 		return "", fmt.Errorf("build image %s from %s: %w\n%s", tag, binary, err, buildLog.String())
 	}
+	// Each rebuilt binary is another image; keep the newest few.
+	if removed, err := pruneImages(ctx, docker, ImageRepo, ImagesKept); err != nil {
+		logger.Warn("could not remove old node images", "err", err)
+	} else if len(removed) > 0 {
+		logger.Info("removed old node images", "images", removed)
+	}
 	return tag, nil
+}
+
+// ImagesKept is how many node images, the newest, squall keeps; older ones
+// go when a new one is built, and with `squall clean`.
+const ImagesKept = 3
+
+// pruneImages removes the images of repo (ImageRepo, the node images)
+// but the newest keep. An image a container still uses is left.
+func pruneImages(ctx context.Context, docker client.APIClient, repo string, keep int) ([]string, error) {
+	list, err := docker.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("reference", repo)})
+	if err != nil {
+		return nil, fmt.Errorf("list %s images: %w", repo, err)
+	}
+	images := list.Items
+	slices.SortFunc(images, func(a, b image.Summary) int { return cmp.Or(cmp.Compare(b.Created, a.Created), strings.Compare(a.ID, b.ID)) })
+	images = slices.CompactFunc(images, func(a, b image.Summary) bool { return a.ID == b.ID })
+	var removed []string
+	var errs []error
+	for i, img := range images {
+		if i < keep {
+			continue
+		}
+		name := img.ID
+		if len(img.RepoTags) > 0 {
+			name = img.RepoTags[0]
+		}
+		// No force: an image in use stays.
+		if _, err := docker.ImageRemove(ctx, img.ID, client.ImageRemoveOptions{PruneChildren: true}); err != nil {
+			if !errdefs.IsConflict(err) && !errdefs.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("remove image %s: %w", name, err))
+			}
+			continue
+		}
+		removed = append(removed, name)
+	}
+	return removed, errors.Join(errs...)
 }
 
 // imageContext is the build context: the Dockerfile and the binary.

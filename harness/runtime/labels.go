@@ -19,6 +19,9 @@ const (
 	LabelHost = "squall.host"
 	// LabelNode is the node a container or volume belongs to.
 	LabelNode = "squall.node"
+	// LabelImage marks squall's node images ("node"). Images do not carry
+	// LabelSquall, which containers started from them would inherit.
+	LabelImage = "squall.image"
 	// LabelKept marks the marker volume of a run left running on purpose
 	// (Cluster.Leave); a sweep leaves such a run for `squall clean`.
 	LabelKept = "squall.kept"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"regexp"
@@ -42,6 +43,9 @@ type Config struct {
 	// NetFaults gives each node a network sidecar (see Cluster.Net), for
 	// runs with network faults.
 	NetFaults bool
+	// Out is where the runtime tells the user what else it did: the
+	// leftovers of crashed runs it removed. Nil for nowhere.
+	Out io.Writer
 	// ReadyTimeout bounds the wait for a starting node to serve. Default 60s.
 	ReadyTimeout time.Duration
 	Logger       *slog.Logger
@@ -109,8 +113,12 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		provider.Close()
 		return nil, fmt.Errorf("node image %s: %w (squall never pulls: leave Config.Image empty to build it)", cfg.Image, err)
 	}
-	if _, err := sweep(ctx, docker, cfg.Logger); err != nil {
+	swept, err := sweep(ctx, docker, cfg.Logger)
+	if err != nil {
 		cfg.Logger.Warn("could not sweep the leftovers of crashed runs", "err", err)
+	}
+	if len(swept.Runs) > 0 && cfg.Out != nil {
+		fmt.Fprintf(cfg.Out, "squall: swept the leftovers of runs whose controller is gone: %s\n", swept)
 	}
 	// A failed Start removes everything labelled with the run's id, so the
 	// id must not be another run's.

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -223,9 +224,23 @@ func TestStartRefuses(t *testing.T) {
 	if _, err := docker.VolumeCreate(ctx, client.VolumeCreateOptions{Name: volume, Labels: runLabels(run)}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Start(ctx, Config{RunID: run, Nodes: []string{"n1"}, NodeArgs: kvArgs})
+	// A crashed run's leftovers are swept first, and Start says so.
+	crashed := newRunID(t)
+	crashedLabels := runLabels(crashed)
+	crashedLabels[LabelPID] = strconv.Itoa(deadPID(t))
+	if _, err := docker.VolumeCreate(ctx, client.VolumeCreateOptions{Name: "squall-" + crashed + "-n1", Labels: crashedLabels}); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	_, err = Start(ctx, Config{RunID: run, Nodes: []string{"n1"}, NodeArgs: kvArgs, Out: &out})
 	if err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Errorf("Start with a run id in use = %v, want a refusal", err)
+	}
+	// Another package's test may have swept it first.
+	if left := runObjects(t, docker, crashed); len(left) > 0 {
+		t.Errorf("the crashed run's %v are left", left)
+	} else if said := out.String(); said != "" && !strings.Contains(said, crashed) {
+		t.Errorf("Start said %q, want it to name the swept run %s", said, crashed)
 	}
 	if _, err := docker.VolumeInspect(ctx, volume, client.VolumeInspectOptions{}); err != nil {
 		t.Errorf("the refused Start removed the other run's volume: %v", err)
