@@ -138,7 +138,9 @@ func TestCleanSparesHandStartedContainers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { docker.ContainerRemove(context.Background(), res.ID, client.ContainerRemoveOptions{Force: true}) })
+	t.Cleanup(func() {
+		docker.ContainerRemove(context.Background(), res.ID, client.ContainerRemoveOptions{Force: true})
+	})
 	if _, err := Clean(ctx, testLogger(t), false); err != nil {
 		t.Fatal(err)
 	}

@@ -116,7 +116,9 @@ func pruneImages(ctx context.Context, docker client.APIClient, repo string, keep
 		return nil, fmt.Errorf("list %s images: %w", repo, err)
 	}
 	images := list.Items
-	slices.SortFunc(images, func(a, b image.Summary) int { return cmp.Or(cmp.Compare(b.Created, a.Created), strings.Compare(a.ID, b.ID)) })
+	slices.SortFunc(images, func(a, b image.Summary) int {
+		return cmp.Or(cmp.Compare(b.Created, a.Created), strings.Compare(a.ID, b.ID))
+	})
 	images = slices.CompactFunc(images, func(a, b image.Summary) bool { return a.ID == b.ID })
 	var removed []string
 	var errs []error
