@@ -77,8 +77,8 @@ func (p *progress) print(now time.Time, rate float64) {
 	p.mu.Unlock()
 	elapsed := now.Sub(p.started).Truncate(time.Second)
 	remaining := max(0, p.limit-elapsed).Truncate(time.Second)
-	line := fmt.Sprintf("%v elapsed, %v left | %.0f ops/s | ok %d fail %d info %d | fault: %s",
-		elapsed, remaining, rate, p.counts.ok.Load(), p.counts.fail.Load(), p.counts.info.Load(), fault)
+	line := fmt.Sprintf("%v elapsed, %v left | %.0f ops/s | ok %d refused %d fail %d info %d | fault: %s",
+		elapsed, remaining, rate, p.counts.ok.Load(), p.counts.refused.Load(), p.counts.fail.Load(), p.counts.info.Load(), fault)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.tty {

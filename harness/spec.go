@@ -8,6 +8,7 @@ package harness
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -92,8 +93,8 @@ func (s *Spec) Validate() error {
 	if s.TimeLimit <= 0 {
 		return fmt.Errorf("--time-limit: %v must be positive", s.TimeLimit)
 	}
-	if s.Rate < 0 {
-		return fmt.Errorf("--rate: %v must not be negative", s.Rate)
+	if !(s.Rate >= 0) || math.IsInf(s.Rate, 0) {
+		return fmt.Errorf("--rate: %v is not a number of operations per second, 0 or more (0: as fast as the clients go)", s.Rate)
 	}
 	if s.NemesisInterval <= 0 {
 		return fmt.Errorf("--nemesis-interval: %v must be positive", s.NemesisInterval)

@@ -3,6 +3,7 @@ package harness
 import (
 	"bytes"
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,6 +67,8 @@ func TestSpecValidate(t *testing.T) {
 		{func(s *Spec) { s.Nodes = 0 }, "--nodes: 0 must be between 1 and 9"},
 		{func(s *Spec) { s.TimeLimit = 0 }, "--time-limit"},
 		{func(s *Spec) { s.Rate = -1 }, "--rate"},
+		{func(s *Spec) { s.Rate = math.NaN() }, "--rate: NaN is not a number of operations per second"},
+		{func(s *Spec) { s.Rate = math.Inf(1) }, "--rate: +Inf is not"},
 		{func(s *Spec) { s.Bugs = []string{"nope"} }, `--bug: "nope" is not a planted bug of kv (want stale-reads)`},
 	} {
 		s := validSpec()

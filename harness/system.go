@@ -38,6 +38,15 @@ var systems = map[string]System{
 	"percolator": percolatorSystem{},
 }
 
+// BugNames lists the planted bugs of system, sorted.
+func BugNames(system string) []string {
+	sys, ok := systems[system]
+	if !ok {
+		return nil
+	}
+	return slices.Sorted(mapKeys(sys.Bugs()))
+}
+
 // SystemNames lists the known systems.
 func SystemNames() []string { return slices.Sorted(mapKeys(systems)) }
 

@@ -12,23 +12,30 @@ import (
 	"github.com/squall-chaos/squall/workloads"
 )
 
-// counters are the live tallies the progress line shows.
+// counters are the live tallies the progress line shows. A refusal (a
+// cas that found another value, say) is a failure the operation asked
+// for, counted apart from failures with errors so that the normal case
+// does not look alarming.
 type counters struct {
-	ok, fail, info atomic.Int64
+	ok, refused, fail, info atomic.Int64
 }
 
-func (c *counters) add(t history.Type) {
-	switch t {
-	case history.OK:
+func (c *counters) add(done history.Op) {
+	switch {
+	case done.Type == history.OK:
 		c.ok.Add(1)
-	case history.Fail:
+	case workloads.Refused(done):
+		c.refused.Add(1)
+	case done.Type == history.Fail:
 		c.fail.Add(1)
-	case history.Info:
+	case done.Type == history.Info:
 		c.info.Add(1)
 	}
 }
 
-func (c *counters) total() int64 { return c.ok.Load() + c.fail.Load() + c.info.Load() }
+func (c *counters) total() int64 {
+	return c.ok.Load() + c.refused.Load() + c.fail.Load() + c.info.Load()
+}
 
 // workers runs `concurrency` logical processes taking operations from gen
 // until it is exhausted or stop is closed. Every invoke and completion goes
@@ -101,7 +108,7 @@ func (w *workers) loop(gen workloads.Generator, stop <-chan struct{}, rng *rand.
 			done.Type = history.Info
 		}
 		w.rec.Record(done)
-		w.counts.add(done.Type)
+		w.counts.add(done)
 		if done.Type == history.Info {
 			process += history.Process(w.concurrency)
 			client.Close()

@@ -52,11 +52,11 @@ func testCommand() *cli.Command {
 			&cli.StringFlag{Name: "concurrency", Value: "2n", Usage: "client workers: a number, or N per node like 3n"},
 			&cli.DurationFlag{Name: "time-limit", Value: 60 * time.Second, Usage: "length of the main phase"},
 			&cli.Float64Flag{Name: "rate", Value: 0, Usage: "target operations per second over all workers (0: as fast as they go)"},
-			&cli.Uint64Flag{Name: "seed", Usage: "seed for every random choice (default: random, printed and saved)"},
+			&cli.Uint64Flag{Name: "seed", Usage: "seed for every random choice, printed and saved in spec.json", DefaultText: "random"},
 			&cli.DurationFlag{Name: "nemesis-interval", Value: 10 * time.Second, Usage: "length of each fault and of each calm between faults"},
 			&cli.StringFlag{Name: "read-mode", Usage: "system read mode (kv: readindex, log, lease)"},
 			&cli.StringFlag{Name: "consistency", Usage: "model transactional checkers hold the history to: read-committed, repeatable-read, snapshot-isolation, serializable, strict-serializable (default: kv strict-serializable, percolator snapshot-isolation)"},
-			&cli.StringSliceFlag{Name: "bug", Usage: "start nodes with a planted bug (kv: stale-reads)"},
+			&cli.StringSliceFlag{Name: "bug", Usage: "start nodes with a planted bug; " + bugList()},
 			&cli.DurationFlag{Name: "op-timeout", Value: 5 * time.Second, Usage: "client timeout per operation"},
 			&cli.DurationFlag{Name: "check-timeout", Value: 60 * time.Second, Usage: "time budget of each expensive checker, linearizability or elle"},
 			&cli.StringFlag{Name: "store", Value: "store", Usage: "directory runs are written under"},
@@ -94,6 +94,15 @@ func runTest(c *cli.Context) error {
 		return err
 	}
 	return verdictExit(outcome.Verdict)
+}
+
+// bugList names every system's planted bugs.
+func bugList() string {
+	var parts []string
+	for _, sys := range harness.SystemNames() {
+		parts = append(parts, sys+": "+strings.Join(harness.BugNames(sys), ", "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // nemesisHelp lists the fault families and their modes.

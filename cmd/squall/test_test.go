@@ -57,3 +57,49 @@ func TestTestRefusesBadNemesis(t *testing.T) {
 		}
 	}
 }
+
+// TestTestUsageErrors: a usage error is one line that says what the flag
+// takes and points to --help, and nothing is created.
+func TestTestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--time-limit", "60"}, `--time-limit: "60" is not a duration with a unit, like 60s, 5m or 1h30m (see 'squall test --help')`},
+		{[]string{"--rate", "fast"}, `--rate: "fast" is not a number (see 'squall test --help')`},
+		{[]string{"--rate", "NaN"}, "--rate: NaN is not a number of operations per second"},
+		{[]string{"--rate", "+Inf"}, "--rate: +Inf is not a number of operations per second"},
+		{[]string{"--frobnicate"}, "unknown flag --frobnicate (see 'squall test --help')"},
+	} {
+		store := filepath.Join(t.TempDir(), "store")
+		var stdout, stderr bytes.Buffer
+		code := run(append([]string{"squall", "test", "--store", store}, tc.args...), &stdout, &stderr)
+		if code != exitHarnessError || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v: exit %d, %q; want %d and %q", tc.args, code, stderr.String(), exitHarnessError, tc.want)
+		}
+		if lines := strings.Count(strings.TrimSpace(stderr.String()), "\n"); lines > 0 || stdout.Len() > 0 {
+			t.Errorf("%v: printed %d more lines and %q; want the one line", tc.args, lines, stdout.String())
+		}
+		if _, err := os.Stat(store); !os.IsNotExist(err) {
+			t.Errorf("%v created the store", tc.args)
+		}
+	}
+}
+
+// TestTestHelpDefaults: each flag shows one default, and --bug names the
+// bugs of every system.
+func TestTestHelpDefaults(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	run([]string{"squall", "test", "--help"}, &stdout, &stderr)
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		if strings.Count(line, "default") > 1 {
+			t.Errorf("help line shows two defaults: %q", line)
+		}
+	}
+	help := stdout.String()
+	for _, want := range []string{"(default: random)", "skip-write-conflict", "stale-reads"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+}
