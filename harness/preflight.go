@@ -12,13 +12,14 @@ import (
 	"github.com/squall-chaos/squall/nemesis"
 )
 
-// preflight settles the faults of spec before anything of the run is
-// created. If a family needs kernel features in the nodes' network
-// namespaces, it builds the node image and probes them in a throwaway
-// container: a mode the run names explicitly that cannot work here is
-// refused; a family asked for without modes (or through "all") runs
-// without the modes that cannot, and the run says so. spec.Nemesis
-// becomes what will run. It returns the node image if it built one.
+// preflight makes sure, before anything of the run is created, that the
+// node image exists (building it if need be: a binary that cannot is
+// refused here) and settles the faults of spec. If a family needs kernel
+// features in the nodes' network namespaces, it probes them in a
+// throwaway container: a mode the run names explicitly that cannot work
+// here is refused; a family asked for without modes (or through "all")
+// runs without the modes that cannot, and the run says so. spec.Nemesis
+// becomes what will run. It returns the node image.
 func preflight(ctx context.Context, spec *Spec, out io.Writer, logger *slog.Logger) ([]nemesis.Choice, string, error) {
 	choices, err := nemesis.ParseChoices(spec.Nemesis)
 	if err != nil {
@@ -28,11 +29,11 @@ func preflight(ctx context.Context, spec *Spec, out io.Writer, logger *slog.Logg
 	for _, c := range choices {
 		needed = needed || len(c.Needs()) > 0
 	}
-	image := ""
+	image, err := runtime.EnsureImage(ctx, logger)
+	if err != nil {
+		return nil, "", err
+	}
 	if needed {
-		if image, err = runtime.EnsureImage(ctx, logger); err != nil {
-			return nil, "", err
-		}
 		missing, err := runtime.ProbeNetFaults(ctx, image)
 		if err != nil {
 			return nil, "", err

@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"debug/elf"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -101,5 +105,42 @@ func TestTestHelpDefaults(t *testing.T) {
 		if !strings.Contains(help, want) {
 			t.Errorf("help lacks %q", want)
 		}
+	}
+}
+
+// TestDynamicBinaryOutsideTheTree: a plain `go build` links libc and
+// cannot go in a FROM scratch image; run outside the source tree it
+// cannot build one either. It must say how to install a binary that can,
+// before creating anything.
+func TestDynamicBinaryOutsideTheTree(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds squall")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "squall")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Skipf("no cgo build here: %v\n%s", err, out)
+	}
+	if f, err := elf.Open(bin); err != nil {
+		t.Fatal(err)
+	} else if !slices.ContainsFunc(f.Progs, func(p *elf.Prog) bool { return p.Type == elf.PT_INTERP }) {
+		t.Skip("the cgo build came out static")
+	}
+	store := filepath.Join(dir, "store")
+	cmd := exec.Command(bin, "test", "--nemesis", "none", "--time-limit", "1s", "--store", store)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitHarnessError {
+		t.Fatalf("a dynamic binary outside the tree: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "CGO_ENABLED=0 go build -o squall ./cmd/squall") {
+		t.Errorf("output %q does not say how to build a static binary", out)
+	}
+	if _, err := os.Stat(store); !os.IsNotExist(err) {
+		t.Errorf("the refused run created the store")
 	}
 }
