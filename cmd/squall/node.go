@@ -136,6 +136,7 @@ func runNode(c *cli.Context) error {
 		tick:            c.Duration("tick"),
 		electionTicks:   c.Int("election-ticks"),
 		snapshotEntries: c.Uint64("snapshot-entries"),
+		loseUnsynced:    c.Bool("lose-unsynced"),
 		logger:          logger,
 	}
 	var node runningNode
@@ -236,6 +237,7 @@ type nodeSettings struct {
 	tick                           time.Duration
 	electionTicks                  int
 	snapshotEntries                uint64
+	loseUnsynced                   bool
 	logger                         *slog.Logger
 }
 
@@ -266,13 +268,19 @@ func startKVNode(c *cli.Context, s nodeSettings) (runningNode, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--read-mode: %w", err)
 	}
-	staleReads := false
+	var bugs kv.Bugs
 	for _, bug := range c.StringSlice("bug") {
-		switch bug {
-		case "stale-reads":
-			staleReads = true
-		default:
-			return nil, fmt.Errorf("--bug: %q is not a planted bug of kv (want stale-reads)", bug)
+		if err := bugs.Plant(bug); err != nil {
+			return nil, fmt.Errorf("--bug: %w", err)
+		}
+	}
+	if bugs.LeaseReads {
+		// The bug is read mode lease: it takes the mode unless the flag
+		// asks for another, which kv refuses.
+		if !c.IsSet("read-mode") {
+			mode = ""
+		} else if mode != kv.ReadLease {
+			return nil, fmt.Errorf("--bug lease-reads is --read-mode %s; it cannot run with --read-mode %s", kv.ReadLease, mode)
 		}
 	}
 	node, err := kv.Start(kv.Config{
@@ -282,7 +290,8 @@ func startKVNode(c *cli.Context, s nodeSettings) (runningNode, error) {
 		DataDir:         s.dataDir,
 		Listen:          s.listen,
 		ReadMode:        mode,
-		StaleReads:      staleReads,
+		Bugs:            bugs,
+		LoseUnsynced:    s.loseUnsynced,
 		TickInterval:    s.tick,
 		ElectionTick:    s.electionTicks,
 		SnapshotEntries: s.snapshotEntries,
