@@ -406,12 +406,7 @@ func TestLeaseReadsBugServesStaleReadsUnderASlowClock(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.isolate(old)
-			var majority []*memMember
-			for _, m := range c.members {
-				if m != old {
-					majority = append(majority, m)
-				}
-			}
+			majority := c.others(old)
 			c.waitLeader(ctx, majority...)
 			if _, err := c.client(majority...).Put(ctx, "r", []byte("v2")); err != nil {
 				t.Fatal(err)

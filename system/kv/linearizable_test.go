@@ -481,12 +481,7 @@ func TestCheckerCatchesStaleReads(t *testing.T) {
 			put(c.client(), "v1")
 
 			c.isolate(old)
-			var majority []*memMember
-			for _, m := range c.members {
-				if m != old {
-					majority = append(majority, m)
-				}
-			}
+			majority := c.others(old)
 			c.waitLeader(ctx, majority...)
 			put(c.client(majority...), "v2")
 

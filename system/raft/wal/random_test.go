@@ -21,14 +21,7 @@ var (
 // through the same random Saves, snapshots and reopens, and checks after
 // every step that the storage reads exactly like the model.
 func TestRandomAgainstMemoryStorage(t *testing.T) {
-	seeds := []uint64{*randomSeed}
-	if *randomSeed == 0 {
-		seeds = seeds[:0]
-		for i := range *randomRuns {
-			seeds = append(seeds, uint64(i+1))
-		}
-	}
-	for _, seed := range seeds {
+	for _, seed := range randomSeeds() {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			opts := Options{SegmentSize: 1 << 9} // rotate and remove segments often
 			if err := randomRun(t, seed, *randomSteps, opts); err != nil {
@@ -44,14 +37,7 @@ func TestRandomAgainstMemoryStorage(t *testing.T) {
 // a Save: whatever was written and not synced is lost, and the storage
 // must still recover exactly what every Save that returned was given.
 func TestRandomPowerCutsAgainstMemoryStorage(t *testing.T) {
-	seeds := []uint64{*randomSeed}
-	if *randomSeed == 0 {
-		seeds = seeds[:0]
-		for i := range *randomRuns {
-			seeds = append(seeds, uint64(i+1))
-		}
-	}
-	for _, seed := range seeds {
+	for _, seed := range randomSeeds() {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			opts := Options{SegmentSize: 1 << 9, LoseUnsynced: true, Failpoints: fault.NewFailpoints(fault.SystemClock(), nil)}
 			opts.Failpoints.SetCrash(func() {}) // the step abandons the storage itself
@@ -60,6 +46,19 @@ func TestRandomPowerCutsAgainstMemoryStorage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// randomSeeds are the seeds the random tests run: -wal.seed alone, or
+// 1..-wal.runs.
+func randomSeeds() []uint64 {
+	if *randomSeed != 0 {
+		return []uint64{*randomSeed}
+	}
+	var seeds []uint64
+	for i := range *randomRuns {
+		seeds = append(seeds, uint64(i+1))
+	}
+	return seeds
 }
 
 // randomRun runs steps random steps on a storage opened with opts. With
