@@ -188,11 +188,21 @@ func TestCrashOrErrorAtStorageFailpointsLosesNothingAcknowledged(t *testing.T) {
 				for i := range 5 {
 					put(fmt.Sprintf("before-%d", i))
 				}
-				leader := c.leader()
-				if err := c.node(leader).cfg.Failpoints.Arm(point, "1*"+action); err != nil {
-					t.Fatal(err)
+				var leader int
+				for attempt := 0; ; attempt++ {
+					leader = c.leader()
+					fps := c.node(leader).cfg.Failpoints
+					if err := fps.Arm(point, "1*"+action); err != nil {
+						t.Fatal(err)
+					}
+					put(fmt.Sprintf("at-the-failpoint-%d", attempt))
+					if firedAt(fps, point) > 0 {
+						break
+					}
+					// Leadership moved before the put (a slow machine),
+					// and the point was never reached: again.
+					fps.Disarm(point)
 				}
-				put("at-the-failpoint")
 				select {
 				case <-c.node(leader).Done():
 				case <-ctx.Done():
@@ -338,23 +348,32 @@ func TestTimeoutIsFailureBugReportsACommittedWriteAsFailed(t *testing.T) {
 			if _, err := client.Put(ctx, "warm-up", []byte("x")); err != nil {
 				t.Fatal(err)
 			}
-			var leader *Node
-			for _, n := range nodes {
-				if n.raft.Status().Role == raft.Leader {
-					leader = n // the warm-up put was applied there
+			// The apply of the next entry on the leader waits 6s; the
+			// client gives up after 3s, and the buggy server after 250ms.
+			for attempt := 0; ; attempt++ {
+				var leader *Node
+				for _, n := range nodes {
+					if n.raft.Status().Role == raft.Leader {
+						leader = n // the last put was applied there
+					}
 				}
+				if leader == nil {
+					t.Fatal("no node leads after a put")
+				}
+				fps := leader.cfg.Failpoints
+				if err := fps.Arm(raft.FailBeforeApply, "1*sleep(6s)"); err != nil {
+					t.Fatal(err)
+				}
+				putCtx, putCancel := context.WithTimeout(ctx, 3*time.Second)
+				_, err = client.Put(putCtx, "slow", []byte(fmt.Sprint(attempt)))
+				putCancel()
+				if firedAt(fps, raft.FailBeforeApply) > 0 {
+					break
+				}
+				// Leadership moved before the put (a slow machine), which
+				// went through: again.
+				fps.Disarm(raft.FailBeforeApply)
 			}
-			if leader == nil {
-				t.Fatal("no node leads after a put")
-			}
-			// The apply of the next entry waits 6s; the client gives up
-			// after 3s, and the buggy server after 250ms.
-			if err := leader.cfg.Failpoints.Arm(raft.FailBeforeApply, "1*sleep(6s)"); err != nil {
-				t.Fatal(err)
-			}
-			putCtx, putCancel := context.WithTimeout(ctx, 3*time.Second)
-			_, err = client.Put(putCtx, "slow", []byte("x"))
-			putCancel()
 			if bug && (!errors.Is(err, ErrDefinite) || !strings.Contains(err.Error(), ErrTimedOut.Error())) {
 				t.Errorf("with the bug a put whose apply was held up = %v, want a definite failure (timed out)", err)
 			}
@@ -391,21 +410,23 @@ func TestLeaseReadsBugServesStaleReadsUnderASlowClock(t *testing.T) {
 			c := newMemCluster(t, 3, memClusterOptions{Tune: func(cfg *Config) { cfg.Bugs.LeaseReads = bug }})
 			ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 			defer cancel()
-			old := c.waitLeader(ctx)
-			if _, err := c.client().Put(ctx, "r", []byte("v1")); err != nil {
-				t.Fatal(err)
+			var old *memMember
+			for old == nil {
+				old = c.waitLeader(ctx)
+				if _, err := c.client().Put(ctx, "r", []byte("v1")); err != nil {
+					t.Fatal(err)
+				}
+				// The old leader's clock all but stops, and it is cut off.
+				setRate(t, ctx, old, 0.0001)
+				c.isolate(old)
+				if st, ok := old.status(); !ok || st.Role != raft.Leader {
+					// Leadership moved before the cut (a slow machine):
+					// start over with whoever leads now.
+					c.net.Heal()
+					setRate(t, ctx, old, 1)
+					old = nil
+				}
 			}
-			// The old leader's clock all but stops, and it is cut off.
-			conn, err := grpc.NewClient(old.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			rate := 0.0001
-			if _, err := faultpb.NewAdminClient(conn).SetClock(ctx, &faultpb.SetClockRequest{Rate: &rate}); err != nil {
-				t.Fatal(err)
-			}
-			c.isolate(old)
 			majority := c.others(old)
 			c.waitLeader(ctx, majority...)
 			if _, err := c.client(majority...).Put(ctx, "r", []byte("v2")); err != nil {
@@ -422,6 +443,29 @@ func TestLeaseReadsBugServesStaleReadsUnderASlowClock(t *testing.T) {
 				t.Errorf("without the bug the cut-off old leader served the stale v1")
 			}
 		})
+	}
+}
+
+// firedAt is how often the point name of fps has fired since armed.
+func firedAt(fps *fault.Failpoints, name string) uint64 {
+	for _, st := range fps.List() {
+		if st.Name == name {
+			return st.Fired
+		}
+	}
+	return 0
+}
+
+// setRate sets the rate of m's clock over its admin service.
+func setRate(t *testing.T, ctx context.Context, m *memMember, rate float64) {
+	t.Helper()
+	conn, err := grpc.NewClient(m.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := faultpb.NewAdminClient(conn).SetClock(ctx, &faultpb.SetClockRequest{Rate: &rate}); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -27,16 +27,24 @@ func TestOracleTrustsClockBugGoesBackwardsWithTheClock(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			c := newOracleClusterWith(t, 3, nil, OracleConfig{TrustClock: bug})
-			leader := c.waitLeader(ctx)
-			_, oracle := leader.running()
-			before, err := oracle.Allocate(ctx, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			leader.clock.SetOffset(-time.Minute)
-			after, err := oracle.Allocate(ctx, 1)
-			if err != nil {
-				t.Fatal(err)
+			var before, after uint64
+			for {
+				leader := c.waitLeader(ctx)
+				_, oracle := leader.running()
+				first, err1 := oracle.Allocate(ctx, 1)
+				leader.clock.SetOffset(-time.Minute)
+				second, err2 := oracle.Allocate(ctx, 1)
+				leader.clock.SetOffset(0)
+				if err1 == nil && err2 == nil {
+					before, after = first, second
+					break
+				}
+				// Leadership moved between the calls (a slow machine):
+				// the test needs both from one leader.
+				var nle *raft.NotLeaderError
+				if !errors.As(err1, &nle) && !errors.As(err2, &nle) {
+					t.Fatalf("allocations: %v, %v", err1, err2)
+				}
 			}
 			if bug && after >= before {
 				t.Errorf("with the bug, after the clock went back a minute the oracle handed out %d after %d; want a timestamp below", after, before)
@@ -70,17 +78,28 @@ func TestOracleFailpointsKeepTimestampsRising(t *testing.T) {
 					floor := order.begin()
 					order.end(floor, c.allocateRetrying(ctx, 3), 3)
 				}
-				leader := c.waitLeader(ctx)
-				if err := leader.fps.Arm(point, "1*"+action); err != nil {
-					t.Fatal(err)
-				}
-				// An hour ahead, the next allocation is above the mark.
-				leader.clock.SetOffset(time.Hour)
-				floor := order.begin()
-				_, oracle := leader.running()
-				first, err := oracle.Allocate(ctx, 3)
-				if !errors.Is(err, fault.ErrInjected) {
-					t.Fatalf("allocation at %s armed with %s = %d, %v; want the injected failure", point, action, first, err)
+				var leader *oracleMember
+				var floor uint64
+				for {
+					leader = c.waitLeader(ctx)
+					if err := leader.fps.Arm(point, "1*"+action); err != nil {
+						t.Fatal(err)
+					}
+					// An hour ahead, the next allocation is above the mark.
+					leader.clock.SetOffset(time.Hour)
+					floor = order.begin()
+					_, oracle := leader.running()
+					first, err := oracle.Allocate(ctx, 3)
+					if errors.Is(err, fault.ErrInjected) {
+						break
+					}
+					var nle *raft.NotLeaderError
+					if !errors.As(err, &nle) {
+						t.Fatalf("allocation at %s armed with %s = %d, %v; want the injected failure", point, action, first, err)
+					}
+					// Leadership moved first (a slow machine): again.
+					leader.fps.Disarm(point)
+					leader.clock.SetOffset(0)
 				}
 				if fired := fired(leader.fps, point); fired != 1 {
 					t.Fatalf("%s fired %d times, want 1", point, fired)
