@@ -43,9 +43,9 @@ func nodeCommand() *cli.Command {
 			&cli.StringFlag{Name: "cluster", Usage: "cluster identity recorded in the data directory (default: derived from --peers)"},
 			&cli.StringFlag{Name: "read-mode", Value: string(kv.ReadIndex), Usage: "kv: how reads are made linearizable: readindex, log, or lease (unsafe under clock faults)"},
 			&cli.IntFlag{Name: "shards", Value: percolator.DefaultShards, Usage: "percolator: number of shard groups (every node must agree)"},
-			&cli.StringSliceFlag{Name: "bug", Usage: "plant a bug; kv: stale-reads (any node answers reads from local state); " +
-				"percolator: skip-write-conflict (prewrite ignores newer commits: lost updates), " +
-				"get-ignores-locks (reads skip locks of committing transactions: broken snapshots)"},
+			&cli.StringSliceFlag{Name: "bug", Usage: bugUsage()},
+			&cli.BoolFlag{Name: "lose-unsynced", Usage: "power-loss storage mode: what the WAL writes and has not fsynced stays in this process's memory " +
+				"until the fsync, so a SIGKILL loses it as a power cut loses the page cache (normal mode: the OS holds it and a kill loses nothing)"},
 			&cli.DurationFlag{Name: "tick", Value: 100 * time.Millisecond, Usage: "raft tick interval"},
 			&cli.IntFlag{Name: "election-ticks", Value: 10, Usage: "raft election timeout in ticks (randomized up to twice that)"},
 			&cli.Uint64Flag{Name: "snapshot-entries", Value: 10000, Usage: "applied entries between snapshots (each replica waits 1 to 1.5 times this, drawn anew each time, " +
@@ -57,6 +57,22 @@ func nodeCommand() *cli.Command {
 			nodeHealthCommand(),
 		},
 	}
+}
+
+// bugUsage describes --bug: every planted bug of each system, one a line.
+func bugUsage() string {
+	var b strings.Builder
+	b.WriteString("plant a bug (never on by default; repeat the flag for several); each hides until one family of faults reveals it")
+	for _, sys := range []struct {
+		name string
+		bugs []kv.PlantedBug
+	}{{"kv", kv.PlantedBugs()}, {"percolator", percolator.PlantedBugs()}} {
+		fmt.Fprintf(&b, "\n\t%s:", sys.name)
+		for _, bug := range sys.bugs {
+			fmt.Fprintf(&b, "\n\t  %s: %s", bug.Name, bug.Description)
+		}
+	}
+	return b.String()
 }
 
 // parsePeers parses ID=HOST:PORT,... into peers.
@@ -136,6 +152,7 @@ func runNode(c *cli.Context) error {
 		tick:            c.Duration("tick"),
 		electionTicks:   c.Int("election-ticks"),
 		snapshotEntries: c.Uint64("snapshot-entries"),
+		loseUnsynced:    c.Bool("lose-unsynced"),
 		logger:          logger,
 	}
 	var node runningNode
@@ -236,6 +253,7 @@ type nodeSettings struct {
 	tick                           time.Duration
 	electionTicks                  int
 	snapshotEntries                uint64
+	loseUnsynced                   bool
 	logger                         *slog.Logger
 }
 
@@ -266,13 +284,19 @@ func startKVNode(c *cli.Context, s nodeSettings) (runningNode, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--read-mode: %w", err)
 	}
-	staleReads := false
+	var bugs kv.Bugs
 	for _, bug := range c.StringSlice("bug") {
-		switch bug {
-		case "stale-reads":
-			staleReads = true
-		default:
-			return nil, fmt.Errorf("--bug: %q is not a planted bug of kv (want stale-reads)", bug)
+		if err := bugs.Plant(bug); err != nil {
+			return nil, fmt.Errorf("--bug: %w", err)
+		}
+	}
+	if bugs.LeaseReads {
+		// The bug is read mode lease: it takes the mode unless the flag
+		// asks for another, which kv refuses.
+		if !c.IsSet("read-mode") {
+			mode = ""
+		} else if mode != kv.ReadLease {
+			return nil, fmt.Errorf("--bug lease-reads is --read-mode %s; it cannot run with --read-mode %s", kv.ReadLease, mode)
 		}
 	}
 	node, err := kv.Start(kv.Config{
@@ -282,7 +306,8 @@ func startKVNode(c *cli.Context, s nodeSettings) (runningNode, error) {
 		DataDir:         s.dataDir,
 		Listen:          s.listen,
 		ReadMode:        mode,
-		StaleReads:      staleReads,
+		Bugs:            bugs,
+		LoseUnsynced:    s.loseUnsynced,
 		TickInterval:    s.tick,
 		ElectionTick:    s.electionTicks,
 		SnapshotEntries: s.snapshotEntries,
@@ -320,13 +345,8 @@ func startPercolatorNode(c *cli.Context, s nodeSettings) (runningNode, error) {
 	}
 	var bugs percolator.Bugs
 	for _, bug := range c.StringSlice("bug") {
-		switch bug {
-		case "skip-write-conflict":
-			bugs.SkipWriteConflictCheck = true
-		case "get-ignores-locks":
-			bugs.GetIgnoresLocks = true
-		default:
-			return nil, fmt.Errorf("--bug: %q is not a planted bug of percolator (want skip-write-conflict or get-ignores-locks)", bug)
+		if err := bugs.Plant(bug); err != nil {
+			return nil, fmt.Errorf("--bug: %w", err)
 		}
 	}
 	defaultGCPercent(percolatorGCPercent)
@@ -342,6 +362,7 @@ func startPercolatorNode(c *cli.Context, s nodeSettings) (runningNode, error) {
 		SnapshotEntries: s.snapshotEntries,
 		Logger:          s.logger,
 		Bugs:            bugs,
+		LoseUnsynced:    s.loseUnsynced,
 	})
 	if err != nil {
 		return nil, err

@@ -31,7 +31,8 @@ func TestPercolatorNodeRefusesBadFlags(t *testing.T) {
 		extra []string
 		want  []string
 	}{
-		{"unknown --bug", []string{"--bug", "stale-reads"}, []string{"--bug", `"stale-reads"`, "skip-write-conflict or get-ignores-locks"}},
+		{"unknown --bug", []string{"--bug", "stale-reads"}, []string{"--bug", `"stale-reads"`,
+			"skip-write-conflict, get-ignores-locks, skip-fsync, oracle-trusts-clock"}},
 		{"zero --shards", []string{"--shards", "0"}, []string{"--shards", "at least 1"}},
 		{"kv's --read-mode", []string{"--read-mode", "log"}, []string{"--read-mode", "does not apply to --system percolator"}},
 	} {
@@ -50,7 +51,9 @@ func TestPercolatorNodeRefusesBadFlags(t *testing.T) {
 }
 
 // TestPercolatorNodeServes runs the built binary as the harness does: it
-// serves the oracle and every shard, and exits 0 on SIGTERM.
+// serves the oracle and every shard, and exits 0 on SIGTERM. It runs with
+// bugs planted and in the power-loss storage mode, which change nothing a
+// single node without faults can see.
 func TestPercolatorNodeServes(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "squall")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/squall-chaos/squall/cmd/squall").CombinedOutput(); err != nil {
@@ -59,6 +62,7 @@ func TestPercolatorNodeServes(t *testing.T) {
 	addr := loopback.Addrs(t, 1)[0]
 	data := filepath.Join(t.TempDir(), "n1")
 	cmd := exec.Command(bin, "node", "--system", "percolator", "--shards", "3", "--bug", "get-ignores-locks",
+		"--bug", "skip-fsync", "--bug", "oracle-trusts-clock", "--lose-unsynced",
 		"--id", "n1", "--peers", "n1="+addr, "--data", data, "--tick", "10ms")
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
@@ -131,6 +135,11 @@ func TestPercolatorNodeServes(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("still running a minute after SIGTERM")
+	}
+	for _, want := range []string{`"lose_unsynced":true`, `"GetIgnoresLocks":true`, `"SkipFsync":true`, `"OracleTrustsClock":true`} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("the node's log does not say %s: %s", want, stderr.String())
+		}
 	}
 	raw, err := os.ReadFile(filepath.Join(data, datadir.IdentityFile))
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/squall-chaos/squall/internal/loopback"
 	"github.com/squall-chaos/squall/system/kv"
+	"github.com/squall-chaos/squall/system/percolator"
 )
 
 // syncBuffer is a bytes.Buffer that a command may write while the test
@@ -110,7 +111,11 @@ func TestNodeRefusesBadFlags(t *testing.T) {
 		{"duplicate address", valid("--peers", "n1="+a+",n2="+a), []string{"duplicate peer address", a}},
 		{"unknown --id", valid("--id", "n9"), []string{`"n9"`, "not one of the peers", "n1, n2"}},
 		{"bad --read-mode", valid("--read-mode", "fast"), []string{"--read-mode", `"fast"`, "readindex, log or lease"}},
-		{"unknown --bug", valid("--bug", "lost-writes"), []string{"--bug", `"lost-writes"`, "stale-reads"}},
+		{"unknown --bug", valid("--bug", "lost-writes"), []string{"--bug", `"lost-writes"`,
+			"stale-reads, lease-reads, duplicate-retries, timeout-is-failure, skip-fsync"}},
+		{"percolator's --bug", valid("--bug", "oracle-trusts-clock"), []string{"--bug", `"oracle-trusts-clock"`, "not a planted bug of kv"}},
+		{"--bug lease-reads with another --read-mode", valid("--bug", "lease-reads", "--read-mode", "log"),
+			[]string{"--bug lease-reads", "--read-mode lease", "--read-mode log"}},
 		{"unknown --system", valid("--system", "mongodb"), []string{"--system", `"mongodb"`, "kv"}},
 		{"zero --tick", valid("--tick", "0s"), []string{"--tick", "0s", "positive"}},
 		{"unparsable --tick", valid("--tick", "fast"), []string{"tick", `"fast"`}},
@@ -224,6 +229,24 @@ func flipByte(t *testing.T, path string) {
 	data[len(data)/2] ^= 0x40
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// squall node --help describes every planted bug of both systems and the
+// power-loss storage mode, for whoever starts nodes by hand.
+func TestNodeHelpDescribesBugsAndLoseUnsynced(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"squall", "node", "--help"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("squall node --help exited %d; stderr: %s", code, stderr.String())
+	}
+	help := stdout.String()
+	for _, bug := range append(kv.PlantedBugs(), percolator.PlantedBugs()...) {
+		if !strings.Contains(help, bug.Name+": "+bug.Description) {
+			t.Errorf("squall node --help does not describe --bug %s", bug.Name)
+		}
+	}
+	if !strings.Contains(help, "--lose-unsynced") || !strings.Contains(help, "power cut") {
+		t.Errorf("squall node --help does not describe --lose-unsynced:\n%s", help)
 	}
 }
 

@@ -46,8 +46,8 @@ type Failpoints struct {
 	clock  Clock
 	logger *slog.Logger
 	// crash ends the process when a crash action fires; tests replace it
-	// to watch crashes without dying.
-	crash func()
+	// (SetCrash) to watch crashes without dying.
+	crash atomic.Pointer[func()]
 
 	// active maps the name of each armed point to its arming. It is
 	// replaced, never modified, under mu, so that Eval can read it without
@@ -96,13 +96,25 @@ func NewFailpoints(clock Clock, logger *slog.Logger) *Failpoints {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Failpoints{
+	f := &Failpoints{
 		clock:  clock,
 		logger: logger,
-		crash:  killProcess,
 		points: make(map[string]*point),
 		seeds:  rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
+	f.SetCrash(killProcess)
+	return f
+}
+
+// SetCrash replaces what the crash action does, which is to kill the
+// process with SIGKILL. It is for tests that run nodes inside the test's
+// process: crash simulates the crash of the node that owns the registry
+// (it may be called on any of the node's goroutines, so it must not wait
+// for them; it may start the teardown on a goroutine of its own). Once it
+// returns, Eval returns an error wrapping ErrInjected, so that the code at
+// the point abandons its work as a crashed process would.
+func (f *Failpoints) SetCrash(crash func()) {
+	f.crash.Store(&crash)
 }
 
 // killProcess ends the process the way a real crash or `docker kill` would:
@@ -162,7 +174,7 @@ func (f *Failpoints) Eval(ctx context.Context, name string) error {
 		return fmt.Errorf("failpoint %s: %w: %s", name, ErrInjected, t.message)
 	case actionCrash:
 		f.logger.Error("failpoint crashing the process", "failpoint", name)
-		f.crash()
+		(*f.crash.Load())()
 		return fmt.Errorf("failpoint %s: %w: crash", name, ErrInjected)
 	default:
 		panic(fmt.Sprintf("fault: failpoint %s armed with action %d", name, t.action))

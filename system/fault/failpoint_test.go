@@ -98,7 +98,7 @@ func TestParseSpecRejectsMalformed(t *testing.T) {
 func newTestFailpoints(clock Clock, names ...string) (*Failpoints, *atomic.Int32) {
 	f := NewFailpoints(clock, nil)
 	var crashes atomic.Int32
-	f.crash = func() { crashes.Add(1) }
+	f.SetCrash(func() { crashes.Add(1) })
 	f.seeds = rand.New(rand.NewPCG(1, 2))
 	for _, name := range names {
 		f.Register(name, "test point "+name)

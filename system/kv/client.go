@@ -268,7 +268,7 @@ func (c *Client) do(ctx context.Context, call func(context.Context, kvpb.KVClien
 func isFinal(err error) bool {
 	msg := status.Convert(err).Message()
 	return strings.Contains(msg, ErrStaleRequest.Error()) || strings.Contains(msg, ErrSessionExpired.Error()) ||
-		strings.Contains(msg, "injected")
+		strings.Contains(msg, ErrTimedOut.Error()) || strings.Contains(msg, "injected")
 }
 
 // maySent reports whether a failed RPC may have reached the server. gRPC

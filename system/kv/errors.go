@@ -33,6 +33,11 @@ var (
 	// deduplication table, so a retry can no longer be recognised; the
 	// write was not applied and the client must start a new session.
 	ErrSessionExpired = errors.New("kv: session expired")
+	// ErrTimedOut: the server stopped waiting for the write's proposal
+	// and declares that the write failed, definitely: the client does not
+	// retry it. Only a node with the planted bug timeout-is-failure says
+	// so, and wrongly, since the entry may still commit.
+	ErrTimedOut = errors.New("kv: proposal timed out")
 )
 
 // serverError turns an error from raft or the state machine into a gRPC
@@ -45,7 +50,7 @@ func (s *Server) serverError(err error) error {
 			detail.LeaderId, detail.LeaderAddr = p.Name, p.Addr
 		}
 		return detail
-	}, ErrStaleRequest, ErrSessionExpired)
+	}, ErrStaleRequest, ErrSessionExpired, ErrTimedOut)
 }
 
 // classify turns an RPC error into the taxonomy. sent says whether the

@@ -464,7 +464,7 @@ func TestLinearizableUnderFaults(t *testing.T) {
 func TestCheckerCatchesStaleReads(t *testing.T) {
 	for _, stale := range []bool{true, false} {
 		t.Run(fmt.Sprintf("stale-reads=%t", stale), func(t *testing.T) {
-			c := newMemCluster(t, 3, memClusterOptions{Tune: func(cfg *Config) { cfg.StaleReads = stale }})
+			c := newMemCluster(t, 3, memClusterOptions{Tune: func(cfg *Config) { cfg.Bugs.StaleReads = stale }})
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			old := c.waitLeader(ctx)
@@ -481,12 +481,7 @@ func TestCheckerCatchesStaleReads(t *testing.T) {
 			put(c.client(), "v1")
 
 			c.isolate(old)
-			var majority []*memMember
-			for _, m := range c.members {
-				if m != old {
-					majority = append(majority, m)
-				}
-			}
+			majority := c.others(old)
 			c.waitLeader(ctx, majority...)
 			put(c.client(majority...), "v2")
 

@@ -227,12 +227,21 @@ func (c *memCluster) waitLeader(ctx context.Context, among ...*memMember) *memMe
 // isolate cuts m off from every other member.
 func (c *memCluster) isolate(m *memMember) {
 	var others []uint64
-	for _, o := range c.members {
-		if o != m {
-			others = append(others, o.id)
-		}
+	for _, o := range c.others(m) {
+		others = append(others, o.id)
 	}
 	c.net.Partition([]uint64{m.id}, others)
+}
+
+// others returns every member but m.
+func (c *memCluster) others(m *memMember) []*memMember {
+	var others []*memMember
+	for _, o := range c.members {
+		if o != m {
+			others = append(others, o)
+		}
+	}
+	return others
 }
 
 // client returns a client of the given members (all if none given),

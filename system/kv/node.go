@@ -36,10 +36,14 @@ type Config struct {
 	Listen string
 	// ReadMode is how reads are made linearizable. Default ReadIndex.
 	ReadMode ReadMode
-	// StaleReads plants a bug: every node answers reads from its local
-	// state, skipping ReadIndex, so deposed leaders and lagging followers
-	// serve stale values. For showing that the harness catches it.
-	StaleReads bool
+	// Bugs plants bugs, for showing that the harness catches them. None
+	// by default.
+	Bugs Bugs
+	// LoseUnsynced runs the WAL in its power-loss mode
+	// (wal.Options.LoseUnsynced): what it writes and has not synced stays
+	// in this process's memory, so killing the process loses it as a
+	// power cut would.
+	LoseUnsynced bool
 	// TickInterval and ElectionTick set Raft's timing. Defaults 100ms, 10.
 	TickInterval time.Duration
 	ElectionTick int
@@ -49,9 +53,14 @@ type Config struct {
 	SnapshotEntries uint64
 	// Clock is the node's injectable clock; default a true SkewedClock.
 	Clock *fault.SkewedClock
-	// Failpoints is the node's registry; default a new one.
+	// Failpoints is the node's registry; default a new one. The node
+	// registers the KV server's points, raft.FailBeforeApply and the
+	// WAL's wal.FailBeforeSync and wal.FailAfterSync in it.
 	Failpoints *fault.Failpoints
 	Logger     *slog.Logger
+
+	// tuneWAL, if not nil, adjusts the WAL's options (tests).
+	tuneWAL func(*wal.Options)
 }
 
 // Node is a running KV node: Raft over gRPC with a WAL, the KV service,
@@ -136,7 +145,17 @@ func Start(cfg Config) (*Node, error) {
 	if err := datadir.Claim(cfg.DataDir, datadir.Identity{Cluster: cfg.Cluster, Node: cfg.Name, Peers: names, System: "kv"}); err != nil {
 		return nil, err
 	}
-	storage, err := wal.OpenWithOptions(cfg.DataDir, slices.Sorted(maps.Keys(addrs)), wal.Options{Logger: cfg.Logger})
+	walOpts := wal.Options{
+		Logger:       cfg.Logger,
+		LoseUnsynced: cfg.LoseUnsynced,
+		SkipFsync:    cfg.Bugs.SkipFsync,
+		Clock:        cfg.Clock,
+		Failpoints:   cfg.Failpoints,
+	}
+	if cfg.tuneWAL != nil {
+		cfg.tuneWAL(&walOpts)
+	}
+	storage, err := wal.OpenWithOptions(cfg.DataDir, slices.Sorted(maps.Keys(addrs)), walOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +175,7 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", listen, err)
 	}
-	n.transport, err = grpctransport.New(grpctransport.Config{Self: ids[cfg.Name], Peers: addrs, Logger: cfg.Logger})
+	n.transport, err = grpctransport.New(grpctransport.Config{Self: ids[cfg.Name], Peers: addrs, Logger: cfg.Logger, Clock: cfg.Clock})
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +197,7 @@ func Start(cfg Config) (*Node, error) {
 	go n.server.Serve(n.listener) // returns when Stop stops the server
 	ok = true
 	cfg.Logger.Info("kv node serving", "id", cfg.Name, "addr", n.listener.Addr().String(),
-		"read_mode", string(cfg.ReadMode), "stale_reads", cfg.StaleReads)
+		"read_mode", string(cfg.ReadMode), "lose_unsynced", cfg.LoseUnsynced, "bugs", cfg.Bugs)
 	return n, nil
 }
 
@@ -187,6 +206,12 @@ func Start(cfg Config) (*Node, error) {
 func (cfg Config) withDefaults() (Config, error) {
 	if err := Validate(cfg.Name, cfg.Peers); err != nil {
 		return cfg, err
+	}
+	if cfg.Bugs.LeaseReads {
+		if cfg.ReadMode != "" && cfg.ReadMode != ReadLease {
+			return cfg, fmt.Errorf("the lease-reads bug is read mode %s, not %s", ReadLease, cfg.ReadMode)
+		}
+		cfg.ReadMode = ReadLease
 	}
 	if cfg.ReadMode == "" {
 		cfg.ReadMode = ReadIndex
@@ -247,6 +272,7 @@ func startReplica(cfg Config, storage raft.DurableStorage, connect func(deliver 
 		// is written, so a large store does not re-encode itself every
 		// SnapshotEntries writes.
 		SnapshotPacedBySize: true,
+		Failpoints:          cfg.Failpoints,
 		Logger:              cfg.Logger,
 	}
 	if cfg.ReadMode == ReadLease {
@@ -257,7 +283,7 @@ func startReplica(cfg Config, storage raft.DurableStorage, connect func(deliver 
 	if err != nil {
 		return nil, nil, err
 	}
-	return node, newServer(node, st, ids[cfg.Name], byID, cfg.ReadMode, cfg.StaleReads, cfg.Failpoints), nil
+	return node, newServer(node, st, ids[cfg.Name], byID, cfg), nil
 }
 
 // Addr is the address the node serves on.

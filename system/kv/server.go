@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -29,7 +30,8 @@ const (
 	ReadLog ReadMode = "log"
 	// ReadLease serves reads on the leader while it holds a lease, without
 	// a round trip. Linearizable only while clocks drift boundedly: UNSAFE
-	// under clock faults, which is what the harness shows.
+	// under clock faults and pauses, which is what the harness shows (the
+	// lease-reads bug is this mode).
 	ReadLease ReadMode = "lease"
 )
 
@@ -64,18 +66,21 @@ const (
 // Server is the KV gRPC service of one node.
 type Server struct {
 	kvpb.UnimplementedKVServer
-	node       *raft.Node
-	st         *state
-	self       uint64
-	peers      map[uint64]Peer
-	mode       ReadMode
-	staleReads bool
-	fps        *fault.Failpoints
-	nextID     atomic.Uint64
+	node   *raft.Node
+	st     *state
+	self   uint64
+	peers  map[uint64]Peer
+	mode   ReadMode
+	bugs   Bugs
+	clock  fault.Clock
+	fps    *fault.Failpoints
+	nextID atomic.Uint64
 }
 
-func newServer(node *raft.Node, st *state, self uint64, peers map[uint64]Peer, mode ReadMode, staleReads bool, fps *fault.Failpoints) *Server {
-	s := &Server{node: node, st: st, self: self, peers: peers, mode: mode, staleReads: staleReads, fps: fps}
+// newServer serves st, replicated by node, as the member self of peers
+// configured by cfg (its read mode, bugs, clock and failpoints).
+func newServer(node *raft.Node, st *state, self uint64, peers map[uint64]Peer, cfg Config) *Server {
+	s := &Server{node: node, st: st, self: self, peers: peers, mode: cfg.ReadMode, bugs: cfg.Bugs, clock: cfg.Clock, fps: cfg.Failpoints}
 	// Request ids only need to be unique among this node's waiting RPCs,
 	// across restarts too (an old entry may be applied after a restart).
 	s.nextID.Store(rand.Uint64() >> 1)
@@ -97,7 +102,18 @@ func (s *Server) propose(ctx context.Context, cmd *kvpb.Command) (applyResult, e
 	}
 	ch := s.st.results.Wait(cmd.RequestId)
 	defer s.st.results.Forget(cmd.RequestId)
-	if err := s.node.Propose(ctx, data); err != nil {
+	pctx := ctx
+	if s.bugs.TimeoutIsFailure {
+		var cancel context.CancelFunc
+		pctx, cancel = s.clockTimeout(ctx, TimeoutIsFailureAfter)
+		defer cancel()
+	}
+	if err := s.node.Propose(pctx, data); err != nil {
+		if pctx.Err() != nil && ctx.Err() == nil {
+			// The planted bug: the entry may yet commit, and the
+			// client is told that the write failed.
+			return applyResult{}, s.serverError(fmt.Errorf("%w after %v: %v", ErrTimedOut, TimeoutIsFailureAfter, err))
+		}
 		return applyResult{}, s.serverError(err)
 	}
 	// Propose returns after the entry is applied here, which delivered
@@ -116,10 +132,31 @@ func (s *Server) propose(ctx context.Context, cmd *kvpb.Command) (applyResult, e
 	}
 }
 
+// clockTimeout returns a context that is also cancelled once d has passed
+// on the node's clock.
+func (s *Server) clockTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	timer := s.clock.NewTimer(d)
+	go func() {
+		defer timer.Stop()
+		select {
+		case <-timer.C():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
 // Txn implements kvpb.KVServer.
 func (s *Server) Txn(ctx context.Context, req *kvpb.TxnRequest) (*kvpb.TxnResponse, error) {
 	if err := validateTxn(req); err != nil {
 		return nil, err
+	}
+	if s.bugs.DuplicateRetries {
+		// The planted bug: without its session the state machine cannot
+		// tell a retry from a new write, and applies it again.
+		req.Session = nil
 	}
 	r, err := s.propose(ctx, &kvpb.Command{Txn: req})
 	if err != nil {
@@ -198,7 +235,7 @@ func (s *Server) Get(ctx context.Context, req *kvpb.GetRequest) (*kvpb.GetRespon
 	if err := s.fps.Eval(ctx, FailBeforeRead); err != nil {
 		return nil, status.Error(codes.Aborted, err.Error())
 	}
-	if s.staleReads {
+	if s.bugs.StaleReads {
 		// The planted bug: answer from local state, which on a deposed
 		// leader or lagging follower may miss acknowledged writes.
 		return s.st.read(req.Key), nil

@@ -12,18 +12,6 @@ import (
 	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
 )
 
-// Bugs plants bugs in the shards, for showing that the harness catches
-// them. The zero value plants none.
-type Bugs struct {
-	// SkipWriteConflictCheck: prewrite does not refuse a key that another
-	// transaction committed after this one started (lost updates). It
-	// still refuses a key this transaction rolled back.
-	SkipWriteConflictCheck bool
-	// GetIgnoresLocks: Get reads past locks instead of reporting them, so
-	// a reader misses a transaction that is committing (broken snapshots).
-	GetIgnoresLocks bool
-}
-
 // writeKind is the kind of a write-column record.
 type writeKind uint8
 

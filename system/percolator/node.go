@@ -52,11 +52,24 @@ type Config struct {
 	SnapshotEntries uint64
 	// Clock is the node's injectable clock; default a true SkewedClock.
 	Clock *fault.SkewedClock
-	// Failpoints is the node's registry; default a new one.
+	// Failpoints is the node's registry; default a new one. The node
+	// registers the Percolator server's and oracle's points,
+	// raft.FailBeforeApply and the WAL's wal.FailBeforeSync and
+	// wal.FailAfterSync in it (one point each for all of the node's
+	// groups).
 	Failpoints *fault.Failpoints
 	Logger     *slog.Logger
-	// Bugs plants bugs in the shards.
+	// Bugs plants bugs, for showing that the harness catches them. None
+	// by default.
 	Bugs Bugs
+	// LoseUnsynced runs every group's WAL in its power-loss mode
+	// (wal.Options.LoseUnsynced): what it writes and has not synced stays
+	// in this process's memory, so killing the process loses it as a
+	// power cut would.
+	LoseUnsynced bool
+
+	// tuneWAL, if not nil, adjusts every group's WAL options (tests).
+	tuneWAL func(*wal.Options)
 }
 
 // Node is a running Percolator node: one replica of the oracle's group
@@ -114,7 +127,7 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", listen, err)
 	}
-	n.transport, err = grpctransport.New(grpctransport.Config{Self: ids[cfg.Name], Peers: addrs, Logger: cfg.Logger})
+	n.transport, err = grpctransport.New(grpctransport.Config{Self: ids[cfg.Name], Peers: addrs, Logger: cfg.Logger, Clock: cfg.Clock})
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +136,12 @@ func Start(cfg Config) (*Node, error) {
 	if srv.oracleNode, err = n.startGroup(OracleGroup, ids, oracleState); err != nil {
 		return nil, err
 	}
-	srv.oracle = NewOracle(srv.oracleNode, oracleState, cfg.Clock, cfg.Logger.With("group", OracleGroup))
+	srv.oracle = NewOracle(srv.oracleNode, oracleState, OracleConfig{
+		Clock:      cfg.Clock,
+		Logger:     cfg.Logger.With("group", OracleGroup),
+		Failpoints: cfg.Failpoints,
+		TrustClock: cfg.Bugs.OracleTrustsClock,
+	})
 	for g := uint32(1); g <= uint32(cfg.Shards); g++ {
 		st := newShardState(cfg.Bugs)
 		node, err := n.startGroup(g, ids, st)
@@ -143,8 +161,7 @@ func Start(cfg Config) (*Node, error) {
 	go n.server.Serve(n.listener)
 	ok = true
 	cfg.Logger.Info("percolator node serving", "id", cfg.Name, "addr", n.listener.Addr().String(),
-		"shards", cfg.Shards, "skip_write_conflict_check", cfg.Bugs.SkipWriteConflictCheck,
-		"get_ignores_locks", cfg.Bugs.GetIgnoresLocks)
+		"shards", cfg.Shards, "lose_unsynced", cfg.LoseUnsynced, "bugs", cfg.Bugs)
 	return n, nil
 }
 
@@ -155,7 +172,17 @@ func (n *Node) startGroup(group uint32, ids map[string]uint64, sm raft.StateMach
 	logger := cfg.Logger.With("group", group)
 	dir := filepath.Join(cfg.DataDir, fmt.Sprintf("group-%d", group))
 	peers := slices.Sorted(maps.Values(ids))
-	storage, err := wal.OpenWithOptions(dir, peers, wal.Options{Logger: logger})
+	walOpts := wal.Options{
+		Logger:       logger,
+		LoseUnsynced: cfg.LoseUnsynced,
+		SkipFsync:    cfg.Bugs.SkipFsync,
+		Clock:        cfg.Clock,
+		Failpoints:   cfg.Failpoints,
+	}
+	if cfg.tuneWAL != nil {
+		cfg.tuneWAL(&walOpts)
+	}
+	storage, err := wal.OpenWithOptions(dir, peers, walOpts)
 	if err != nil {
 		return nil, fmt.Errorf("group %d: %w", group, err)
 	}
@@ -181,6 +208,7 @@ func (n *Node) startGroup(group uint32, ids map[string]uint64, sm raft.StateMach
 		// cost grows with the history; paced by size, it stays in
 		// proportion to what is written.
 		SnapshotPacedBySize: true,
+		Failpoints:          cfg.Failpoints,
 		Logger:              logger,
 	})
 	close(ready)

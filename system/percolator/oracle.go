@@ -105,23 +105,61 @@ type Oracle struct {
 	state  *OracleState
 	clock  fault.Clock
 	logger *slog.Logger
+	fps    *fault.Failpoints
+	// trustClock is the planted bug oracle-trusts-clock.
+	trustClock bool
 
 	// turn serializes allocations (a mutex callers can stop waiting for).
 	turn chan struct{}
 	// Owned by whoever holds turn.
 	last uint64 // the highest timestamp this oracle has handed out
 	mark uint64 // the highest mark this oracle has written or started above
+	// lastNowMs is the clock's reading at the last allocation, which the
+	// bug TrustClock compares the next reading with.
+	lastNowMs uint64
 }
 
+// OracleConfig configures an Oracle. The zero value is the default.
+type OracleConfig struct {
+	// Clock is the node's clock, which timestamps come from. Default: the
+	// system clock.
+	Clock  fault.Clock
+	Logger *slog.Logger
+	// Failpoints, if not nil, is the node's registry: NewOracle registers
+	// FailOracleBeforePersist and FailOracleAfterPersist in it, and the
+	// oracle evaluates them around every raise of the persisted
+	// high-water mark.
+	Failpoints *fault.Failpoints
+	// TrustClock plants the bug oracle-trusts-clock (Bugs.OracleTrustsClock).
+	TrustClock bool
+}
+
+// Failpoints of the oracle, around the raise of its persisted high-water
+// mark, which the leader proposes through Raft before it hands out a
+// timestamp at or above the mark in force. Armed with an error, the
+// allocation fails (definitely: no timestamp was handed out). Armed with
+// crash, the process dies before the new mark is proposed, or after it is
+// committed and applied and before any timestamp under it is handed out;
+// either way the next leader must start above every timestamp handed out.
+const (
+	FailOracleBeforePersist = "percolator/oracle-before-persist"
+	FailOracleAfterPersist  = "percolator/oracle-after-persist"
+)
+
 // NewOracle returns the oracle served by node, whose state machine is state.
-func NewOracle(node *raft.Node, state *OracleState, clock fault.Clock, logger *slog.Logger) *Oracle {
-	if clock == nil {
-		clock = fault.SystemClock()
+func NewOracle(node *raft.Node, state *OracleState, cfg OracleConfig) *Oracle {
+	if cfg.Clock == nil {
+		cfg.Clock = fault.SystemClock()
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Oracle{node: node, state: state, clock: clock, logger: logger, turn: make(chan struct{}, 1)}
+	if fps := cfg.Failpoints; fps != nil {
+		fps.Register(FailOracleBeforePersist, "on the oracle's leader, before it proposes a higher high-water mark (error: the timestamp request fails)")
+		fps.Register(FailOracleAfterPersist, "on the oracle's leader, after a higher high-water mark is committed and applied, before timestamps under it are handed out (error: the timestamp request fails)")
+	}
+	return &Oracle{node: node, state: state, clock: cfg.Clock, logger: cfg.Logger, fps: cfg.Failpoints,
+		trustClock: cfg.TrustClock, turn: make(chan struct{}, 1)}
 }
 
 // Allocate hands out count timestamps, first through first+count-1. It
@@ -149,11 +187,20 @@ func (o *Oracle) Allocate(ctx context.Context, count uint32) (first uint64, err 
 	defer func() { <-o.turn }()
 
 	if applied := o.state.HighWater(); applied > o.mark {
-		o.last = max(o.last, ComposeTS(applied, 0))
+		if !o.trustClock {
+			o.last = max(o.last, ComposeTS(applied, 0))
+		}
 		o.mark = applied
 		o.logger.Info("oracle starting above the high-water mark", "mark_ms", applied)
 	}
-	next := max(o.last+1, ComposeTS(o.nowMs(), 0))
+	now := o.nowMs()
+	next := max(o.last+1, ComposeTS(now, 0))
+	if o.trustClock && now < o.lastNowMs {
+		// The planted bug: the clock is trusted never to go back, so a
+		// reading below the last one is taken as it is.
+		next = ComposeTS(now, 0)
+	}
+	o.lastNowMs = now
 	end := next + uint64(count) // one past the batch
 	if end > ComposeTS(o.mark, 0) {
 		if err := o.raiseMark(ctx, max(o.nowMs(), PhysicalMs(end))+uint64(markWindow.Milliseconds())); err != nil {
@@ -170,6 +217,9 @@ func (o *Oracle) raiseMark(ctx context.Context, mark uint64) error {
 	if err != nil {
 		return fmt.Errorf("oracle: encode high-water mark %d: %w", mark, err)
 	}
+	if err := o.eval(ctx, FailOracleBeforePersist); err != nil {
+		return err
+	}
 	if err := o.node.Propose(ctx, data); err != nil {
 		return fmt.Errorf("oracle: persist high-water mark %d: %w", mark, err)
 	}
@@ -181,7 +231,15 @@ func (o *Oracle) raiseMark(ctx context.Context, mark uint64) error {
 	// still leads, must start above it. This call's batch is safe: it is
 	// below our mark, which that leader started above.
 	o.mark = mark
-	return nil
+	return o.eval(ctx, FailOracleAfterPersist)
+}
+
+// eval evaluates the failpoint name, if the oracle has a registry.
+func (o *Oracle) eval(ctx context.Context, name string) error {
+	if o.fps == nil {
+		return nil
+	}
+	return o.fps.Eval(ctx, name)
 }
 
 // nowMs is the clock's physical time in milliseconds; a clock set before

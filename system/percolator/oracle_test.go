@@ -20,9 +20,12 @@ import (
 // network, each with its own skewable clock and an Oracle. Members crash
 // and restart from in-memory storage that survives them.
 type oracleCluster struct {
-	t       testing.TB
-	net     *memnet.Network
-	config  raft.NodeConfig // a template: ID, Storage, Transport, StateMachine and Clock are per member
+	t      testing.TB
+	net    *memnet.Network
+	config raft.NodeConfig // a template: ID, Storage, Transport, StateMachine and Clock are per member
+	// oracle is the template of each member's oracle configuration:
+	// Clock and Failpoints are per member.
+	oracle  OracleConfig
 	members []*oracleMember
 }
 
@@ -33,6 +36,8 @@ type oracleMember struct {
 	clock *fault.SkewedClock
 	// marks counts the high-water marks applied here, across restarts.
 	marks atomic.Int64
+	// fps is the member's failpoint registry, kept across restarts.
+	fps *fault.Failpoints
 
 	mu     sync.Mutex
 	node   *raft.Node
@@ -59,9 +64,17 @@ func (mc markCounter) Apply(ents []raft.Entry) {
 // configuration template. The cluster is stopped when the test ends.
 func newOracleCluster(t testing.TB, n int, tune func(*raft.NodeConfig)) *oracleCluster {
 	t.Helper()
+	return newOracleClusterWith(t, n, tune, OracleConfig{})
+}
+
+// newOracleClusterWith is newOracleCluster with oracle as the template of
+// the members' oracle configuration.
+func newOracleClusterWith(t testing.TB, n int, tune func(*raft.NodeConfig), oracle OracleConfig) *oracleCluster {
+	t.Helper()
 	c := &oracleCluster{
-		t:   t,
-		net: memnet.New(uint64(time.Now().UnixNano()), nil),
+		oracle: oracle,
+		t:      t,
+		net:    memnet.New(uint64(time.Now().UnixNano()), nil),
 		config: raft.NodeConfig{
 			Config:       raft.Config{ElectionTick: 10},
 			TickInterval: 10 * time.Millisecond,
@@ -76,6 +89,7 @@ func newOracleCluster(t testing.TB, n int, tune func(*raft.NodeConfig)) *oracleC
 	}
 	for _, id := range ids {
 		m := &oracleMember{id: id, storage: raft.NewMemoryStorage(ids), clock: fault.NewClock()}
+		m.fps = fault.NewFailpoints(m.clock, nil)
 		c.members = append(c.members, m)
 		c.start(m)
 	}
@@ -108,7 +122,9 @@ func (c *oracleCluster) start(m *oracleMember) {
 	}
 	started.Store(node)
 	m.mu.Lock()
-	m.node, m.oracle = node, NewOracle(node, state, m.clock, nil)
+	ocfg := c.oracle
+	ocfg.Clock, ocfg.Failpoints = m.clock, m.fps
+	m.node, m.oracle = node, NewOracle(node, state, ocfg)
 	m.mu.Unlock()
 }
 

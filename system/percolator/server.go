@@ -2,6 +2,7 @@ package percolator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"google.golang.org/grpc"
@@ -55,6 +56,10 @@ func (s *Server) Tso(ctx context.Context, req *pb.TsoRequest) (*pb.TsoResponse, 
 		return nil, status.Error(codes.InvalidArgument, "tso: count must be at least 1")
 	}
 	first, err := s.oracle.Allocate(ctx, req.Count)
+	if errors.Is(err, fault.ErrInjected) {
+		// A failpoint of the oracle: refused, as the other points' are.
+		return nil, status.Error(codes.Aborted, err.Error())
+	}
 	if err != nil {
 		return nil, s.serverError(OracleGroup, err)
 	}

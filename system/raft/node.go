@@ -72,8 +72,22 @@ type NodeConfig struct {
 	// MaxProposalBatch bounds the proposals combined into one append.
 	// Default 4096.
 	MaxProposalBatch int
-	Logger           *slog.Logger
+	// Failpoints, if not nil, is the node's registry: StartNode registers
+	// FailBeforeApply in it, and the node evaluates it before it applies
+	// committed entries. Several groups of a process may share it.
+	Failpoints *fault.Failpoints
+	Logger     *slog.Logger
 }
+
+// FailBeforeApply is the failpoint a Node evaluates between persisting a
+// Ready (and sending its messages) and applying the Ready's committed
+// entries to the state machine, when there are any. Armed with sleep, it
+// holds the node's goroutine, so the entries are committed but not yet
+// applied here, and proposals waiting on them wait. Armed with an error,
+// the node stops with that error, as on a storage failure, before
+// applying them; a restarted node applies them from its log. Armed with
+// crash, the process dies there.
+const FailBeforeApply = "raft/before-apply"
 
 // Errors a Node returns. A definite error means the operation certainly
 // had no effect; an indeterminate one means it may have taken effect.
@@ -201,6 +215,9 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Failpoints != nil {
+		cfg.Failpoints.Register(FailBeforeApply, "in a raft group's node, after committed entries are persisted and before they are applied (error: the node stops, unapplied)")
 	}
 	snap, err := cfg.Storage.Snapshot()
 	if err != nil {
@@ -360,7 +377,8 @@ func (n *Node) Status() Status {
 	return n.status
 }
 
-// Err returns the error that stopped the node, if a storage failure did.
+// Err returns the error that stopped the node, if a storage failure (or
+// an error injected at FailBeforeApply) did.
 func (n *Node) Err() error {
 	n.statusMu.Lock()
 	defer n.statusMu.Unlock()
@@ -419,9 +437,9 @@ func (n *Node) run() {
 		}
 		err = n.handleReady()
 	}
-	// Storage failed. Going on could break the promises made for what was
-	// acknowledged as persisted; stop.
-	n.logger.Error("raft node stopping on storage failure", "err", err)
+	// Storage failed (or a failpoint failed the apply). Going on could
+	// break the promises made for what was acknowledged as persisted; stop.
+	n.logger.Error("raft node stopping on failure", "err", err)
 	n.statusMu.Lock()
 	n.err = err
 	n.statusMu.Unlock()
@@ -572,6 +590,11 @@ func (n *Node) handleReady() error {
 			}
 		}
 		if ents := rd.CommittedEntries; len(ents) > 0 {
+			if fps := n.cfg.Failpoints; fps != nil {
+				if err := fps.Eval(context.Background(), FailBeforeApply); err != nil {
+					return fmt.Errorf("raft: apply entries %d-%d: %w", ents[0].Index, ents[len(ents)-1].Index, err)
+				}
+			}
 			n.cfg.StateMachine.Apply(ents)
 			n.applied = ents[len(ents)-1].Index
 			for _, e := range ents {

@@ -9,6 +9,8 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+
+	"github.com/squall-chaos/squall/system/fault"
 )
 
 // Config configures a Transport. Zero durations and sizes take the defaults
@@ -39,6 +41,10 @@ type Config struct {
 	MaxReconnectDelay time.Duration
 	// Logger receives connection state changes (default slog.Default()).
 	Logger *slog.Logger
+	// Clock times the send watchdog (see SendTimeout); a node passes its
+	// injectable clock, so that clock faults reach the watchdog as they
+	// reach its Raft. Default fault.SystemClock().
+	Clock fault.Clock
 }
 
 const (
@@ -98,6 +104,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDefault(&cfg.MaxReconnectDelay, defaultMaxReconnectDelay)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = fault.SystemClock()
 	}
 	return cfg, nil
 }

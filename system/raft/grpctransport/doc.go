@@ -82,7 +82,13 @@
 //     gives up after Config.DialTimeout, so a healed partition or a restarted
 //     peer is reached again within about a second or two.
 //
-// Timeouts here are about the network and use the real clock that gRPC
-// uses, not the node's injectable clock: a skewed node clock should change
-// what Raft believes about time, not whether its packets are delivered.
+// The send watchdog is the one timer of the package's own: it runs on
+// Config.Clock, the node's injectable clock, as every timer of a node's
+// code does (system/fault tests that none reads the host's clock). So a
+// node whose clock runs slow under a clock fault also waits longer before
+// it gives up on a stalled peer, as a real server whose clock ran slow
+// would. The other timeouts (dial, snapshot call, keepalive, reconnection
+// backoff) are gRPC's, which times them on the host's clock: a skewed node
+// clock changes what Raft believes about time, not how gRPC delivers
+// packets.
 package grpctransport

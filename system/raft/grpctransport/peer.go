@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/squall-chaos/squall/system/fault"
 	"github.com/squall-chaos/squall/system/raft"
 	"github.com/squall-chaos/squall/system/raft/raftpb"
 )
@@ -35,6 +36,7 @@ type peer struct {
 	// written counts the bytes written to conn, for the send watchdog.
 	written *atomic.Uint64
 
+	clock               fault.Clock
 	queueSize           int
 	sendTimeout         time.Duration
 	snapshotSendTimeout time.Duration
@@ -71,6 +73,7 @@ func newPeer(t *Transport, cfg Config, id uint64, addr string, conn *grpc.Client
 		log:                 t.log.With("peer", id, "addr", addr),
 		conn:                conn,
 		client:              raftpb.NewRaftClient(conn),
+		clock:               cfg.Clock,
 		queueSize:           cfg.QueueSize,
 		sendTimeout:         cfg.SendTimeout,
 		snapshotSendTimeout: cfg.SnapshotSendTimeout,
@@ -318,7 +321,7 @@ func (p *peer) openStream(ctx context.Context) error {
 		return err
 	}
 	s := &outStream{client: client, cancel: cancel, ended: make(chan struct{}), groups: make(map[uint64]bool)}
-	s.watchdog = newWatchdog(p.sendTimeout, p.written, cancel)
+	s.watchdog = newWatchdog(p.clock, p.sendTimeout, p.written, cancel, s.ended)
 	go func() {
 		for {
 			if _, err := client.Recv(); err != nil {

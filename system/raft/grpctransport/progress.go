@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/squall-chaos/squall/system/fault"
 )
 
 // countingConn counts the bytes written to a peer's connection, which is
@@ -43,22 +45,38 @@ func countingDialer(written *atomic.Uint64) func(context.Context, string) (net.C
 // envelope takes. (A deadline on the whole send cannot tell the two apart:
 // it cut off large envelopes on a busy machine, and the retransmissions,
 // larger still, were cut off in turn.)
+//
+// It times its looks on the node's clock, as everything time-dependent in
+// a node does, so that a node whose clock runs slow or fast under a clock
+// fault also waits that much longer or shorter for a stalled peer.
 type watchdog struct {
 	timeout time.Duration
 	written *atomic.Uint64
 	cancel  context.CancelFunc
 
 	mu    sync.Mutex
-	timer *time.Timer
+	timer fault.Timer
 	armed bool
 	last  uint64 // written when the watchdog last looked
 	fired bool
 }
 
-func newWatchdog(timeout time.Duration, written *atomic.Uint64, cancel context.CancelFunc) *watchdog {
-	w := &watchdog{timeout: timeout, written: written, cancel: cancel}
-	w.timer = time.AfterFunc(time.Hour, w.look)
+// newWatchdog returns a disarmed watchdog for one stream. Its goroutine
+// ends when done (the stream's end) is closed.
+func newWatchdog(clock fault.Clock, timeout time.Duration, written *atomic.Uint64, cancel context.CancelFunc, done <-chan struct{}) *watchdog {
+	w := &watchdog{timeout: timeout, written: written, cancel: cancel, timer: clock.NewTimer(time.Hour)}
 	w.timer.Stop()
+	go func() {
+		defer w.timer.Stop()
+		for {
+			select {
+			case <-w.timer.C():
+				w.look()
+			case <-done:
+				return
+			}
+		}
+	}()
 	return w
 }
 
@@ -71,12 +89,18 @@ func (w *watchdog) arm() {
 	w.timer.Reset(w.timeout)
 }
 
-// look runs on the timer: it cancels the stream if nothing was written
-// since the last look, else looks again after another timeout.
+// look runs when the timer fires: it cancels the stream if nothing was
+// written since the last look, else looks again after another timeout.
 func (w *watchdog) look() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.armed {
+		return
+	}
+	if w.timer.Stop() {
+		// arm reset the timer after this firing was delivered: the
+		// firing belongs to an earlier send. Look a timeout after arm.
+		w.timer.Reset(w.timeout)
 		return
 	}
 	if now := w.written.Load(); now != w.last {

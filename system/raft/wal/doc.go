@@ -96,5 +96,40 @@ after installing a snapshot. The last segment is never removed.
 
 A Storage refuses every write after a write or fsync fails, since the
 files may then hold more or less than memory does; reopening recovers.
+
+# Power loss, failpoints and a planted bug
+
+A process that is killed loses nothing it wrote: the operating system's
+page cache holds it. A power cut loses what was written and not synced.
+Chaos tests need the second too, and a container cannot mount Jepsen's
+lazyfs (FUSE), so with Options.LoseUnsynced the storage keeps everything
+written to a segment or snapshot file since its last sync in the
+process's own memory and hands it to the operating system only when it
+syncs it. Killing the process then loses exactly the unsynced writes, as
+a power cut would. Save and snapshots behave otherwise as in normal mode:
+every Save syncs before it returns, so nothing it acknowledged is lost.
+Close hands what is pending to the operating system unsynced (a clean
+exit is not a power cut); Abandon drops it, simulating the kill in tests.
+
+Metadata is not deferred: creating, renaming, truncating and removing
+files, and syncing directories, reach the operating system at once in
+either mode. Every such change is followed by a sync of its directory
+before anything depends on it, and recovery already copes with a change
+whose directory sync never happened (a leftover temporary file, an
+unconfirmed installed snapshot), so the mode does not model a power cut
+that undoes a metadata change; it models the loss of data writes.
+
+Options.Failpoints marks FailBeforeSync and FailAfterSync around the fsync
+of every Save, for every Raft group of a node that shares the registry.
+An error there fails the Save as a failed fsync would.
+
+Options.SkipFsync plants a bug for chaos tests to find: Save returns
+without fsyncing its records, and a background flush syncs them about once
+a second. A kill cannot reveal it; a power cut loses acknowledged entries
+and hard state. The Saves that install a snapshot, CreateSnapshot and a
+segment's rotation still sync what is pending first, so a lost tail never
+leaves the snapshot files ahead of the log or a hole before the last
+segment: the bug loses a suffix of the log, as skipped fsyncs on a real
+disk would at worst.
 */
 package wal

@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
+	"github.com/squall-chaos/squall/system/fault"
 	"github.com/squall-chaos/squall/system/raft"
 )
 
@@ -22,7 +24,42 @@ type Options struct {
 	// SegmentSize is the size past which the WAL starts a new segment
 	// file; 0 means 64 MiB.
 	SegmentSize int64
+	// LoseUnsynced is the power-loss storage mode: what is written to a
+	// segment or snapshot file and not yet synced is kept in this
+	// process's memory and handed to the operating system only when it is
+	// synced, so that killing the process loses exactly the writes a
+	// power cut would (see the package documentation). Off, the default,
+	// what is written is in the operating system's page cache at once and
+	// survives the process.
+	LoseUnsynced bool
+	// SkipFsync plants a bug: Save returns without fsyncing the records it
+	// wrote, and a background flush syncs them about once a second (on
+	// Clock), so that they do reach the disk, late. Invisible to a process
+	// kill; a power cut (LoseUnsynced, then a kill) loses acknowledged
+	// records. Installing or taking a snapshot still syncs, so the snapshot
+	// files never run ahead of the log.
+	SkipFsync bool
+	// Clock times SkipFsync's background flush. Default: the system clock.
+	Clock fault.Clock
+	// Failpoints, if not nil, is the node's registry: Open registers
+	// FailBeforeSync and FailAfterSync in it, and every Save evaluates
+	// them around its fsync.
+	Failpoints *fault.Failpoints
 }
+
+// Failpoints of the WAL (see Options.Failpoints). Armed with an error,
+// either fails the Save as a failed fsync would: the storage refuses every
+// later write, and the node stops. Armed with crash, the process dies
+// before (with LoseUnsynced: losing the Save's records) or after the Save's
+// records are durable, and before the Save returns.
+const (
+	FailBeforeSync = "wal/before-sync"
+	FailAfterSync  = "wal/after-sync"
+)
+
+// skipFsyncFlushInterval is how often the background flush of the
+// SkipFsync bug syncs what Saves left unsynced.
+const skipFsyncFlushInterval = time.Second
 
 // Open opens the storage in dir for a cluster of peers, creating it if dir
 // is missing or holds no WAL yet, and recovering it otherwise.
@@ -39,12 +76,19 @@ func OpenWithOptions(dir string, peers []uint64, opts Options) (*Storage, error)
 		peers:       slices.Clone(peers),
 		segmentSize: opts.SegmentSize,
 		logger:      opts.Logger,
+		lazy:        opts.LoseUnsynced,
+		skipFsync:   opts.SkipFsync,
+		fps:         opts.Failpoints,
 	}
 	if s.segmentSize <= 0 {
 		s.segmentSize = defaultSegmentSize
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.fps != nil {
+		s.fps.Register(FailBeforeSync, "in a raft group's WAL, after a Save wrote its records and before it fsyncs them (error: the fsync fails and the node stops)")
+		s.fps.Register(FailAfterSync, "in a raft group's WAL, after a Save fsynced its records and before it returns (error: reported as a failed fsync; the node stops)")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("wal: create %s: %w", dir, err)
@@ -71,6 +115,14 @@ func OpenWithOptions(dir string, peers []uint64, opts Options) (*Storage, error)
 		return nil, err
 	}
 	opened = true
+	if s.skipFsync {
+		clock := opts.Clock
+		if clock == nil {
+			clock = fault.SystemClock()
+		}
+		s.stopFlush, s.flushDone = make(chan struct{}), make(chan struct{})
+		go s.flushLoop(clock.NewTicker(skipFsyncFlushInterval))
+	}
 	return s, nil
 }
 
@@ -96,7 +148,7 @@ func (s *Storage) create() error {
 	if err := os.Mkdir(tmp, 0o755); err != nil {
 		return fmt.Errorf("wal: create %s: %w", tmp, err)
 	}
-	f, _, err := createSegment(tmp, 1, s.peers, raft.HardState{})
+	f, _, err := createSegment(tmp, 1, s.peers, raft.HardState{}, s.lazy)
 	if err != nil {
 		return err
 	}
@@ -208,7 +260,7 @@ func (s *Storage) openTail(r *replayed) error {
 		f.Close()
 		return fmt.Errorf("wal: open %s for appending at offset %d: %w", path, r.lastSize, err)
 	}
-	s.file, s.size = f, r.lastSize
+	s.file, s.size = &file{f: f, lazy: s.lazy}, r.lastSize
 	return nil
 }
 

@@ -1,11 +1,13 @@
 package wal
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
 	"testing"
 
+	"github.com/squall-chaos/squall/system/fault"
 	"github.com/squall-chaos/squall/system/raft"
 )
 
@@ -19,25 +21,51 @@ var (
 // through the same random Saves, snapshots and reopens, and checks after
 // every step that the storage reads exactly like the model.
 func TestRandomAgainstMemoryStorage(t *testing.T) {
-	seeds := []uint64{*randomSeed}
-	if *randomSeed == 0 {
-		seeds = seeds[:0]
-		for i := range *randomRuns {
-			seeds = append(seeds, uint64(i+1))
-		}
-	}
-	for _, seed := range seeds {
+	for _, seed := range randomSeeds() {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			if err := randomRun(t, seed, *randomSteps); err != nil {
+			opts := Options{SegmentSize: 1 << 9} // rotate and remove segments often
+			if err := randomRun(t, seed, *randomSteps, opts); err != nil {
 				t.Fatalf("seed %d (rerun with -wal.seed=%d): %v", seed, seed, err)
 			}
 		})
 	}
 }
 
-func randomRun(t *testing.T, seed uint64, steps int) error {
+// TestRandomPowerCutsAgainstMemoryStorage is TestRandomAgainstMemoryStorage
+// in the power-loss mode (LoseUnsynced), where some reopens follow a
+// simulated crash instead of a Close, some of them a crash in the fsync of
+// a Save: whatever was written and not synced is lost, and the storage
+// must still recover exactly what every Save that returned was given.
+func TestRandomPowerCutsAgainstMemoryStorage(t *testing.T) {
+	for _, seed := range randomSeeds() {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			opts := Options{SegmentSize: 1 << 9, LoseUnsynced: true, Failpoints: fault.NewFailpoints(fault.SystemClock(), nil)}
+			opts.Failpoints.SetCrash(func() {}) // the step abandons the storage itself
+			if err := randomRun(t, seed, *randomSteps, opts); err != nil {
+				t.Fatalf("seed %d (rerun with -run PowerCuts -wal.seed=%d): %v", seed, seed, err)
+			}
+		})
+	}
+}
+
+// randomSeeds are the seeds the random tests run: -wal.seed alone, or
+// 1..-wal.runs.
+func randomSeeds() []uint64 {
+	if *randomSeed != 0 {
+		return []uint64{*randomSeed}
+	}
+	var seeds []uint64
+	for i := range *randomRuns {
+		seeds = append(seeds, uint64(i+1))
+	}
+	return seeds
+}
+
+// randomRun runs steps random steps on a storage opened with opts. With
+// opts.LoseUnsynced (and opts.Failpoints) some reopens follow a simulated
+// crash.
+func randomRun(t *testing.T, seed uint64, steps int, opts Options) error {
 	rng := rand.New(rand.NewPCG(seed, seed))
-	opts := Options{SegmentSize: 1 << 9} // rotate and remove segments often
 	dir := t.TempDir()
 	s, err := OpenWithOptions(dir, testPeers, opts)
 	if err != nil {
@@ -92,13 +120,32 @@ func randomRun(t *testing.T, seed uint64, steps int) error {
 			old := &raft.Snapshot{Meta: raft.SnapshotMeta{Index: snap.Meta.Index, Term: term, Peers: testPeers}}
 			what = "install an out-of-date snapshot"
 			err, modelErr = s.Save(raft.HardState{}, nil, old), model.Save(raft.HardState{}, nil, old)
-		default:
+		case !opts.LoseUnsynced || r < 90:
 			what = "reopen"
 			if err := s.Close(); err != nil {
 				return fmt.Errorf("step %d: close: %v", step, err)
 			}
 			if s, err = OpenWithOptions(dir, testPeers, opts); err != nil {
 				return fmt.Errorf("step %d: reopen: %v", step, err)
+			}
+		default:
+			what = "crash and reopen"
+			if r >= 95 {
+				// The Save's records are written, not synced, when the
+				// process dies; the Save never returns, and the model
+				// never sees it.
+				what = "crash in a save's fsync and reopen"
+				if err := opts.Failpoints.Arm(FailBeforeSync, "1*crash"); err != nil {
+					return err
+				}
+				ents := randomEntries(rng, last+1, 1+rng.Uint64N(8), term)
+				if err := s.Save(raft.HardState{Term: term, Commit: hs.Commit}, ents, nil); !errors.Is(err, fault.ErrInjected) {
+					return fmt.Errorf("step %d: save that crashed in its fsync: %v, want an injected failure", step, err)
+				}
+			}
+			s.Abandon()
+			if s, err = OpenWithOptions(dir, testPeers, opts); err != nil {
+				return fmt.Errorf("step %d: reopen after a crash: %v", step, err)
 			}
 		}
 		if testing.Verbose() && *randomSeed != 0 {

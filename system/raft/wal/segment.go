@@ -63,19 +63,20 @@ func listSegments(walDir string) (seqs []uint64, tmps []string, err error) {
 // createSegment atomically creates segment seq in walDir, starting with the
 // cluster record and hs, and returns it open for appending with its size.
 // Built under a temporary name and renamed once synced, a segment file is
-// never seen without its leading cluster record.
-func createSegment(walDir string, seq uint64, peers []uint64, hs raft.HardState) (*os.File, int64, error) {
+// never seen without its leading cluster record. lazy is
+// Options.LoseUnsynced.
+func createSegment(walDir string, seq uint64, peers []uint64, hs raft.HardState, lazy bool) (*file, int64, error) {
 	buf := appendClusterRecord(nil, peers)
 	if !hs.IsEmpty() {
 		buf = appendHardStateRecord(buf, hs)
 	}
 	path := filepath.Join(walDir, segmentName(seq))
 	tmp := path + tmpSuffix
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := openFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, lazy)
 	if err != nil {
 		return nil, 0, fmt.Errorf("wal: create segment: %w", err)
 	}
-	_, err = f.Write(buf)
+	err = f.Write(buf)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -83,12 +84,12 @@ func createSegment(walDir string, seq uint64, peers []uint64, hs raft.HardState)
 		err = os.Rename(tmp, path)
 	}
 	if err != nil {
-		f.Close()
+		f.abandon()
 		os.Remove(tmp)
 		return nil, 0, fmt.Errorf("wal: create segment %s: %w", path, err)
 	}
 	if err := syncDir(walDir); err != nil {
-		f.Close()
+		f.abandon()
 		return nil, 0, err
 	}
 	return f, int64(len(buf)), nil

@@ -98,8 +98,8 @@ func decodeSnapFile(b []byte) (*snapFile, error) {
 	return sf, nil
 }
 
-func writeSnapFile(snapDir string, sf *snapFile) error {
-	return writeFileAtomic(snapDir, filepath.Join(snapDir, snapName(sf.snap.Meta.Index)), encodeSnapFile(sf))
+func writeSnapFile(snapDir string, sf *snapFile, lazy bool) error {
+	return writeFileAtomic(snapDir, filepath.Join(snapDir, snapName(sf.snap.Meta.Index)), encodeSnapFile(sf), lazy)
 }
 
 func readSnapFile(path string) (*snapFile, error) {

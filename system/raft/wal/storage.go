@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/squall-chaos/squall/system/fault"
 	"github.com/squall-chaos/squall/system/raft"
 )
 
@@ -19,15 +21,26 @@ type Storage struct {
 	peers                []uint64 // as given to Open; repeated at the head of every segment
 	segmentSize          int64
 	logger               *slog.Logger
+	lazy                 bool // Options.LoseUnsynced
+	skipFsync            bool // Options.SkipFsync
+	fps                  *fault.Failpoints
+
+	// stopFlush ends SkipFsync's background flush, which closes flushDone
+	// (both nil without SkipFsync); stopOnce guards the close.
+	stopFlush, flushDone chan struct{}
+	stopOnce             sync.Once
 
 	mem  *raft.MemoryStorage
 	lock *os.File // flock on dir/LOCK, held until Close
 
 	mu       sync.Mutex // serialises the writers below
 	segments []segment  // live segment files, oldest first
-	file     *os.File   // the last segment, open for appending
+	file     *file      // the last segment, open for appending
 	size     int64      // bytes in file
 	buf      []byte     // reused to encode one Save's records
+	// unsynced is set while file holds records that a Save wrote and
+	// did not sync (the SkipFsync bug).
+	unsynced bool
 	// err is set once a write may have left the files in a state the
 	// memory does not reflect; every later write returns it. Reopening
 	// recovers.
@@ -63,7 +76,8 @@ func (s *Storage) HardState() raft.HardState { return s.mem.HardState() }
 // Save implements raft.DurableStorage. An installed snapshot goes to its
 // own file first; then the snapshot, entry and hard state records are
 // written with one write and made durable with one fsync, however many
-// entries there are.
+// entries there are. The failpoints FailBeforeSync and FailAfterSync
+// surround the fsync.
 func (s *Storage) Save(hs raft.HardState, ents []raft.Entry, snap *raft.Snapshot) error {
 	installing := !snap.IsEmpty()
 	if hs.IsEmpty() && len(ents) == 0 && !installing {
@@ -88,7 +102,7 @@ func (s *Storage) Save(hs raft.HardState, ents []raft.Entry, snap *raft.Snapshot
 
 	if installing {
 		sf := &snapFile{snap: *snap, installed: true, baseIndex: snap.Meta.Index, baseTerm: snap.Meta.Term}
-		if err := writeSnapFile(s.snapDir, sf); err != nil {
+		if err := writeSnapFile(s.snapDir, sf, s.lazy); err != nil {
 			return s.fail(err)
 		}
 	}
@@ -108,11 +122,20 @@ func (s *Storage) Save(hs raft.HardState, ents []raft.Entry, snap *raft.Snapshot
 	if cap(buf) <= bufRetainLimit {
 		s.buf = buf
 	}
-	if _, err := s.file.Write(buf); err != nil {
+	if err := s.file.Write(buf); err != nil {
 		return s.fail(fmt.Errorf("wal: write %s: %w", s.file.Name(), err))
 	}
-	if err := s.file.Sync(); err != nil {
-		return s.fail(fmt.Errorf("wal: sync %s: %w", s.file.Name(), err))
+	if err := s.eval(FailBeforeSync); err != nil {
+		return s.fail(err)
+	}
+	if s.skipFsync && !installing {
+		// The planted bug: acknowledge now, sync in the background.
+		s.unsynced = true
+	} else if err := s.syncTail(); err != nil {
+		return s.fail(err)
+	}
+	if err := s.eval(FailAfterSync); err != nil {
+		return s.fail(err)
 	}
 	s.size += int64(len(buf))
 	if len(ents) > 0 {
@@ -195,7 +218,15 @@ func (s *Storage) CreateSnapshot(index uint64, peers []uint64, data []byte, reta
 		baseIndex: base,
 		baseTerm:  baseTerm,
 	}
-	if err := writeSnapFile(s.snapDir, sf); err != nil {
+	// Under the SkipFsync bug the log may hold unsynced records up to the
+	// snapshot's index: sync them first, so that a crash never leaves a
+	// snapshot whose log the WAL lost.
+	if s.unsynced {
+		if err := s.syncTail(); err != nil {
+			return s.fail(err)
+		}
+	}
+	if err := writeSnapFile(s.snapDir, sf, s.lazy); err != nil {
 		return s.fail(err)
 	}
 	if err := s.mem.CreateSnapshot(index, peers, data, retain); err != nil {
@@ -225,10 +256,17 @@ func (s *Storage) removeSegmentsThrough(index uint64) error {
 	return nil
 }
 
-// rotate moves appending to a new segment.
+// rotate moves appending to a new segment. The old one is synced first
+// if a Save left it unsynced (the SkipFsync bug): segments before the last
+// are always wholly durable.
 func (s *Storage) rotate() error {
+	if s.unsynced {
+		if err := s.syncTail(); err != nil {
+			return err
+		}
+	}
 	seq := s.segments[len(s.segments)-1].seq + 1
-	f, size, err := createSegment(s.walDir, seq, s.peers, s.mem.HardState())
+	f, size, err := createSegment(s.walDir, seq, s.peers, s.mem.HardState(), s.lazy)
 	if err != nil {
 		return err
 	}
@@ -241,6 +279,60 @@ func (s *Storage) rotate() error {
 	return nil
 }
 
+// syncTail makes everything written to the last segment durable.
+func (s *Storage) syncTail() error {
+	if err := s.file.Sync(); err != nil {
+		return fmt.Errorf("wal: sync %s: %w", s.file.Name(), err)
+	}
+	s.unsynced = false
+	return nil
+}
+
+// eval evaluates the failpoint name, if the storage has a registry.
+func (s *Storage) eval(name string) error {
+	if s.fps == nil {
+		return nil
+	}
+	return s.fps.Eval(context.Background(), name)
+}
+
+// flushLoop is the background flush of the SkipFsync bug: every tick it
+// syncs what Saves left unsynced.
+func (s *Storage) flushLoop(ticker fault.Ticker) {
+	defer close(s.flushDone)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C():
+			s.flushUnsynced()
+		case <-s.stopFlush:
+			return
+		}
+	}
+}
+
+func (s *Storage) flushUnsynced() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil || !s.unsynced {
+		return
+	}
+	if err := s.syncTail(); err != nil {
+		s.logger.Error("wal: background flush failed", "err", err)
+		s.fail(err)
+	}
+}
+
+// stopFlushing ends the background flush, if there is one, and waits for
+// it. It must be called without s.mu held.
+func (s *Storage) stopFlushing() {
+	if s.stopFlush == nil {
+		return
+	}
+	s.stopOnce.Do(func() { close(s.stopFlush) })
+	<-s.flushDone
+}
+
 // fail makes err sticky: after a failed write the files may hold more or
 // less than memory, and only a reopen can tell which.
 func (s *Storage) fail(err error) error {
@@ -248,18 +340,49 @@ func (s *Storage) fail(err error) error {
 	return err
 }
 
-// Close implements raft.DurableStorage.
+// Close implements raft.DurableStorage. What was written and not synced
+// (with LoseUnsynced) is handed to the operating system unsynced, as a
+// process that exits cleanly leaves its writes in the page cache; after a
+// failed write it is dropped.
 func (s *Storage) Close() error {
+	s.stopFlushing()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.file == nil {
 		return errClosed
 	}
-	err := errors.Join(s.file.Close(), s.lock.Close())
+	var err error
+	if s.err != nil {
+		s.file.abandon()
+		err = s.lock.Close()
+	} else {
+		err = errors.Join(s.file.Close(), s.lock.Close())
+	}
 	s.file = nil
 	s.err = errClosed
 	if err != nil {
 		return fmt.Errorf("wal: close %s: %w", s.dir, err)
 	}
 	return nil
+}
+
+// Abandon releases the storage as a process killed at this moment would:
+// it writes and syncs nothing more and closes its files, which releases
+// the directory's lock. With LoseUnsynced, what was written and not synced
+// is lost, as a power cut loses it; without, it is in the operating
+// system's page cache and survives, as it would a kill. It is for tests
+// that simulate a crash without ending their process; Open recovers the
+// directory afterwards as it would after a real crash. The Storage refuses
+// everything once abandoned.
+func (s *Storage) Abandon() {
+	s.stopFlushing()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.file == nil {
+		return
+	}
+	s.file.abandon()
+	s.lock.Close()
+	s.file = nil
+	s.err = errClosed
 }
