@@ -28,12 +28,7 @@ func (percolatorSystem) NodeArgs(node, peers string, spec *Spec) []string {
 	return args
 }
 
-func (percolatorSystem) Bugs() map[string]string {
-	return map[string]string{
-		"skip-write-conflict": "prewrite skips the write-conflict check (lost updates)",
-		"get-ignores-locks":   "reads ignore locks of transactions still committing (read skew)",
-	}
-}
+func (percolatorSystem) Bugs() map[string]string { return bugMap(percolator.PlantedBugs()) }
 
 func (percolatorSystem) status(ctx context.Context, n workloads.Node) (*percolatorpb.StatusResponse, error) {
 	return askNode(ctx, n, func(ctx context.Context, conn *grpc.ClientConn) (*percolatorpb.StatusResponse, error) {

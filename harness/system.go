@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/squall-chaos/squall/system/kv"
 	"github.com/squall-chaos/squall/system/kv/kvpb"
 	"github.com/squall-chaos/squall/workloads"
 )
@@ -81,10 +82,15 @@ func (kvSystem) NodeArgs(node, peers string, spec *Spec) []string {
 	return args
 }
 
-func (kvSystem) Bugs() map[string]string {
-	return map[string]string{
-		"stale-reads": "every node answers reads from its local state, skipping ReadIndex",
+func (kvSystem) Bugs() map[string]string { return bugMap(kv.PlantedBugs()) }
+
+// bugMap is a system's planted bugs, name to description.
+func bugMap(bugs []kv.PlantedBug) map[string]string {
+	m := make(map[string]string, len(bugs))
+	for _, b := range bugs {
+		m[b.Name] = b.Description
 	}
+	return m
 }
 
 // askNode makes one call to node n on a connection of its own, bounded by

@@ -30,15 +30,16 @@ var failActions = []string{FailCrash, FailError, FailSleep}
 // or the leader; an error or a sleep on every running node, acting on a
 // share of the times the point is reached, since a request may be served
 // by any of them. Stop disarms the point everywhere and starts the nodes
-// a crash took down.
+// it took down: by a crash, or by an error where a node cannot go on (a
+// failed fsync stops it).
 type Failpoint struct {
 	actions []string
 	points  []string // restricts the catalog; empty for all of it
 
-	mu      sync.Mutex
-	armed   string   // the point armed, "" when healed
-	spec    string   // and how
-	crashed []string // nodes armed to crash
+	mu    sync.Mutex
+	armed string   // the point armed, "" when healed
+	spec  string   // and how
+	nodes []string // the nodes it is armed on, which it may take down
 	// frozen maps nodes Stop found paused to the point to disarm when
 	// they are thawed (NodeResumed).
 	frozen map[string]string
@@ -49,8 +50,8 @@ type FailpointEvent struct {
 	Point string   `json:"point,omitempty"`
 	Spec  string   `json:"spec,omitempty"`
 	Nodes []string `json:"nodes,omitempty"`
-	// Restarted lists the nodes Stop started after a crash; Disarmed
-	// those it disarmed.
+	// Restarted lists the nodes Stop started (the point took them down);
+	// Disarmed those it disarmed.
 	Restarted []string `json:"restarted,omitempty"`
 	Disarmed  []string `json:"disarmed,omitempty"`
 	// Frozen lists nodes Stop found paused: they are disarmed when thawed.
@@ -122,7 +123,6 @@ func (f *Failpoint) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, 
 			return ev, fmt.Errorf("failpoint: %w", err)
 		}
 		ev.Spec = "1*crash"
-		f.crashed = append(f.crashed, nodes...)
 	case FailError:
 		nodes = up
 		ev.Spec = fmt.Sprintf("%d%%error(injected by the squall nemesis)", []int{10, 50, 100}[rng.IntN(3)])
@@ -131,6 +131,7 @@ func (f *Failpoint) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, 
 		ev.Spec = fmt.Sprintf("%d%%sleep(%dms)", []int{10, 50, 100}[rng.IntN(3)], 10+rng.IntN(491))
 	}
 	f.armed, f.spec = ev.Point, ev.Spec
+	f.nodes = append(f.nodes, nodes...)
 	for _, node := range nodes {
 		if err := c.ArmFailpoint(ctx, node, ev.Point, ev.Spec); err != nil {
 			return ev, fmt.Errorf("arm %s with %s on node %s: %w", ev.Point, ev.Spec, node, err)
@@ -141,7 +142,7 @@ func (f *Failpoint) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, 
 }
 
 // Stop disarms the armed point on every running node and starts the
-// nodes a crash took down. A node that fails to start stays on the list
+// armed nodes that are down. A node that fails to start stays on the list
 // for the next Stop.
 func (f *Failpoint) Stop(ctx context.Context, c Cluster) (any, error) {
 	f.mu.Lock()
@@ -166,23 +167,26 @@ func (f *Failpoint) Stop(ctx context.Context, c Cluster) (any, error) {
 			}
 		}
 	}
+	// A crash takes its node down, and so does an error where the node
+	// cannot go on (a failed fsync, a failed apply): start every armed
+	// node that is down.
 	var still []string
-	for _, node := range f.crashed {
+	for _, node := range f.nodes {
 		st, err := c.State(ctx, node)
 		if err == nil && st != NodeDown {
-			continue // the point was never reached, or another family restarted it
+			continue // still up, or another family restarted it
 		}
 		if err == nil {
 			err = c.Start(ctx, node)
 		}
 		if err != nil {
 			still = append(still, node)
-			errs = append(errs, fmt.Errorf("restart node %s after its crash: %w", node, err))
+			errs = append(errs, fmt.Errorf("restart node %s, which the failpoint took down: %w", node, err))
 			continue
 		}
 		ev.Restarted = append(ev.Restarted, node)
 	}
-	f.crashed = still
+	f.nodes = slices.Compact(slices.Sorted(slices.Values(still)))
 	if len(errs) == 0 {
 		f.armed, f.spec = "", ""
 	}

@@ -423,3 +423,24 @@ func TestFrozenNodeHealedOnThaw(t *testing.T) {
 		}
 	}
 }
+
+// TestFailpointRestartsNodesAnErrorStopped: an error at a storage point
+// stops the node (a failed fsync cannot be gone on from); Stop starts
+// every armed node it finds down, not only those armed to crash.
+func TestFailpointRestartsNodesAnErrorStopped(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeCluster(3)
+	c.points = []string{"wal/before-sync"}
+	f, _ := NewFailpoint(FailError)
+	if _, err := f.Start(ctx, c, rng(1)); err != nil {
+		t.Fatal(err)
+	}
+	c.Kill(ctx, "n2") // the node stops on the injected error
+	desc, err := f.Stop(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := desc.(FailpointEvent).Restarted; !slices.Equal(got, []string{"n2"}) || len(c.down()) != 0 {
+		t.Errorf("restarted %v, down %v; want n2 restarted", got, c.down())
+	}
+}
