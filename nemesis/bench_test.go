@@ -30,7 +30,7 @@ func BenchmarkApplyHeal(b *testing.B) {
 		RunID: fmt.Sprintf("bench-%d", time.Now().UnixNano()),
 		Nodes: nodes,
 		NodeArgs: func(node, peers string) []string {
-			return []string{"node", "--system", "kv", "--id", node, "--peers", peers, "--data", runtime.DataDir}
+			return []string{"node", "--system", "kv", "--id", node, "--peers", peers, "--data", runtime.DataDir, "--lose-unsynced"}
 		},
 		NetFaults: true,
 	})

@@ -94,7 +94,7 @@ func (f *Failpoint) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, 
 		return ev, fmt.Errorf("failpoint: %w", err)
 	}
 	if len(up) == 0 {
-		return ev, errors.New("failpoint: no node is running")
+		return ev, fmt.Errorf("failpoint: no node is up to arm: %w", ErrSkipped)
 	}
 	catalog, err := c.Failpoints(ctx, up[0])
 	if err != nil {

@@ -41,8 +41,8 @@ func TestPauseFreezesAndThaws(t *testing.T) {
 	}
 }
 
-// TestPauseOfKilledNode: a paused node that another family killed has
-// nothing left to thaw; Stop says so and does not fail.
+// TestPauseOfKilledNode: a paused node that another family killed (and
+// restarted) has nothing left to thaw; Stop says so and does not fail.
 func TestPauseOfKilledNode(t *testing.T) {
 	ctx := context.Background()
 	c := newFakeCluster(3)
@@ -50,6 +50,7 @@ func TestPauseOfKilledNode(t *testing.T) {
 	desc, _ := p.Start(ctx, c, rng(1))
 	node := desc.(PauseEvent).Paused[0]
 	c.Kill(ctx, node)
+	c.Start(ctx, node) // another family restarted it: a new process, not frozen
 	desc, err := p.Stop(ctx, c)
 	if err != nil {
 		t.Fatal(err)

@@ -29,8 +29,9 @@ type PauseEvent struct {
 	Mode    string   `json:"mode,omitempty"`
 	Paused  []string `json:"paused,omitempty"`
 	Resumed []string `json:"resumed,omitempty"`
-	// Gone lists paused nodes that were down by the time Stop came (killed
-	// by another family): there is nothing left to thaw.
+	// Gone lists paused nodes whose frozen process was gone by the time
+	// Stop came (another family killed, and maybe restarted, the node):
+	// there is nothing left to thaw.
 	Gone []string `json:"gone,omitempty"`
 	Note string   `json:"note,omitempty"`
 }
@@ -85,7 +86,9 @@ func (p *Pause) Stop(ctx context.Context, c Cluster) (any, error) {
 	var still []string
 	var errs []error
 	for _, node := range p.paused {
-		if st, err := c.State(ctx, node); err == nil && st == NodeDown {
+		if st, err := c.State(ctx, node); err == nil && st != NodePaused {
+			// Killed by another family, and maybe restarted since: its
+			// frozen process is gone.
 			ev.Gone = append(ev.Gone, node)
 			continue
 		}

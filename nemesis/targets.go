@@ -23,7 +23,7 @@ const (
 // candidate, is replaced by a node at random, and note says so.
 func pickTargets(ctx context.Context, c Cluster, mode string, n int, candidates []string, rng *rand.Rand) (targets []string, note string, err error) {
 	if len(candidates) == 0 {
-		return nil, "", fmt.Errorf("%s: no node to act on", mode)
+		return nil, "", fmt.Errorf("%s: no node to act on: %w", mode, ErrSkipped)
 	}
 	pool := shuffled(candidates, rng)
 	switch mode {
@@ -34,7 +34,7 @@ func pickTargets(ctx context.Context, c Cluster, mode string, n int, candidates 
 		return sorted(pool[:1+rng.IntN(most)]), "", nil
 	case TargetMajority:
 		if len(pool) < majority(n) {
-			return nil, "", fmt.Errorf("%s: %d of %d nodes can be acted on, fewer than a majority", mode, len(pool), n)
+			return nil, "", fmt.Errorf("%s: %d of %d nodes can be acted on, fewer than a majority: %w", mode, len(pool), n, ErrSkipped)
 		}
 		return sorted(pool[:majority(n)]), "", nil
 	case TargetAll:
