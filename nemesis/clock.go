@@ -42,7 +42,8 @@ const (
 // is in force gets its change again, as a machine's clock stays wrong
 // across a process restart.
 type Clock struct {
-	modes []string
+	modes   []string // what to do
+	targets []string // to which nodes
 
 	mu      sync.Mutex
 	mode    string
@@ -65,15 +66,16 @@ type ClockEvent struct {
 	Note   string   `json:"note,omitempty"`
 }
 
-// NewClock returns a clock fault that picks its mode (ClockBump,
-// ClockStrobe, ClockSkew) at random among modes on each Start; no modes
-// means all.
+// NewClock returns a clock fault that picks, on each Start, a mode
+// (ClockBump, ClockStrobe, ClockSkew) and a target (TargetOne,
+// TargetMinority, TargetLeader) at random among those named in modes; no
+// mode or no target named means all of them.
 func NewClock(modes ...string) (*Clock, error) {
-	modes, err := checkModes("clock", modes, clockModes)
+	kinds, targets, err := splitModes("clock", modes, clockModes, clockTargets)
 	if err != nil {
 		return nil, err
 	}
-	return &Clock{modes: modes}, nil
+	return &Clock{modes: kinds, targets: targets}, nil
 }
 
 func (k *Clock) Name() string { return "clock" }
@@ -84,7 +86,7 @@ func (k *Clock) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, erro
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	mode := k.modes[rng.IntN(len(k.modes))]
-	target := clockTargets[rng.IntN(len(clockTargets))]
+	target := k.targets[rng.IntN(len(k.targets))]
 	ev := ClockEvent{Mode: mode, Target: target, Changes: map[string]ClockChange{}}
 	up, err := nodesIn(ctx, c, NodeUp) // a frozen node cannot answer
 	if err != nil {

@@ -12,8 +12,14 @@ import (
 type Family struct {
 	Name string
 	// Modes are the family's modes; a choice of the family with none
-	// takes them all (but those the kernel cannot do, see Choice).
+	// takes them all (but those the kernel cannot do, see Choice). Some
+	// families' modes are of two sorts, what a fault does (its kinds) and
+	// which nodes it acts on (its targets): naming only targets takes
+	// every kind, and the other way round.
 	Modes []string
+	// kinds are the modes that say what a fault does, where some modes
+	// are targets; nil when every mode is a kind.
+	kinds []string
 	// Usage says in a line what the family does and what its modes are.
 	Usage string
 	// needs maps a mode to the kernel features it needs in the nodes'
@@ -34,11 +40,11 @@ var families = []Family{
 	{Name: "pause", Modes: pauseModes,
 		Usage: "freeze nodes (Docker pause, the cgroup freezer) and thaw them: one, minority, leader",
 		build: func(m ...string) (Fault, error) { return NewPause(m...) }},
-	{Name: "clock", Modes: clockModes,
-		Usage: "change the injectable clock of one node, a minority or the leader: bump (jump up to 5s), strobe (flip every few ms), skew (1.5-4x fast or slow)",
+	{Name: "clock", Modes: append(slices.Clone(clockModes), clockTargets...), kinds: clockModes,
+		Usage: "change nodes' injectable clocks: bump (jump up to 5s), strobe (flip every few ms), skew (1.5-4x fast or slow); on one, minority or leader",
 		build: func(m ...string) (Fault, error) { return NewClock(m...) }},
-	{Name: "loss", Modes: lossModes,
-		Usage: "degrade the network of one node, a minority or all: drop (5-50% of packets, nftables), bandwidth (32 KiB/s-1 MiB/s, tbf), delay (20-200ms, netem)",
+	{Name: "loss", Modes: append(slices.Clone(lossModes), lossTargets...), kinds: lossModes,
+		Usage: "degrade nodes' network: drop (10-50% of packets, nftables), bandwidth (32 KiB/s-1 MiB/s, tbf), delay (20-200ms, netem); on one, minority, leader or all",
 		needs: map[string][]string{LossDrop: {netfault.FeatureNftables}, LossBandwidth: {netfault.FeatureTbf}, LossDelay: {netfault.FeatureNetem}},
 		build: func(m ...string) (Fault, error) { return NewLoss(m...) }},
 	{Name: "failpoint", Modes: failActions,
@@ -166,16 +172,35 @@ func ParseChoices(items []string) ([]Choice, error) {
 	return choices, nil
 }
 
+// kindsOf is c's kinds (the modes that say what a fault does, which are
+// what needs kernel features) and whether c named them, and c's other
+// modes (targets).
+func (c Choice) kindsOf() (kinds []string, explicit bool, rest []string) {
+	f, _ := familyNamed(c.Family)
+	all := f.kinds
+	if all == nil {
+		all = f.Modes
+	}
+	for _, m := range c.Modes {
+		if slices.Contains(all, m) {
+			kinds = append(kinds, m)
+		} else {
+			rest = append(rest, m)
+		}
+	}
+	if len(kinds) > 0 {
+		return kinds, true, rest
+	}
+	return slices.Clone(all), false, rest
+}
+
 // Needs lists the kernel features the choice's modes need, each with the
 // modes that need it.
 func (c Choice) Needs() map[string][]string {
 	f, _ := familyNamed(c.Family)
-	modes := c.Modes
-	if len(modes) == 0 {
-		modes = f.Modes
-	}
+	kinds, _, _ := c.kindsOf()
 	needs := map[string][]string{}
-	for _, m := range modes {
+	for _, m := range kinds {
 		for _, feature := range append(slices.Clone(f.needs[""]), f.needs[m]...) {
 			needs[feature] = append(needs[feature], m)
 		}
@@ -184,17 +209,13 @@ func (c Choice) Needs() map[string][]string {
 }
 
 // Without drops the modes that need an unsupported feature from a choice
-// that named no modes, and reports which it dropped; a choice that named
-// such a mode, or has no mode left, is refused.
+// that named none of its kinds, and reports which it dropped; a choice
+// that named such a mode, or has no kind left, is refused.
 func (c Choice) Without(unsupported map[string]error) (Choice, []string, error) {
 	f, _ := familyNamed(c.Family)
-	explicit := len(c.Modes) > 0
-	modes := c.Modes
-	if !explicit {
-		modes = f.Modes
-	}
+	kinds, explicit, rest := c.kindsOf()
 	var kept, dropped []string
-	for _, m := range modes {
+	for _, m := range kinds {
 		var why error
 		for _, feature := range append(slices.Clone(f.needs[""]), f.needs[m]...) {
 			if err := unsupported[feature]; err != nil {
@@ -211,10 +232,10 @@ func (c Choice) Without(unsupported map[string]error) (Choice, []string, error) 
 		}
 	}
 	if len(kept) == 0 {
-		return c, nil, fmt.Errorf("--nemesis %s cannot work here: none of its modes (%s) can", c.Family, strings.Join(modes, ", "))
+		return c, nil, fmt.Errorf("--nemesis %s cannot work here: none of its modes (%s) can", c.Family, strings.Join(kinds, ", "))
 	}
 	if len(dropped) > 0 {
-		return Choice{Family: c.Family, Modes: kept}, dropped, nil
+		return Choice{Family: c.Family, Modes: append(kept, rest...)}, dropped, nil
 	}
 	return c, nil, nil
 }
@@ -234,6 +255,28 @@ func Build(choices []Choice) ([]Fault, error) {
 		faults = append(faults, fault)
 	}
 	return faults, nil
+}
+
+// splitModes sorts modes into kinds (what a fault does) and targets (to
+// which nodes); each list is all of its kind if modes names none.
+func splitModes(family string, modes, allKinds, allTargets []string) (kinds, targets []string, err error) {
+	for _, m := range modes {
+		switch {
+		case slices.Contains(allKinds, m):
+			kinds = append(kinds, m)
+		case slices.Contains(allTargets, m):
+			targets = append(targets, m)
+		default:
+			return nil, nil, fmt.Errorf("%s mode %q: want one of %s, or a target: %s", family, m, strings.Join(allKinds, ", "), strings.Join(allTargets, ", "))
+		}
+	}
+	if len(kinds) == 0 {
+		kinds = slices.Clone(allKinds)
+	}
+	if len(targets) == 0 {
+		targets = slices.Clone(allTargets)
+	}
+	return kinds, targets, nil
 }
 
 // checkModes returns modes, or all of them if modes is empty, after

@@ -445,3 +445,34 @@ func TestFailpointRestartsNodesAnErrorStopped(t *testing.T) {
 		t.Errorf("restarted %v, down %v; want n2 restarted", got, c.down())
 	}
 }
+
+// TestTargetModes: a clock or loss fault can be aimed (clock:leader), and
+// a choice of targets alone keeps every kind, the kernel permitting.
+func TestTargetModes(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeCluster(5)
+	c.leader = "n4"
+	k, err := NewClock(ClockStrobe, TargetLeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seed := range uint64(10) {
+		desc, err := k.Start(ctx, c, rng(seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := desc.(ClockEvent)
+		if ev.Mode != ClockStrobe || ev.Target != TargetLeader || len(ev.Changes) != 1 || ev.Changes["n4"].StrobePeriod == 0 {
+			t.Fatalf("clock:strobe,clock:leader did %+v", ev)
+		}
+		k.Stop(ctx, c)
+	}
+	if _, err := NewClock("sideways"); err == nil || !strings.Contains(err.Error(), "leader") {
+		t.Errorf("a bad clock mode: %v, want an error listing kinds and targets", err)
+	}
+	noNetem := map[string]error{netfault.FeatureNetem: errors.New("no netem")}
+	got, dropped, err := Choice{Family: "loss", Modes: []string{TargetLeader}}.Without(noNetem)
+	if err != nil || !slices.Equal(got.Modes, []string{LossDrop, LossBandwidth, TargetLeader}) || !slices.Equal(dropped, []string{LossDelay}) {
+		t.Errorf("loss:leader without netem: %+v, dropped %v, %v", got, dropped, err)
+	}
+}

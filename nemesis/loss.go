@@ -24,10 +24,10 @@ const (
 var lossModes = []string{LossDrop, LossBandwidth, LossDelay}
 
 // lossTargets are the nodes a loss fault picks.
-var lossTargets = []string{TargetOne, TargetMinority, TargetAll}
+var lossTargets = []string{TargetOne, TargetMinority, TargetLeader, TargetAll}
 
 // Ranges Start draws from.
-var lossPercents = []int{5, 10, 20, 30, 50}
+var lossPercents = []int{10, 20, 30, 50}
 
 const (
 	minRate, maxRate   = 32 << 10, 1 << 20 // bytes per second
@@ -36,7 +36,8 @@ const (
 )
 
 // Loss is the degraded-network fault family: packets dropped at random,
-// bandwidth limited, or packets delayed, on one node, a minority or all.
+// bandwidth limited, or packets delayed, on one node, a minority, the
+// leader or all.
 // Its drop rules live in an nftables table of their own (squall-loss), so
 // a partition (squall-partition) can be in force at the same time without
 // either healing the other; bandwidth and delay set the root queue of the
@@ -45,7 +46,8 @@ const (
 // to the node too, as it would a real client's. A node that restarts
 // comes up in a new namespace: NodeRestarted gives it its state again.
 type Loss struct {
-	modes []string
+	modes   []string // what to do
+	targets []string // to which nodes
 
 	mu      sync.Mutex
 	mode    string
@@ -64,15 +66,16 @@ type LossEvent struct {
 	Note    string                     `json:"note,omitempty"`
 }
 
-// NewLoss returns a loss fault that picks its mode (LossDrop,
-// LossBandwidth, LossDelay) at random among modes on each Start; no modes
-// means all.
+// NewLoss returns a loss fault that picks, on each Start, a mode
+// (LossDrop, LossBandwidth, LossDelay) and a target (TargetOne,
+// TargetMinority, TargetLeader, TargetAll) at random among those named in
+// modes; no mode or no target named means all of them.
 func NewLoss(modes ...string) (*Loss, error) {
-	modes, err := checkModes("loss", modes, lossModes)
+	kinds, targets, err := splitModes("loss", modes, lossModes, lossTargets)
 	if err != nil {
 		return nil, err
 	}
-	return &Loss{modes: modes}, nil
+	return &Loss{modes: kinds, targets: targets}, nil
 }
 
 func (l *Loss) Name() string { return netfault.ShapingFamily }
@@ -83,7 +86,7 @@ func (l *Loss) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, error
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	mode := l.modes[rng.IntN(len(l.modes))]
-	target := lossTargets[rng.IntN(len(lossTargets))]
+	target := l.targets[rng.IntN(len(l.targets))]
 	ev := LossEvent{Mode: mode, Target: target, Changes: map[string]netfault.Change{}}
 	up, err := nodesIn(ctx, c, NodeUp, NodePaused)
 	if err != nil {

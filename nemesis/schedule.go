@@ -181,15 +181,19 @@ func (p *planner) next() Step {
 	return step
 }
 
-// sleepUntil waits until t and reports whether ctx is still live.
+// sleepUntil waits until t and reports whether ctx is still live. A step
+// already due when ctx ends is not taken.
 func sleepUntil(ctx context.Context, t time.Time) bool {
+	if ctx.Err() != nil {
+		return false
+	}
 	timer := time.NewTimer(time.Until(t))
 	defer timer.Stop()
 	select {
 	case <-ctx.Done():
 		return false
 	case <-timer.C:
-		return true
+		return ctx.Err() == nil
 	}
 }
 

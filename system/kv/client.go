@@ -34,8 +34,12 @@ type ClientConfig struct {
 	Pool *ConnPool
 	// ReadFrom names a node that reads go to first, as a Jepsen client is
 	// bound to its node; any node serves linearizable reads (followers ask
-	// the leader for a read index). If that node cannot answer, the read
-	// goes to the leader. Empty: reads go to the leader.
+	// the leader for a read index). A read waits for that node up to half
+	// the time the caller's context has left (at least AttemptTimeout), as
+	// a client bound to a node waits for it, so that a node that is slow,
+	// or frozen and thawed, answers what was asked of it; if it cannot
+	// answer, the read goes to the leader in the time left. Empty: reads
+	// go to the leader.
 	ReadFrom string
 }
 
@@ -101,7 +105,11 @@ func (c *Client) Close() error {
 // Get reads key; found is false if it does not exist.
 func (c *Client) Get(ctx context.Context, key string) (*kvpb.GetResponse, error) {
 	if c.cfg.ReadFrom != "" {
-		actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+		wait := c.cfg.AttemptTimeout
+		if deadline, ok := ctx.Deadline(); ok {
+			wait = max(wait, -c.cfg.Clock.Since(deadline)/2)
+		}
+		actx, cancel := context.WithTimeout(ctx, wait)
 		resp, err := c.GetFrom(actx, c.cfg.ReadFrom, key)
 		cancel()
 		if err == nil {
