@@ -189,7 +189,7 @@ func nodeHealthCommand() *cli.Command {
 		Usage: "exit 0 if the node at --addr serves (with --leader: and knows a leader for each of its groups)",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:7000", Usage: "node address"},
-			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Second},
+			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Second, Usage: "how long to wait for the node to answer"},
 			&cli.BoolFlag{Name: "leader", Usage: "also require that the node knows a leader (every group's, for percolator)"},
 		},
 		Action: func(c *cli.Context) error {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/squall-chaos/squall/nemesis"
 )
 
@@ -143,4 +145,21 @@ func TestDynamicBinaryOutsideTheTree(t *testing.T) {
 	if _, err := os.Stat(store); !os.IsNotExist(err) {
 		t.Errorf("the refused run created the store")
 	}
+}
+
+// TestEveryFlagIsDescribed: every flag of every command says what it is
+// for.
+func TestEveryFlagIsDescribed(t *testing.T) {
+	var walk func(path string, cmds []*cli.Command)
+	walk = func(path string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			for _, f := range c.Flags {
+				if d, ok := f.(cli.DocGenerationFlag); ok && d.GetUsage() == "" {
+					t.Errorf("squall %s%s --%s has no description", path, c.Name, f.Names()[0])
+				}
+			}
+			walk(path+c.Name+" ", c.Subcommands)
+		}
+	}
+	walk("", newApp(nil, nil).Commands)
 }
