@@ -58,12 +58,21 @@ type mop struct {
 	// n is the length of the list a committed txn's read saw; -1 if
 	// unknown (the txn did not commit), -2 once the read turned out
 	// incompatible with its key's version order.
-	n    int32
+	n int32
+	// own is how many of a committed read's last elements are the txn's
+	// own earlier appends to the key; the n-own before them are what
+	// other txns committed (see committedLen).
+	own  int32
 	kind mopKind
 	// external marks a committed read that comes before the txn's own
-	// appends to its key: the reads that tell what other txns did.
+	// appends to its key and reads of it: the first look at what other
+	// txns did, which lost updates are judged by.
 	external bool
 }
+
+// committedLen is how much of the list the read m saw other txns
+// committed: its length without the txn's own appends at its end.
+func (m *mop) committedLen() int32 { return m.n - m.own }
 
 const (
 	unknownLength      = -1

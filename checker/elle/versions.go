@@ -71,18 +71,35 @@ func (c *checkState) checkReads() {
 	}
 }
 
-// isPrefix reports whether the read mops[j] of tx is a prefix of its key's
-// version order.
+// isPrefix reports whether the read mops[j] of tx is consistent with its
+// key's version order: what other txns committed is a prefix of it, and
+// the txn's own appends after that come later in it, in order (a read
+// committed txn may read its own appends on top of an older state than
+// the one it commits on).
 func (c *checkState) isPrefix(tx *txn, j int32) bool {
 	m := &c.mops[j]
 	version := c.keys[m.key].version
-	if int(m.n) > len(version) {
+	base := m.committedLen()
+	if int(base) > len(version) {
 		return false
 	}
-	for p, v := range readList(c.h, tx.complete, int(j-tx.first)) {
+	list := readList(c.h, tx.complete, int(j-tx.first))
+	for p, v := range list[:base] {
 		if e, _ := history.Int(v); e != c.appends[version[p]].elem {
 			return false
 		}
+	}
+	after := base - 1
+	for _, v := range list[base:] {
+		e, _ := history.Int(v)
+		p := c.appends[c.appendIDs[keyElem{m.key, e}]].pos
+		if p < 0 {
+			continue // no read holds it: it may come after them all
+		}
+		if p <= after {
+			return false
+		}
+		after = p
 	}
 	return true
 }
@@ -104,13 +121,14 @@ func (c *checkState) checkObserved(t, j int32) {
 		}
 		return
 	}
-	if ks.firstAborted >= 0 && m.n > ks.firstAborted {
+	base := m.committedLen()
+	if ks.firstAborted >= 0 && base > ks.firstAborted {
 		c.reportAbortedRead(t, j, ks.version[ks.firstAborted])
 	}
-	if m.n > 0 {
-		a := &c.appends[ks.version[m.n-1]]
+	if base > 0 {
+		a := &c.appends[ks.version[base-1]]
 		if a.txn >= 0 && a.txn != t && !a.final {
-			c.reportIntermediateRead(t, j, ks.version[m.n-1])
+			c.reportIntermediateRead(t, j, ks.version[base-1])
 		}
 	}
 }
