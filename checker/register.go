@@ -19,6 +19,14 @@ import (
 //	cas   invoke ["r3", [4, 5]]  ok: it found 4 and wrote 5;
 //	                             fail: it found something else
 //
+// A cas that failed because it found another value is evidence, as in
+// porcupine's etcd model: at some moment between its invoke and its
+// completion the register did not hold the value it expected. A cas
+// failed that way when its completion is fail with no error, or with the
+// error CASValueDiffers (what squall's clients record); a cas that failed
+// with any other error (a conflict, no leader) may never have looked, and
+// is left out, like every other failed operation.
+//
 // Operations are partitioned by key, so porcupine checks each register on
 // its own.
 var RegisterModel = Model{
@@ -53,6 +61,10 @@ type registerInput struct {
 	expected int64
 }
 
+// CASValueDiffers is the error of a cas that failed because the register
+// held another value than the one it expected.
+const CASValueDiffers = "cas: value differs"
+
 // registerOutput is what an operation saw.
 type registerOutput struct {
 	// value is what a read returned; present is false for null.
@@ -61,6 +73,8 @@ type registerOutput struct {
 	// unknown marks an operation that ended info: whether and when it took
 	// effect is unknown.
 	unknown bool
+	// differed marks a cas that failed because it found another value.
+	differed bool
 }
 
 // registerState is one register's value; the zero value is absent.
@@ -85,6 +99,9 @@ func registerStep(state, input, output any) (bool, any) {
 		return true, registerState{value: in.arg, present: true}
 	default: // registerCAS
 		found := s == registerState{value: in.expected, present: true}
+		if out.differed {
+			return !found, s
+		}
 		if found {
 			return true, registerState{value: in.arg, present: true}
 		}
@@ -116,6 +133,9 @@ func describeRegisterOp(input, output any) string {
 	default:
 		s = "cas " + strconv.FormatInt(in.expected, 10) + "->" + strconv.FormatInt(in.arg, 10)
 	}
+	if out.differed {
+		s += " (failed: found another value)"
+	}
 	if out.unknown {
 		s += " (info)"
 	}
@@ -139,10 +159,12 @@ func partitionByKey(ops []porcupine.Operation) [][]porcupine.Operation {
 }
 
 // registerOperations turns the client operations of h into porcupine's.
-// Failed operations did not happen and are left out, as are reads that
-// ended info (they changed nothing). Writes and cas operations that ended
-// info, or never ended, may have taken effect at any time after their
-// invoke: they return at infinity, which is after every other event.
+// Failed operations did not happen and are left out, except a cas that
+// failed because it found another value (see RegisterModel), as are reads
+// that ended info (they changed nothing). Writes and cas operations that
+// ended info, or never ended, may have taken effect at any time after
+// their invoke: they return at infinity, which is after every other
+// event.
 func registerOperations(h history.History) ([]porcupine.Operation, error) {
 	infinity := int64(0)
 	for i := range h {
@@ -152,7 +174,8 @@ func registerOperations(h history.History) ([]porcupine.Operation, error) {
 	ops := make([]porcupine.Operation, 0, len(pairs))
 	for _, p := range pairs {
 		inv, done := p.Invoke, p.Completion
-		if done != nil && done.Type == history.Fail {
+		differed := done != nil && done.Type == history.Fail && inv.F == "cas" && casDiffered(done)
+		if done != nil && done.Type == history.Fail && !differed {
 			continue
 		}
 		unknown := done == nil || done.Type == history.Info
@@ -163,7 +186,7 @@ func registerOperations(h history.History) ([]porcupine.Operation, error) {
 		if err != nil {
 			return nil, err
 		}
-		out := registerOutput{unknown: unknown}
+		out := registerOutput{unknown: unknown, differed: differed}
 		meta := OpMeta{Key: in.key, Process: inv.Process, Invoke: inv.Index, Completion: -1, Node: inv.Node}
 		ret := infinity
 		if done != nil {
@@ -198,7 +221,9 @@ func registerOperations(h history.History) ([]porcupine.Operation, error) {
 //   - One whose value nobody read or expected changed nothing anyone
 //     saw: if it took effect, whatever happened until the next write is
 //     the same as if it had not (an info cas that would now find its
-//     value can take effect at the end instead). It is left out.
+//     value can take effect at the end instead). It is left out, unless
+//     a cas of its key failed because it found another value, which may
+//     have been the one it wrote.
 //   - One whose value was read (or found by a cas) that ended ok must
 //     have taken effect before that read returned, if it is the only
 //     operation that wrote the value: that return bounds it.
@@ -209,7 +234,11 @@ func boundUnknownWrites(ops []porcupine.Operation) []porcupine.Operation {
 	}
 	writers := make(map[keyValue]int)
 	expected := make(map[keyValue]bool) // read, or expected by a cas
-	seenBy := make(map[keyValue]int64)  // the earliest return of an ok op that saw it
+	// A cas that found another value saw the register hold something
+	// else than what it expected: whatever an unknown write of the key
+	// wrote may have been that.
+	sawOther := make(map[string]bool)
+	seenBy := make(map[keyValue]int64) // the earliest return of an ok op that saw it
 	saw := func(kv keyValue, ret int64, definite bool) {
 		expected[kv] = true
 		if definite {
@@ -228,6 +257,10 @@ func boundUnknownWrites(ops []porcupine.Operation) []porcupine.Operation {
 		case registerWrite:
 			writers[keyValue{in.key, in.arg}]++
 		case registerCAS:
+			if out.differed {
+				sawOther[in.key] = true
+				continue
+			}
 			writers[keyValue{in.key, in.arg}]++
 			saw(keyValue{in.key, in.expected}, op.Return, !out.unknown)
 		}
@@ -237,7 +270,7 @@ func boundUnknownWrites(ops []porcupine.Operation) []porcupine.Operation {
 		in, out := op.Input.(registerInput), op.Output.(registerOutput)
 		if out.unknown && in.f != registerRead {
 			kv := keyValue{in.key, in.arg}
-			if !expected[kv] {
+			if !expected[kv] && !sawOther[in.key] {
 				continue
 			}
 			if ret, ok := seenBy[kv]; ok && writers[kv] == 1 {
@@ -247,6 +280,12 @@ func boundUnknownWrites(ops []porcupine.Operation) []porcupine.Operation {
 		kept = append(kept, op)
 	}
 	return kept
+}
+
+// casDiffered reports whether a failed cas's completion says it failed
+// because the register held another value.
+func casDiffered(done *history.Op) bool {
+	return done.Error == "" || done.Error == CASValueDiffers
 }
 
 func decodeRegisterInput(op *history.Op) (registerInput, error) {
