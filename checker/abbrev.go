@@ -25,6 +25,8 @@ const (
 	shownElems = 12
 	shownHead  = 4
 	shownTail  = 3
+	// shownText bounds the text of a value as a whole.
+	shownText = 400
 )
 
 // AbbreviateString returns s, or, if it is long, its start followed by
@@ -42,11 +44,19 @@ func AbbreviateString(s string) string {
 
 // Abbreviate formats v as fmt's %v does, except that long strings, lists
 // and maps, at any depth, are cut (see AbbreviateString), and the result
-// as a whole is kept short.
+// as a whole is kept under shownText bytes.
 func Abbreviate(v any) string {
 	var b strings.Builder
 	abbreviate(&b, reflect.ValueOf(v), 0)
-	return AbbreviateString(b.String())
+	s := b.String()
+	if len(s) <= shownText {
+		return s
+	}
+	cut := shownText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // size writes a byte count for people.

@@ -3,7 +3,6 @@ package checker
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"strconv"
 
 	"github.com/anishathalye/porcupine"
@@ -142,22 +141,6 @@ func describeRegisterOp(input, output any) string {
 	return s
 }
 
-func partitionByKey(ops []porcupine.Operation) [][]porcupine.Operation {
-	index := make(map[string]int)
-	var parts [][]porcupine.Operation
-	for _, op := range ops {
-		key := op.Input.(registerInput).key
-		i, ok := index[key]
-		if !ok {
-			i = len(parts)
-			index[key] = i
-			parts = append(parts, nil)
-		}
-		parts[i] = append(parts[i], op)
-	}
-	return parts
-}
-
 // registerOperations turns the client operations of h into porcupine's.
 // Failed operations did not happen and are left out, except a cas that
 // failed because it found another value (see RegisterModel), as are reads
@@ -166,50 +149,26 @@ func partitionByKey(ops []porcupine.Operation) [][]porcupine.Operation {
 // their invoke: they return at infinity, which is after every other
 // event.
 func registerOperations(h history.History) ([]porcupine.Operation, error) {
-	infinity := int64(0)
-	for i := range h {
-		infinity = max(infinity, h[i].Time+1)
-	}
-	pairs := h.Pairs()
-	ops := make([]porcupine.Operation, 0, len(pairs))
-	for _, p := range pairs {
+	ops, err := operations(h, func(p history.Pair, unknown bool) (modelOp, bool, error) {
 		inv, done := p.Invoke, p.Completion
-		differed := done != nil && done.Type == history.Fail && inv.F == "cas" && casDiffered(done)
-		if done != nil && done.Type == history.Fail && !differed {
-			continue
-		}
-		unknown := done == nil || done.Type == history.Info
-		if unknown && inv.F == "read" {
-			continue
-		}
 		in, err := decodeRegisterInput(inv)
 		if err != nil {
-			return nil, err
+			return modelOp{}, false, err
+		}
+		differed := done != nil && done.Type == history.Fail && in.f == registerCAS && casDiffered(done)
+		if done != nil && done.Type == history.Fail && !differed || unknown && in.f == registerRead {
+			return modelOp{}, false, nil
 		}
 		out := registerOutput{unknown: unknown, differed: differed}
-		meta := OpMeta{Key: in.key, Process: inv.Process, Invoke: inv.Index, Completion: -1, Node: inv.Node}
-		ret := infinity
-		if done != nil {
-			meta.Completion = done.Index
-			if done.Node != "" {
-				meta.Node = done.Node
-			}
-			if !unknown {
-				ret = done.Time
-			}
-		}
 		if in.f == registerRead {
 			if out.value, out.present, err = decodeReadResult(done); err != nil {
-				return nil, err
+				return modelOp{}, false, err
 			}
 		}
-		ops = append(ops, porcupine.Operation{
-			Input:    in,
-			Call:     inv.Time,
-			Output:   out,
-			Return:   ret,
-			Metadata: meta,
-		})
+		return modelOp{in: in, out: out, key: in.key}, true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return boundUnknownWrites(ops), nil
 }
@@ -289,22 +248,29 @@ func casDiffered(done *history.Op) bool {
 }
 
 func decodeRegisterInput(op *history.Op) (registerInput, error) {
-	key, arg, err := keyAndArg(op)
-	if err != nil {
-		return registerInput{}, err
-	}
-	in := registerInput{key: key}
+	var in registerInput
 	switch op.F {
 	case "read":
 		in.f = registerRead
 	case "write":
 		in.f = registerWrite
-		var ok bool
-		if in.arg, ok = history.Int(arg); !ok {
-			return in, fmt.Errorf("event %d: write of %v: want an integer", op.Index, arg)
-		}
 	case "cas":
 		in.f = registerCAS
+	default:
+		return in, eventError(op, "f %q is not a register operation (read, write, cas)", AbbreviateString(op.F))
+	}
+	key, arg, err := keyAndArg(op)
+	if err != nil {
+		return registerInput{}, err
+	}
+	in.key = key
+	switch in.f {
+	case registerWrite:
+		var ok bool
+		if in.arg, ok = history.Int(arg); !ok {
+			return in, eventError(op, "write of %s: want an integer", Abbreviate(arg))
+		}
+	case registerCAS:
 		pair, ok := asList(arg)
 		if ok && len(pair) == 2 {
 			var okExpected, okNew bool
@@ -313,10 +279,8 @@ func decodeRegisterInput(op *history.Op) (registerInput, error) {
 			ok = okExpected && okNew
 		}
 		if !ok || len(pair) != 2 {
-			return in, fmt.Errorf("event %d: cas argument %v: want [expected, new] integers", op.Index, arg)
+			return in, eventError(op, "cas argument %s: want [expected, new] integers", Abbreviate(arg))
 		}
-	default:
-		return in, fmt.Errorf("event %d: f %q is not a register operation (read, write, cas)", op.Index, op.F)
 	}
 	return in, nil
 }
@@ -328,7 +292,7 @@ func decodeReadResult(op *history.Op) (value int64, present bool, err error) {
 	}
 	value, ok := history.Int(v)
 	if !ok {
-		return 0, false, fmt.Errorf("event %d: read returned %v: want an integer or null", op.Index, v)
+		return 0, false, eventError(op, "read returned %s: want an integer or null", Abbreviate(v))
 	}
 	return value, true, nil
 }
@@ -341,15 +305,24 @@ func keyAndArg(op *history.Op) (string, any, error) {
 			return key, l[1], nil
 		}
 	}
-	return "", nil, fmt.Errorf("event %d: %s value %v: want [key, argument] with a string key", op.Index, op.F, op.Value)
+	return "", nil, eventError(op, "%s value %s: want [key, argument] with a string key", op.F, Abbreviate(op.Value))
 }
 
 // asList reads a JSON array as decoded ([]any), or any other Go value
 // that encodes as one (a workload's own slice type, in a history that
 // was recorded in memory rather than read back).
 func asList(v any) ([]any, bool) {
-	if l, ok := v.([]any); ok {
+	switch l := v.(type) {
+	case nil, string, int64, int:
+		return nil, false
+	case []any:
 		return l, true
+	case []int64:
+		list := make([]any, len(l))
+		for i, e := range l {
+			list[i] = e
+		}
+		return list, true
 	}
 	b, err := json.Marshal(v)
 	if err != nil || len(b) == 0 || b[0] != '[' {

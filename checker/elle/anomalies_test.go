@@ -272,3 +272,24 @@ func TestSearchStatesFit(t *testing.T) {
 		}
 	}
 }
+
+// TestGNonadjacentRealtime: a long fork closed by the real-time order:
+// R2 began after W2 completed, yet neither reader saw both appends.
+func TestGNonadjacentRealtime(t *testing.T) {
+	var b builder
+	b.invoke(1, ap("x", 1))
+	b.invoke(2, ap("y", 1))
+	b.invoke(3, r("x"), r("y"))
+	w2 := b.complete(2, history.OK, ap("y", 1))
+	b.invoke(4, r("x"))
+	r2 := b.complete(4, history.OK, r("x"))
+	r1 := b.complete(3, history.OK, r("x", 1), r("y"))
+	w1 := b.complete(1, history.OK, ap("x", 1))
+	ok(&b, r("x", 1), r("y", 1))
+	wantVerdict(t, check(t, b.h, "serializable"), checker.Valid)
+	strict := check(t, b.h, "strict-serializable")
+	wantVerdict(t, strict, checker.Invalid)
+	wantKinds(t, strict, GNonadjacentRealtime)
+	a := wantAnomaly(t, strict, GNonadjacentRealtime, w1, w2, r1, r2)
+	wantExplained(t, a, "(realtime)", "no two of them adjacent that needs the real-time order: G-nonadjacent-realtime")
+}

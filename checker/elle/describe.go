@@ -19,11 +19,12 @@ const (
 )
 
 // describeList writes a read's list, eliding the middle of a long one.
-func describeList(list []any) string {
+func describeList(l list) string {
 	var b strings.Builder
 	b.WriteByte('[')
-	for i, v := range list {
-		if len(list) > shownHead+shownTail+1 && i >= shownHead && i < len(list)-shownTail {
+	n := l.len()
+	for i := range n {
+		if n > shownHead+shownTail+1 && i >= shownHead && i < n-shownTail {
 			if i == shownHead {
 				b.WriteString(" ...")
 			}
@@ -32,7 +33,7 @@ func describeList(list []any) string {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		fmt.Fprint(&b, v)
+		b.WriteString(strconv.FormatInt(l.at(i), 10))
 	}
 	b.WriteByte(']')
 	return b.String()

@@ -220,8 +220,8 @@ func (c *checkState) futureRead(t int32, j int) bool {
 		if mops[i].kind != appendMop || mops[i].key != mops[j].key {
 			continue
 		}
-		for _, v := range got {
-			if e, _ := history.Int(v); e == mops[i].elem {
+		for p := range got.len() {
+			if e := got.at(p); e == mops[i].elem {
 				c.reportFutureRead(t, j, e)
 				return true
 			}
@@ -248,11 +248,11 @@ func (c *checkState) ownBefore(tx *txn, j int) []int64 {
 func (c *checkState) endsWithOwn(tx *txn, j int) bool {
 	own := c.ownBefore(tx, j)
 	got := readList(c.h, tx.complete, j)
-	if len(got) < len(own) {
+	if got.len() < len(own) {
 		return false
 	}
 	for i, e := range own {
-		if g, _ := history.Int(got[len(got)-len(own)+i]); g != e {
+		if got.at(got.len()-len(own)+i) != e {
 			return false
 		}
 	}
@@ -271,25 +271,19 @@ const (
 // committed: what comes before the own appends.
 func (c *checkState) compareCommitted(tx *txn, prev, j int) int {
 	a := readList(c.h, tx.complete, prev)
-	a = a[:len(a)-len(c.ownBefore(tx, prev))]
+	na := a.len() - len(c.ownBefore(tx, prev))
 	b := readList(c.h, tx.complete, j)
-	b = b[:len(b)-len(c.ownBefore(tx, j))]
-	if len(b) < len(a) {
+	nb := b.len() - len(c.ownBefore(tx, j))
+	if nb < na {
 		return readLost
 	}
-	for i, v := range a {
-		if !sameElem(v, b[i]) {
+	for i := range na {
+		if a.at(i) != b.at(i) {
 			return readLost
 		}
 	}
-	if len(b) > len(a) {
+	if nb > na {
 		return readMore
 	}
 	return readSame
-}
-
-func sameElem(a, b any) bool {
-	x, _ := history.Int(a)
-	y, _ := history.Int(b)
-	return x == y
 }

@@ -3,8 +3,6 @@ package elle
 import (
 	"cmp"
 	"slices"
-
-	"github.com/squall-chaos/squall/history"
 )
 
 // inferVersions takes each key's version order from its longest committed
@@ -18,9 +16,9 @@ func (c *checkState) inferVersions() {
 		}
 		reader := &c.txns[ks.longestTxn]
 		list := readList(c.h, reader.complete, int(ks.longest-reader.first))
-		ks.version = make([]int32, len(list))
-		for p, v := range list {
-			e, _ := history.Int(v)
+		ks.version = make([]int32, list.len())
+		for p := range list.len() {
+			e := list.at(p)
 			id, ok := c.appendIDs[keyElem{int32(k), e}]
 			if !ok {
 				id = int32(len(c.appends))
@@ -84,14 +82,14 @@ func (c *checkState) isPrefix(tx *txn, j int32) bool {
 		return false
 	}
 	list := readList(c.h, tx.complete, int(j-tx.first))
-	for p, v := range list[:base] {
-		if e, _ := history.Int(v); e != c.appends[version[p]].elem {
+	for p := range int(base) {
+		if list.at(p) != c.appends[version[p]].elem {
 			return false
 		}
 	}
 	after := base - 1
-	for _, v := range list[base:] {
-		e, _ := history.Int(v)
+	for p := int(base); p < list.len(); p++ {
+		e := list.at(p)
 		p := c.appends[c.appendIDs[keyElem{m.key, e}]].pos
 		if p < 0 {
 			continue // no read holds it: it may come after them all
@@ -112,8 +110,9 @@ func (c *checkState) checkObserved(t, j int32) {
 	if m.n == incompatibleLength {
 		// Not a prefix of the version order: look at each element.
 		tx := &c.txns[t]
-		for _, v := range readList(c.h, tx.complete, int(j-tx.first)) {
-			e, _ := history.Int(v)
+		l := readList(c.h, tx.complete, int(j-tx.first))
+		for p := range l.len() {
+			e := l.at(p)
 			if id, ok := c.appendIDs[keyElem{m.key, e}]; ok && c.writerStatus(id) == aborted {
 				c.reportAbortedRead(t, j, id)
 				return
