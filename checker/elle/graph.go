@@ -49,7 +49,7 @@ func (c *checkState) addDependencyEdges() {
 		}
 		for j := tx.first; j < tx.end; j++ {
 			m := &c.mops[j]
-			if m.kind != readMop || m.n < 0 {
+			if m.kind != readMop || m.n < 0 || m.repeat {
 				continue
 			}
 			version := c.keys[m.key].version

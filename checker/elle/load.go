@@ -200,9 +200,13 @@ func (c *checkState) checkOwnReads(t int32) {
 }
 
 // compareReads reports a read j of txn t whose committed part lost some
-// of, or added to, what t's previous read prev of the key saw.
+// of, or added to, what t's previous read prev of the key saw, and marks
+// one that saw the same as a repeat.
 func (c *checkState) compareReads(t int32, prev, j int) {
-	switch c.compareCommitted(&c.txns[t], prev, j) {
+	tx := &c.txns[t]
+	switch c.compareCommitted(tx, prev, j) {
+	case readSame:
+		c.mops[tx.first+int32(j)].repeat = true
 	case readLost:
 		c.reportInternal(t, j, prev)
 	case readMore:
@@ -230,30 +234,34 @@ func (c *checkState) futureRead(t int32, j int) bool {
 	return false
 }
 
-// ownBefore lists the elements tx appended to the key of its j-th
-// micro-op before it, in order.
-func (c *checkState) ownBefore(tx *txn, j int) []int64 {
+// ownCount is how many appends tx made to the key of its j-th micro-op
+// before it.
+func (c *checkState) ownCount(tx *txn, j int) int {
 	mops := c.mops[tx.first:tx.end]
-	var own []int64
+	n := 0
 	for i := range j {
 		if mops[i].kind == appendMop && mops[i].key == mops[j].key {
-			own = append(own, mops[i].elem)
+			n++
 		}
 	}
-	return own
+	return n
 }
 
 // endsWithOwn reports whether the j-th micro-op of committed txn tx, a
 // read, ends with the txn's own earlier appends to its key, in order.
 func (c *checkState) endsWithOwn(tx *txn, j int) bool {
-	own := c.ownBefore(tx, j)
+	mops := c.mops[tx.first:tx.end]
 	got := readList(c.h, tx.complete, j)
-	if got.len() < len(own) {
+	p := got.len() - c.ownCount(tx, j)
+	if p < 0 {
 		return false
 	}
-	for i, e := range own {
-		if got.at(got.len()-len(own)+i) != e {
-			return false
+	for i := range j {
+		if mops[i].kind == appendMop && mops[i].key == mops[j].key {
+			if got.at(p) != mops[i].elem {
+				return false
+			}
+			p++
 		}
 	}
 	return true
@@ -271,9 +279,9 @@ const (
 // committed: what comes before the own appends.
 func (c *checkState) compareCommitted(tx *txn, prev, j int) int {
 	a := readList(c.h, tx.complete, prev)
-	na := a.len() - len(c.ownBefore(tx, prev))
+	na := a.len() - c.ownCount(tx, prev)
 	b := readList(c.h, tx.complete, j)
-	nb := b.len() - len(c.ownBefore(tx, j))
+	nb := b.len() - c.ownCount(tx, j)
 	if nb < na {
 		return readLost
 	}

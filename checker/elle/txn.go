@@ -70,6 +70,9 @@ type mop struct {
 	// appends to its key and reads of it: the first look at what other
 	// txns did, which lost updates are judged by.
 	external bool
+	// repeat marks a committed read whose committed part is what the
+	// txn's previous read of the key saw: it adds no dependency.
+	repeat bool
 }
 
 // committedLen is how much of the list the read m saw other txns
@@ -109,14 +112,16 @@ func (l list) at(i int) int64 {
 // readList is the list the j-th micro-op of the event at pos read; the
 // event was parsed, so the shape is known to be right.
 func readList(h history.History, pos int32, j int) list {
-	if t, ok := h[pos].Value.(history.Txn); ok {
-		return list{ints: t[j].Read}
-	}
-	switch l := h[pos].Value.([]any)[j].([]any)[2].(type) {
-	case []int64:
-		return list{ints: l}
+	switch v := h[pos].Value.(type) {
+	case history.Txn:
+		return list{ints: v[j].Read}
 	case []any:
-		return list{anys: l}
+		switch l := v[j].([]any)[2].(type) {
+		case []int64:
+			return list{ints: l}
+		case []any:
+			return list{anys: l}
+		}
 	}
 	return list{}
 }

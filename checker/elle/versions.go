@@ -3,6 +3,8 @@ package elle
 import (
 	"cmp"
 	"slices"
+
+	"github.com/squall-chaos/squall/history"
 )
 
 // inferVersions takes each key's version order from its longest committed
@@ -82,9 +84,17 @@ func (c *checkState) isPrefix(tx *txn, j int32) bool {
 		return false
 	}
 	list := readList(c.h, tx.complete, int(j-tx.first))
-	for p := range int(base) {
-		if list.at(p) != c.appends[version[p]].elem {
-			return false
+	if list.ints != nil {
+		for p, e := range list.ints[:base] {
+			if e != c.appends[version[p]].elem {
+				return false
+			}
+		}
+	} else {
+		for p, v := range list.anys[:base] {
+			if e, _ := history.Int(v); e != c.appends[version[p]].elem {
+				return false
+			}
 		}
 	}
 	after := base - 1
