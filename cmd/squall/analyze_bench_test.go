@@ -14,12 +14,12 @@ import (
 	"github.com/squall-chaos/squall/history"
 )
 
-// benchHistory, if set, keeps the generated history at this path (and
-// reuses it when it exists), for measuring `squall analyze` of it from
-// outside, with /usr/bin/time -v:
+// benchDir, if set, keeps the generated histories there, as
+// append-<txns>.jsonl (and reuses them when they exist), for measuring
+// `squall analyze` of them from outside, with /usr/bin/time -v:
 //
-//	go test -run XXX -bench Analyze1M -benchtime 1x ./cmd/squall/ -args -bench-history /tmp/append-1m.jsonl
-var benchHistory = flag.String("bench-history", "", "keep the generated history file of BenchmarkAnalyze* at this path")
+//	go test -run XXX -bench Analyze1M -benchtime 1x ./cmd/squall/ -args -bench-dir /tmp
+var benchDir = flag.String("bench-dir", "", "keep the generated history files of BenchmarkAnalyze* in this directory")
 
 // The benchmarks run the generator and `squall analyze` each in a child
 // process (this test binary, told what to do by the environment), so
@@ -90,9 +90,9 @@ func BenchmarkAnalyze1M(b *testing.B)   { benchmarkAnalyze(b, 1_000_000) }
 // strict-serializable.
 func benchmarkAnalyze(b *testing.B, txns int) {
 	dir := b.TempDir()
-	path := *benchHistory
-	if path == "" {
-		path = filepath.Join(dir, "history.jsonl")
+	path := filepath.Join(dir, "history.jsonl")
+	if *benchDir != "" {
+		path = filepath.Join(*benchDir, fmt.Sprintf("append-%d.jsonl", txns))
 	}
 	if _, err := os.Stat(path); err != nil {
 		runChild(b, "generate", txns, path)
