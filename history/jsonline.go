@@ -136,16 +136,16 @@ var fields = []string{"index", "type", "process", "f", "value", "time", "node", 
 // fieldName reads an object key as the field of Op it names, matching as
 // encoding/json does: escapes decoded, case folded.
 func fieldName(raw []byte) (string, error) {
+	for _, f := range fields {
+		if string(raw) == f {
+			return f, nil
+		}
+	}
 	key := string(raw)
 	if bytes.IndexByte(raw, '\\') >= 0 || !utf8.Valid(raw) {
 		var err error
 		if key, err = unescape(raw); err != nil {
 			return "", err
-		}
-	}
-	for _, f := range fields {
-		if key == f {
-			return f, nil
 		}
 	}
 	for _, f := range fields {
