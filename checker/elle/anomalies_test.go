@@ -293,3 +293,20 @@ func TestGNonadjacentRealtime(t *testing.T) {
 	a := wantAnomaly(t, strict, GNonadjacentRealtime, w1, w2, r1, r2)
 	wantExplained(t, a, "(realtime)", "no two of them adjacent that needs the real-time order: G-nonadjacent-realtime")
 }
+
+// TestWriteSkewOfThree: two rw edges in a row on different keys are
+// write skew, however many txns the cycle has.
+func TestWriteSkewOfThree(t *testing.T) {
+	var b builder
+	// T1 reads x empty, T2 appends x then (reading y empty) T3 appends
+	// y, and T3 appended z before T1 did.
+	b.invoke(1, r("x"), ap("z", 2))
+	b.invoke(2, ap("x", 1), r("y"))
+	b.invoke(3, ap("y", 1), ap("z", 1))
+	t2 := b.complete(2, history.OK, ap("x", 1), r("y"))
+	t3 := b.complete(3, history.OK, ap("y", 1), ap("z", 1))
+	t1 := b.complete(1, history.OK, r("x"), ap("z", 2))
+	ok(&b, r("x", 1), r("y", 1), r("z", 1, 2))
+	a := wantAnomaly(t, check(t, b.h, "serializable"), G2Item, t1, t2, t3)
+	wantExplained(t, a, "two of them adjacent: G2-item (write skew)")
+}

@@ -190,11 +190,13 @@ func (c *checkState) describeCycle(kind string, cy *cycle, keys []int32) string 
 }
 
 // commonName is the name the literature gives a cycle of this shape, or
-// "": read skew (T1 saw part of T2's appends), lost update (both read a
-// key at the same version, then appended to it), write skew (each read
-// what the other then changed, on different keys), Fekete et al.'s
-// read-only anomaly, and long fork (two readers saw two independent
-// appends in opposite orders).
+// "": read skew (T1 saw part of T2's appends: one rw and one wr edge, on
+// different keys), lost update (both read a key at the same version, then
+// appended to it: one rw and one ww edge, on the same key), write skew
+// (exactly two rw edges, in a row, on different keys), Fekete et al.'s
+// read-only anomaly (the same, closed by a wr edge into a read-only txn),
+// and long fork (two readers saw two independent appends in opposite
+// orders: wr, rw, wr, rw).
 func (c *checkState) commonName(kind string, cy *cycle, keys []int32) string {
 	k := cy.kinds
 	n := len(k)
@@ -208,15 +210,21 @@ func (c *checkState) commonName(kind string, cy *cycle, keys []int32) string {
 		case k[other] == ww && keys[other] == keys[i]:
 			return "lost update"
 		}
-	case kind == G2Item && n == 2 && keys[0] != keys[1]:
-		return "write skew"
-	case kind == G2Item && n == 3 && rwCount(k) == 2:
-		// T_ro -rw-> T_a -rw-> T_b -wr-> T_ro, T_ro read-only.
-		for i := range k {
-			a, b, back := i, (i+1)%3, (i+2)%3
-			if k[a] == rw && k[b] == rw && k[back] == wr && keys[a] != keys[b] && c.readOnly(cy.txns[a]) {
-				return "Fekete et al.'s read-only anomaly"
-			}
+	case kind == G2Item && rwCount(k) == 2:
+		// Its two rw edges are in a row: T_a -rw-> T_b -rw-> T_c.
+		a := slices.IndexFunc(k, func(e edgeKind) bool { return e == rw })
+		if k[(a+1)%n] != rw {
+			a = n - 1 // the last edge, followed by the first
+		}
+		b := (a + 1) % n
+		switch {
+		case keys[a] == keys[b]:
+		case n == 3 && k[(a+2)%3] == wr && c.readOnly(cy.txns[a]):
+			// T_ro -rw-> T_a -rw-> T_b -wr-> T_ro, T_ro read-only:
+			// T_a and T_b alone would be serializable.
+			return "Fekete et al.'s read-only anomaly"
+		default:
+			return "write skew"
 		}
 	case kind == GNonadjacent && n == 4 && rwCount(k) == 2:
 		// W1 -wr-> R1 -rw-> W2 -wr-> R2 -rw-> W1.
