@@ -90,7 +90,7 @@ func readFrom(r io.Reader, size int64) (*File, error) {
 			file.lines = slices.Grow(file.lines, more)
 		}
 		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 || (file.Format == JepsenEDN && b[0] == ';') {
+		if len(b) == 0 || (file.Format != JSONLines && b[0] == ';') { // an EDN comment
 			continue
 		}
 		if bad != nil {

@@ -230,12 +230,12 @@ func TestReadJepsenBank(t *testing.T) {
 }
 
 func TestReadJepsenNumbersWhatItLacks(t *testing.T) {
-	f, err := ReadFrom(strings.NewReader("{:type :invoke, :f :read, :process 0}\n{:type :ok, :f :read, :process 0, :value 3}\n{:type :invoke, :f :read, :process 0, :time 99, :value nil}\n{:type :ok, :f :read, :process 0, :time 10"))
+	f, err := ReadFrom(strings.NewReader("; a comment\n{:type :invoke, :f :read, :process 0}\n{:type :ok, :f :read, :process 0, :value 3}\n{:type :invoke, :f :read, :process 0, :time 99, :value nil}\n{:type :ok, :f :read, :process 0, :time 10"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := f.History
-	if len(h) != 3 || h[0].Index != 0 || h[1].Index != 1 || h[1].Time != 1 || h[2].Time != 99 || f.Torn != 4 {
+	if len(h) != 3 || h[0].Index != 0 || h[1].Index != 1 || h[1].Time != 1 || h[2].Time != 99 || f.Torn != 5 {
 		t.Errorf("read %+v (torn %d)", h, f.Torn)
 	}
 }
