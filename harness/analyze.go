@@ -87,6 +87,9 @@ func Analyze(ctx context.Context, path string, opts AnalyzeOptions, out io.Write
 	if opts.Consistency != "" {
 		spec.Consistency = opts.Consistency
 	}
+	if _, err := elle.ParseModel(spec.Consistency); spec.Consistency != "" && err != nil {
+		return Outcome{}, fmt.Errorf("%s: %w", filepath.Join(src.dir, results.SpecFile), err)
+	}
 
 	file, err := history.ReadFile(src.history)
 	if err != nil {

@@ -208,6 +208,25 @@ func TestAnalyzeValidatesBeforeWriting(t *testing.T) {
 	}
 }
 
+// TestAnalyzeRunDirectory re-checks a run by its spec, and refuses a
+// --workload that is not the run's.
+func TestAnalyzeRunDirectory(t *testing.T) {
+	store := t.TempDir()
+	code, stdout, stderr := analyze(t, writeJSONL(t, staleRegister()), "--store", store)
+	wantExit(t, code, stdout, stderr, exitInvalid)
+	dir, err := filepath.EvalSymlinks(filepath.Join(store, "latest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = analyze(t, dir)
+	wantExit(t, code, stdout, stderr, exitInvalid)
+	code, stdout, stderr = analyze(t, dir, "--workload", "append")
+	wantExit(t, code, stdout, stderr, exitHarnessError)
+	if !strings.Contains(stderr, "--workload: append, but the run in "+dir+" ran register") {
+		t.Errorf("stderr %q", stderr)
+	}
+}
+
 func TestAnalyzeTornLastLine(t *testing.T) {
 	var o ops
 	o.ok("write", []any{"r1", 1}, []any{"r1", 1})
