@@ -148,10 +148,10 @@ func (b bank) readAnomalies(p history.Pair, balances map[string]int64) []Anomaly
 		v := balances[a]
 		sum += v
 		if !slices.Contains(b.accounts, a) {
-			add("unexpected-account", "saw account %s = %d, which the bank does not have", a, v)
+			add("unexpected-account", "saw account %s = %d, which the bank does not have", AbbreviateString(a), v)
 		}
 		if v < 0 {
-			add("negative-balance", "saw account %s = %d, below zero", a, v)
+			add("negative-balance", "saw account %s = %d, below zero", AbbreviateString(a), v)
 		}
 	}
 	var missing []string
@@ -161,7 +161,7 @@ func (b bank) readAnomalies(p history.Pair, balances map[string]int64) []Anomaly
 		}
 	}
 	if len(missing) > 0 {
-		add("missing-account", "saw no balance for %s", strings.Join(missing, ", "))
+		add("missing-account", "saw no balance for %s", listKeys(missing))
 	}
 	if sum != b.total {
 		add("wrong-total", "saw a total of %d, want %d: %s", sum, b.total, describeBalances(balances))
@@ -174,13 +174,13 @@ func (b bank) readAnomalies(p history.Pair, balances map[string]int64) []Anomaly
 func bankBalances(v any) (map[string]int64, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("read value %v is not a map of account to balance", v)
+		return nil, fmt.Errorf("read value %s is not a map of account to balance", Abbreviate(v))
 	}
 	balances := make(map[string]int64, len(m))
 	for a, x := range m {
 		n, ok := history.Int(x)
 		if !ok {
-			return nil, fmt.Errorf("read value: balance of %s is %v, not an integer", a, x)
+			return nil, fmt.Errorf("read value: balance of %s is %s, not an integer", AbbreviateString(a), Abbreviate(x))
 		}
 		balances[a] = n
 	}
@@ -196,15 +196,19 @@ func bankTransfer(v any) (from, to string, amount int64, err error) {
 		amount, ok = history.Int(m["amount"])
 	}
 	if !ok || from == "" || to == "" {
-		return "", "", 0, fmt.Errorf("transfer value %v is not {from, to, amount}", v)
+		return "", "", 0, fmt.Errorf("transfer value %s is not {from, to, amount}", Abbreviate(v))
 	}
 	return from, to, amount, nil
 }
 
 func describeBalances(balances map[string]int64) string {
-	parts := make([]string, 0, len(balances))
-	for _, a := range slices.Sorted(maps.Keys(balances)) {
-		parts = append(parts, fmt.Sprintf("%s=%d", a, balances[a]))
+	parts := make([]string, 0, min(len(balances), shownElems+1))
+	for i, a := range slices.Sorted(maps.Keys(balances)) {
+		if i == shownElems {
+			parts = append(parts, fmt.Sprintf("... %d more", len(balances)-shownElems))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s=%d", AbbreviateString(a), balances[a]))
 	}
 	return strings.Join(parts, " ")
 }
@@ -266,4 +270,61 @@ func abs(n int64) int64 {
 		return -n
 	}
 	return n
+}
+
+// BankFits checks that every client operation of h is the bank
+// workload's: a transfer of {"from", "to", "amount"}, or a read that, if
+// it completed ok, saw {account: balance}. It names the first that is not
+// (a *history.EventError).
+func BankFits(h history.History) error {
+	for i := range h {
+		op := &h[i]
+		if op.Process == history.Nemesis {
+			continue
+		}
+		switch {
+		case op.F == "transfer" && op.Type == history.Invoke:
+			if _, _, _, err := bankTransfer(op.Value); err != nil {
+				return eventError(op, "%v", err)
+			}
+		case op.F == "transfer":
+		case op.F == "read" && op.Type == history.OK:
+			if _, err := bankBalances(op.Value); err != nil {
+				return eventError(op, "%v", err)
+			}
+		case op.F == "read":
+		default:
+			return eventError(op, "f %q is not a bank operation (transfer, read)", AbbreviateString(op.F))
+		}
+	}
+	return nil
+}
+
+// BankObserved is what a bank history shows of its bank: the accounts its
+// committed reads and its transfers name, sorted, and its first committed
+// read (ok false if there is none).
+func BankObserved(h history.History) (accounts []string, first BankRead, ok bool) {
+	seen := make(map[string]bool)
+	for _, p := range h.Pairs() {
+		switch {
+		case p.Invoke.F == "transfer":
+			if from, to, _, err := bankTransfer(p.Invoke.Value); err == nil {
+				seen[from], seen[to] = true, true
+			}
+		case p.Invoke.F == "read" && p.Completion != nil && p.Completion.Type == history.OK:
+			balances, err := bankBalances(p.Completion.Value)
+			if err != nil {
+				continue
+			}
+			var total int64
+			for a, v := range balances {
+				seen[a] = true
+				total += v
+			}
+			if !ok {
+				first, ok = BankRead{Index: p.Completion.Index, Time: p.Completion.Time, Total: total}, true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen)), first, ok
 }

@@ -48,6 +48,67 @@ func (m OpMeta) events() string {
 	return fmt.Sprintf("events %d-%d", m.Invoke, m.Completion)
 }
 
+// modelOp is what a model makes of one operation: porcupine's input and
+// output, and the key it is partitioned by.
+type modelOp struct {
+	in, out any
+	key     string
+}
+
+// operations turns the operations of h into porcupine's through decode,
+// which says, for each (and whether it ended info or never ended), what
+// the model makes of it and whether it is kept. A kept operation of
+// unknown outcome returns at infinity, after every other event.
+func operations(h history.History, decode func(p history.Pair, unknown bool) (modelOp, bool, error)) ([]porcupine.Operation, error) {
+	infinity := int64(0)
+	for i := range h {
+		infinity = max(infinity, h[i].Time+1)
+	}
+	pairs := h.Pairs()
+	ops := make([]porcupine.Operation, 0, len(pairs))
+	for _, p := range pairs {
+		inv, done := p.Invoke, p.Completion
+		unknown := done == nil || done.Type == history.Info
+		m, keep, err := decode(p, unknown)
+		if err != nil {
+			return nil, err
+		}
+		if !keep {
+			continue
+		}
+		meta := OpMeta{Key: m.key, Process: inv.Process, Invoke: inv.Index, Completion: -1, Node: inv.Node}
+		ret := infinity
+		if done != nil {
+			meta.Completion = done.Index
+			if done.Node != "" {
+				meta.Node = done.Node
+			}
+			if !unknown {
+				ret = done.Time
+			}
+		}
+		ops = append(ops, porcupine.Operation{Input: m.in, Call: inv.Time, Output: m.out, Return: ret, Metadata: meta})
+	}
+	return ops, nil
+}
+
+// partitionByKey splits operations by the key in their OpMeta.
+func partitionByKey(ops []porcupine.Operation) [][]porcupine.Operation {
+	index := make(map[string]int)
+	var parts [][]porcupine.Operation
+	for _, op := range ops {
+		key := op.Metadata.(OpMeta).Key
+		i, ok := index[key]
+		if !ok {
+			i = len(parts)
+			index[key] = i
+			parts = append(parts, nil)
+		}
+		parts[i] = append(parts[i], op)
+	}
+	return parts
+}
+
 func describeOpMeta(meta any) string {
 	m, ok := meta.(OpMeta)
 	if !ok {
@@ -123,7 +184,7 @@ func (c *linearizable) Check(ctx context.Context, h history.History) Result {
 				visualizeErrs = append(visualizeErrs, err.Error())
 				continue
 			}
-			visualizations[k.key] = path
+			visualizations[AbbreviateString(k.key)] = path
 		default:
 			undecided = append(undecided, k.key)
 		}
@@ -264,8 +325,8 @@ func (c *linearizable) undecidedReason(ctx context.Context, keys []string) strin
 // partial linearization: the operation that could not be placed after it
 // is the one whose return the search could not get past.
 func (c *linearizable) explain(k *keyCheck) Anomaly {
-	a := Anomaly{Kind: "nonlinearizable", Key: k.key}
-	intro := fmt.Sprintf("no order of the %s on key %s is consistent with a %s", plural(len(k.ops), "operation"), k.key, c.cfg.Model.Name)
+	a := Anomaly{Kind: "nonlinearizable", Key: AbbreviateString(k.key)}
+	intro := fmt.Sprintf("no order of the %s on key %s is consistent with a %s", plural(len(k.ops), "operation"), AbbreviateString(k.key), c.cfg.Model.Name)
 	prefix := longestPartial(k.info)
 	placed := make([]bool, len(k.ops))
 	for _, id := range prefix {
@@ -374,6 +435,9 @@ func visualizationName(key string, used map[string]bool) string {
 		}
 		return '_'
 	}, key)
+	if len(safe) > 100 {
+		safe = safe[:100]
+	}
 	name := "linearizable-" + safe + ".html"
 	for n := 2; used[name]; n++ {
 		name = fmt.Sprintf("linearizable-%s-%d.html", safe, n)
@@ -389,11 +453,15 @@ func plural(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-// listKeys names keys, eliding a long list.
+// listKeys names keys, eliding a long list and long keys.
 func listKeys(keys []string) string {
 	const shown = 10
-	if len(keys) <= shown {
-		return strings.Join(keys, ", ")
+	short := make([]string, 0, min(len(keys), shown))
+	for _, k := range keys[:min(len(keys), shown)] {
+		short = append(short, AbbreviateString(k))
 	}
-	return fmt.Sprintf("%s and %d more", strings.Join(keys[:shown], ", "), len(keys)-shown)
+	if len(keys) <= shown {
+		return strings.Join(short, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(short, ", "), len(keys)-shown)
 }

@@ -3,7 +3,6 @@ package checker
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"strconv"
 
 	"github.com/anishathalye/porcupine"
@@ -18,6 +17,14 @@ import (
 //	write invoke ["r3", 5]       ok ["r3", 5]
 //	cas   invoke ["r3", [4, 5]]  ok: it found 4 and wrote 5;
 //	                             fail: it found something else
+//
+// A cas that failed because it found another value is evidence, as in
+// porcupine's etcd model: at some moment between its invoke and its
+// completion the register did not hold the value it expected. A cas
+// failed that way when its completion is fail with no error, or with the
+// error CASValueDiffers (what squall's clients record); a cas that failed
+// with any other error (a conflict, no leader) may never have looked, and
+// is left out, like every other failed operation.
 //
 // Operations are partitioned by key, so porcupine checks each register on
 // its own.
@@ -53,6 +60,10 @@ type registerInput struct {
 	expected int64
 }
 
+// CASValueDiffers is the error of a cas that failed because the register
+// held another value than the one it expected.
+const CASValueDiffers = "cas: value differs"
+
 // registerOutput is what an operation saw.
 type registerOutput struct {
 	// value is what a read returned; present is false for null.
@@ -61,6 +72,8 @@ type registerOutput struct {
 	// unknown marks an operation that ended info: whether and when it took
 	// effect is unknown.
 	unknown bool
+	// differed marks a cas that failed because it found another value.
+	differed bool
 }
 
 // registerState is one register's value; the zero value is absent.
@@ -85,6 +98,9 @@ func registerStep(state, input, output any) (bool, any) {
 		return true, registerState{value: in.arg, present: true}
 	default: // registerCAS
 		found := s == registerState{value: in.expected, present: true}
+		if out.differed {
+			return !found, s
+		}
 		if found {
 			return true, registerState{value: in.arg, present: true}
 		}
@@ -116,77 +132,43 @@ func describeRegisterOp(input, output any) string {
 	default:
 		s = "cas " + strconv.FormatInt(in.expected, 10) + "->" + strconv.FormatInt(in.arg, 10)
 	}
+	if out.differed {
+		s += " (failed: found another value)"
+	}
 	if out.unknown {
 		s += " (info)"
 	}
 	return s
 }
 
-func partitionByKey(ops []porcupine.Operation) [][]porcupine.Operation {
-	index := make(map[string]int)
-	var parts [][]porcupine.Operation
-	for _, op := range ops {
-		key := op.Input.(registerInput).key
-		i, ok := index[key]
-		if !ok {
-			i = len(parts)
-			index[key] = i
-			parts = append(parts, nil)
-		}
-		parts[i] = append(parts[i], op)
-	}
-	return parts
-}
-
 // registerOperations turns the client operations of h into porcupine's.
-// Failed operations did not happen and are left out, as are reads that
-// ended info (they changed nothing). Writes and cas operations that ended
-// info, or never ended, may have taken effect at any time after their
-// invoke: they return at infinity, which is after every other event.
+// Failed operations did not happen and are left out, except a cas that
+// failed because it found another value (see RegisterModel), as are reads
+// that ended info (they changed nothing). Writes and cas operations that
+// ended info, or never ended, may have taken effect at any time after
+// their invoke: they return at infinity, which is after every other
+// event.
 func registerOperations(h history.History) ([]porcupine.Operation, error) {
-	infinity := int64(0)
-	for i := range h {
-		infinity = max(infinity, h[i].Time+1)
-	}
-	pairs := h.Pairs()
-	ops := make([]porcupine.Operation, 0, len(pairs))
-	for _, p := range pairs {
+	ops, err := operations(h, func(p history.Pair, unknown bool) (modelOp, bool, error) {
 		inv, done := p.Invoke, p.Completion
-		if done != nil && done.Type == history.Fail {
-			continue
-		}
-		unknown := done == nil || done.Type == history.Info
-		if unknown && inv.F == "read" {
-			continue
-		}
 		in, err := decodeRegisterInput(inv)
 		if err != nil {
-			return nil, err
+			return modelOp{}, false, err
 		}
-		out := registerOutput{unknown: unknown}
-		meta := OpMeta{Key: in.key, Process: inv.Process, Invoke: inv.Index, Completion: -1, Node: inv.Node}
-		ret := infinity
-		if done != nil {
-			meta.Completion = done.Index
-			if done.Node != "" {
-				meta.Node = done.Node
-			}
-			if !unknown {
-				ret = done.Time
-			}
+		differed := done != nil && done.Type == history.Fail && in.f == registerCAS && casDiffered(done)
+		if done != nil && done.Type == history.Fail && !differed || unknown && in.f == registerRead {
+			return modelOp{}, false, nil
 		}
+		out := registerOutput{unknown: unknown, differed: differed}
 		if in.f == registerRead {
 			if out.value, out.present, err = decodeReadResult(done); err != nil {
-				return nil, err
+				return modelOp{}, false, err
 			}
 		}
-		ops = append(ops, porcupine.Operation{
-			Input:    in,
-			Call:     inv.Time,
-			Output:   out,
-			Return:   ret,
-			Metadata: meta,
-		})
+		return modelOp{in: in, out: out, key: in.key}, true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return boundUnknownWrites(ops), nil
 }
@@ -198,7 +180,9 @@ func registerOperations(h history.History) ([]porcupine.Operation, error) {
 //   - One whose value nobody read or expected changed nothing anyone
 //     saw: if it took effect, whatever happened until the next write is
 //     the same as if it had not (an info cas that would now find its
-//     value can take effect at the end instead). It is left out.
+//     value can take effect at the end instead). It is left out, unless
+//     a cas of its key failed because it found another value, which may
+//     have been the one it wrote.
 //   - One whose value was read (or found by a cas) that ended ok must
 //     have taken effect before that read returned, if it is the only
 //     operation that wrote the value: that return bounds it.
@@ -209,7 +193,11 @@ func boundUnknownWrites(ops []porcupine.Operation) []porcupine.Operation {
 	}
 	writers := make(map[keyValue]int)
 	expected := make(map[keyValue]bool) // read, or expected by a cas
-	seenBy := make(map[keyValue]int64)  // the earliest return of an ok op that saw it
+	// A cas that found another value saw the register hold something
+	// else than what it expected: whatever an unknown write of the key
+	// wrote may have been that.
+	sawOther := make(map[string]bool)
+	seenBy := make(map[keyValue]int64) // the earliest return of an ok op that saw it
 	saw := func(kv keyValue, ret int64, definite bool) {
 		expected[kv] = true
 		if definite {
@@ -228,6 +216,10 @@ func boundUnknownWrites(ops []porcupine.Operation) []porcupine.Operation {
 		case registerWrite:
 			writers[keyValue{in.key, in.arg}]++
 		case registerCAS:
+			if out.differed {
+				sawOther[in.key] = true
+				continue
+			}
 			writers[keyValue{in.key, in.arg}]++
 			saw(keyValue{in.key, in.expected}, op.Return, !out.unknown)
 		}
@@ -237,7 +229,7 @@ func boundUnknownWrites(ops []porcupine.Operation) []porcupine.Operation {
 		in, out := op.Input.(registerInput), op.Output.(registerOutput)
 		if out.unknown && in.f != registerRead {
 			kv := keyValue{in.key, in.arg}
-			if !expected[kv] {
+			if !expected[kv] && !sawOther[in.key] {
 				continue
 			}
 			if ret, ok := seenBy[kv]; ok && writers[kv] == 1 {
@@ -249,23 +241,36 @@ func boundUnknownWrites(ops []porcupine.Operation) []porcupine.Operation {
 	return kept
 }
 
+// casDiffered reports whether a failed cas's completion says it failed
+// because the register held another value.
+func casDiffered(done *history.Op) bool {
+	return done.Error == "" || done.Error == CASValueDiffers
+}
+
 func decodeRegisterInput(op *history.Op) (registerInput, error) {
-	key, arg, err := keyAndArg(op)
-	if err != nil {
-		return registerInput{}, err
-	}
-	in := registerInput{key: key}
+	var in registerInput
 	switch op.F {
 	case "read":
 		in.f = registerRead
 	case "write":
 		in.f = registerWrite
-		var ok bool
-		if in.arg, ok = history.Int(arg); !ok {
-			return in, fmt.Errorf("event %d: write of %v: want an integer", op.Index, arg)
-		}
 	case "cas":
 		in.f = registerCAS
+	default:
+		return in, eventError(op, "f %q is not a register operation (read, write, cas)", AbbreviateString(op.F))
+	}
+	key, arg, err := keyAndArg(op)
+	if err != nil {
+		return registerInput{}, err
+	}
+	in.key = key
+	switch in.f {
+	case registerWrite:
+		var ok bool
+		if in.arg, ok = history.Int(arg); !ok {
+			return in, eventError(op, "write of %s: want an integer", Abbreviate(arg))
+		}
+	case registerCAS:
 		pair, ok := asList(arg)
 		if ok && len(pair) == 2 {
 			var okExpected, okNew bool
@@ -274,10 +279,8 @@ func decodeRegisterInput(op *history.Op) (registerInput, error) {
 			ok = okExpected && okNew
 		}
 		if !ok || len(pair) != 2 {
-			return in, fmt.Errorf("event %d: cas argument %v: want [expected, new] integers", op.Index, arg)
+			return in, eventError(op, "cas argument %s: want [expected, new] integers", Abbreviate(arg))
 		}
-	default:
-		return in, fmt.Errorf("event %d: f %q is not a register operation (read, write, cas)", op.Index, op.F)
 	}
 	return in, nil
 }
@@ -289,7 +292,7 @@ func decodeReadResult(op *history.Op) (value int64, present bool, err error) {
 	}
 	value, ok := history.Int(v)
 	if !ok {
-		return 0, false, fmt.Errorf("event %d: read returned %v: want an integer or null", op.Index, v)
+		return 0, false, eventError(op, "read returned %s: want an integer or null", Abbreviate(v))
 	}
 	return value, true, nil
 }
@@ -302,15 +305,24 @@ func keyAndArg(op *history.Op) (string, any, error) {
 			return key, l[1], nil
 		}
 	}
-	return "", nil, fmt.Errorf("event %d: %s value %v: want [key, argument] with a string key", op.Index, op.F, op.Value)
+	return "", nil, eventError(op, "%s value %s: want [key, argument] with a string key", op.F, Abbreviate(op.Value))
 }
 
 // asList reads a JSON array as decoded ([]any), or any other Go value
 // that encodes as one (a workload's own slice type, in a history that
 // was recorded in memory rather than read back).
 func asList(v any) ([]any, bool) {
-	if l, ok := v.([]any); ok {
+	switch l := v.(type) {
+	case nil, string, int64, int:
+		return nil, false
+	case []any:
 		return l, true
+	case []int64:
+		list := make([]any, len(l))
+		for i, e := range l {
+			list[i] = e
+		}
+		return list, true
 	}
 	b, err := json.Marshal(v)
 	if err != nil || len(b) == 0 || b[0] != '[' {

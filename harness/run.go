@@ -193,7 +193,8 @@ func Run(ctx context.Context, spec Spec, out io.Writer, logger *slog.Logger) (Ou
 	// Checking. (Node logs are collected when the cluster is closed.)
 	h := rec.History()
 	fmt.Fprintf(out, "squall: checking %d events\n", len(h))
-	return check(ctx, run, spec, workload, h, out, runTiming{started: started, ran: time.Since(started)})
+	checkers := workload.Checkers(workloads.CheckOptions{Dir: run.Dir, Timeout: spec.CheckTimeout, Consistency: spec.Consistency})
+	return check(ctx, run, spec, checkers, h, out, runTiming{started: started, ran: time.Since(started)})
 }
 
 // runTiming is when a run began and how long it ran before checking; zero
@@ -203,12 +204,14 @@ type runTiming struct {
 	ran     time.Duration
 }
 
-// check runs the workload's checkers over h and writes the results and the
-// report into run.
-func check(ctx context.Context, run *results.Run, spec Spec, workload workloads.Workload, h history.History, out io.Writer, timing runTiming) (Outcome, error) {
+// check runs the checkers over h and writes the results and the report
+// into run.
+func check(ctx context.Context, run *results.Run, spec Spec, checkers []checker.Checker, h history.History, out io.Writer, timing runTiming) (Outcome, error) {
 	started := time.Now()
 	var rs []checker.Result
-	checkers := append(workload.Checkers(workloads.CheckOptions{Dir: run.Dir, Timeout: spec.CheckTimeout, Consistency: spec.Consistency}), checker.Nemesis{})
+	if slices.ContainsFunc(h, func(op history.Op) bool { return op.Process == history.Nemesis }) {
+		checkers = append(checkers, checker.Nemesis{})
+	}
 	for _, c := range checkers {
 		rs = append(rs, c.Check(ctx, h))
 	}
@@ -225,7 +228,11 @@ func check(ctx context.Context, run *results.Run, spec Spec, workload workloads.
 	for _, r := range rs {
 		fmt.Fprintf(out, "  %-14s %-8s %s\n", r.Checker, r.Verdict, r.Summary)
 	}
-	fmt.Fprintf(out, "squall: %s — %s\n", strings.ToUpper(string(verdict)), filepath.Join(run.Dir, "report.html"))
+	verdictText := strings.ToUpper(string(verdict))
+	if why := results.UnknownBecause(rs); verdict == checker.Unknown && why != "" {
+		verdictText += " because " + why
+	}
+	fmt.Fprintf(out, "squall: %s — %s\n", verdictText, filepath.Join(run.Dir, "report.html"))
 	return outcome, nil
 }
 

@@ -1,7 +1,10 @@
 package history
 
 import (
+	"bufio"
 	"encoding/json"
+	"fmt"
+	"os"
 	"strconv"
 )
 
@@ -68,6 +71,17 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		return strconv.AppendInt(b, v, 10), nil
 	case uint64:
 		return strconv.AppendUint(b, v, 10), nil
+	case Txn:
+		return v.appendJSON(b), nil
+	case []int64:
+		b = append(b, '[')
+		for i, e := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendInt(b, e, 10)
+		}
+		return append(b, ']'), nil
 	case []any:
 		b = append(b, '[')
 		for i, e := range v {
@@ -100,4 +114,24 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// WriteFile creates path and writes h to it as JSON lines.
+func WriteFile(path string, h History) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	err = Write(w, h)
+	if err == nil {
+		err = w.Flush()
+	}
+	if closeErr := f.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		return fmt.Errorf("write history %s: %w", path, err)
+	}
+	return nil
 }

@@ -126,18 +126,30 @@ func (h History) Pairs() []Pair {
 	return pairs
 }
 
+// EventError is what Validate returns: what is wrong with which event.
+type EventError struct {
+	// Event is the position of the offending event in the history.
+	Event int
+	Msg   string
+}
+
+func (e *EventError) Error() string { return fmt.Sprintf("event %d: %s", e.Event, e.Msg) }
+
 // Validate checks the history's structure: indexes in order, known types,
 // and every completion following an invoke of its process with the same
-// f. It names the first offending event.
+// f. It names the first offending event (an *EventError).
 func (h History) Validate() error {
 	open := make(map[Process]*Op)
+	bad := func(i int, format string, args ...any) error {
+		return &EventError{Event: i, Msg: fmt.Sprintf(format, args...)}
+	}
 	for i := range h {
 		op := &h[i]
 		if op.Index != int64(i) {
-			return fmt.Errorf("event %d: index %d, want %d", i, op.Index, i)
+			return bad(i, "index %d, want %d", op.Index, i)
 		}
 		if !op.Type.valid() {
-			return fmt.Errorf("event %d: type %q, want invoke, ok, fail or info", i, op.Type)
+			return bad(i, "type %q, want invoke, ok, fail or info", op.Type)
 		}
 		if op.Process == Nemesis {
 			continue
@@ -145,13 +157,13 @@ func (h History) Validate() error {
 		inv := open[op.Process]
 		switch {
 		case op.Type == Invoke && inv != nil:
-			return fmt.Errorf("event %d: process %v invokes %s while its %s (event %d) is outstanding", i, op.Process, op.F, inv.F, inv.Index)
+			return bad(i, "process %v invokes %s while its %s (event %d) is outstanding", op.Process, op.F, inv.F, inv.Index)
 		case op.Type == Invoke:
 			open[op.Process] = op
 		case inv == nil:
-			return fmt.Errorf("event %d: %s completion of %s by process %v, which has no outstanding invoke", i, op.Type, op.F, op.Process)
+			return bad(i, "%s completion of %s by process %v, which has no outstanding invoke", op.Type, op.F, op.Process)
 		case inv.F != op.F:
-			return fmt.Errorf("event %d: completion f %q does not match its invoke's %q (event %d)", i, op.F, inv.F, inv.Index)
+			return bad(i, "completion f %q does not match its invoke's %q (event %d)", op.F, inv.F, inv.Index)
 		default:
 			delete(open, op.Process)
 		}

@@ -43,6 +43,7 @@ func RenderReport(w io.Writer, dir string, spec any, h history.History, s Summar
 	total, byF := checker.Tally(h)
 	data := reportData{
 		Summary: s,
+		Why:     UnknownBecause(s.Results),
 		Spec:    specText(spec),
 		Total:   total,
 		Plot:    newLatencyPlot(h, windows),
@@ -81,7 +82,9 @@ func RenderReport(w io.Writer, dir string, spec any, h history.History, s Summar
 }
 
 type reportData struct {
-	Summary   Summary
+	Summary Summary
+	// Why says why the verdict is unknown, if it is.
+	Why       string
 	Spec      string
 	Total     checker.Counts
 	Stats     []statRow
@@ -92,6 +95,19 @@ type reportData struct {
 	Families  []windowRow
 	Anomalies []anomalyRow
 	Links     []linkRow
+}
+
+// UnknownBecause says why checkers were left undecided, in their own
+// words: "stats: no write operation ever succeeded; elle: time budget of
+// 1m0s ran out ...". It is "" if none was.
+func UnknownBecause(results []checker.Result) string {
+	var why []string
+	for _, r := range results {
+		if r.Verdict == checker.Unknown {
+			why = append(why, r.Checker+": "+r.Summary)
+		}
+	}
+	return strings.Join(why, "; ")
 }
 
 type statRow struct {

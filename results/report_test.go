@@ -208,3 +208,23 @@ func BenchmarkCheckAndReport100k(b *testing.B) {
 	b.ReportMetric(report.Seconds()/float64(b.N), "report-s/op")
 	b.ReportMetric((check+report).Seconds()/float64(b.N), "total-s/op")
 }
+
+func TestReportSaysWhyUnknown(t *testing.T) {
+	rs := []checker.Result{
+		{Checker: "stats", Verdict: checker.Unknown, Summary: "no write operation ever succeeded; 2 operations: 1 ok, 1 fail, 0 info"},
+		{Checker: "linearizable", Verdict: checker.Valid, Summary: "linearizable: 1 key"},
+	}
+	if got, want := UnknownBecause(rs), "stats: no write operation ever succeeded; 2 operations: 1 ok, 1 fail, 0 info"; got != want {
+		t.Errorf("UnknownBecause = %q, want %q", got, want)
+	}
+	var b strings.Builder
+	if err := RenderReport(&b, t.TempDir(), nil, staleRead(), Summary{Verdict: checker.Unknown, Results: rs}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "because stats: no write operation ever succeeded") {
+		t.Errorf("the report does not say why it is unknown")
+	}
+	if UnknownBecause(rs[1:]) != "" {
+		t.Errorf("a valid result gives a reason to be unknown")
+	}
+}

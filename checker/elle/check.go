@@ -91,11 +91,12 @@ func Check(ctx context.Context, h history.History, opts Options) checker.Result 
 	c := &checkState{
 		h:        h,
 		realtime: opts.RealTime || model.needsRealtime(),
-		// Every txn is two events: room for them, and for a few
-		// micro-ops and edges each, saves regrowing.
+		// Every txn is two events: room for them, and for the micro-ops
+		// and edges they have in squall's histories (about 2.5 and 6
+		// per txn, real-time edges included), saves regrowing.
 		txns:      make([]txn, 0, len(h)/2),
-		mops:      make([]mop, 0, len(h)),
-		edges:     make([]edge, 0, 2*len(h)),
+		mops:      make([]mop, 0, len(h)*5/4),
+		edges:     make([]edge, 0, len(h)*13/4),
 		keyIDs:    make(map[string]int32),
 		appendIDs: make(map[keyElem]int32),
 		found:     make(map[string][]checker.Anomaly),

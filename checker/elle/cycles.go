@@ -11,30 +11,64 @@ import (
 
 // search is one kind of cycle to look for, as Elle does: an edge of kind
 // first, from u to v, then the shortest path from v back to u over edges
-// of the allowed kinds that uses at least one edge of each kind in need.
-// Restricting the edges is what makes each search find its own anomaly:
-// with only ww and wr edges after one rw edge, any cycle has exactly one
-// rw edge (G-single).
+// of the allowed kinds that uses at least one edge of each kind in need,
+// and whose rw edges keep the rule rws. Restricting the edges is what
+// makes each search find its own anomaly: with only ww and wr edges after
+// one rw edge, any cycle has exactly one rw edge (G-single).
 type search struct {
 	first, allowed, need edgeKind
+	rws                  rwRule
 }
+
+// rwRule says how a search's rw edges may follow each other around the
+// cycle (the first edge counts, and the last is followed by the first).
+type rwRule uint8
+
+const (
+	anyRW         rwRule = iota
+	nonadjacentRW        // never two rw edges in a row: G-nonadjacent, forbidden by snapshot isolation
+	adjacentRW           // at least two rw edges in a row: G2-item, which snapshot isolation allows
+)
 
 var (
 	dependencySearches = []search{
-		{first: ww, allowed: ww},                     // G0
-		{first: wr, allowed: ww | wr},                // G1c
-		{first: rw, allowed: ww | wr},                // G-single
-		{first: rw, allowed: ww | wr | rw, need: rw}, // G2-item
+		{first: ww, allowed: ww},                                         // G0
+		{first: wr, allowed: ww | wr},                                    // G1c
+		{first: rw, allowed: ww | wr},                                    // G-single
+		{first: rw, allowed: ww | wr | rw, need: rw, rws: nonadjacentRW}, // G-nonadjacent
+		{first: rw, allowed: ww | wr | rw, rws: adjacentRW},              // G2-item
 	}
 	// Every cycle that needs real time has an rt edge, and, if it has rw
 	// edges, one of them can come first.
 	realtimeSearches = []search{
-		{first: rt, allowed: ww | rt},                          // G0-realtime
-		{first: rt, allowed: ww | wr | rt, need: wr},           // G1c-realtime
-		{first: rw, allowed: ww | wr | rt, need: rt},           // G-single-realtime
-		{first: rw, allowed: ww | wr | rw | rt, need: rw | rt}, // G2-item-realtime
+		{first: rt, allowed: ww | rt},                                              // G0-realtime
+		{first: rt, allowed: ww | wr | rt, need: wr},                               // G1c-realtime
+		{first: rw, allowed: ww | wr | rt, need: rt},                               // G-single-realtime
+		{first: rw, allowed: ww | wr | rw | rt, need: rw | rt, rws: nonadjacentRW}, // G-nonadjacent-realtime
+		{first: rw, allowed: ww | wr | rw | rt, need: rt, rws: adjacentRW},         // G2-item-realtime
 	}
 )
+
+// A search state is a txn and what the path to it has: a bit per needed
+// kind, whether its last edge was rw (unless rws is anyRW), and whether it
+// had two rw edges in a row (for adjacentRW): at most stateBits bits in
+// every search above (TestSearchStatesFit).
+const (
+	stateBits = 3
+	stride    = 1 << stateBits
+)
+
+// bits is how many state bits s uses.
+func (s search) bits() int {
+	n := bits.OnesCount8(uint8(s.need))
+	switch s.rws {
+	case nonadjacentRW:
+		n++
+	case adjacentRW:
+		n += 2
+	}
+	return n
+}
 
 // cycle is a cycle of txns: kinds[i] is why txns[i] precedes
 // txns[(i+1) % len].
@@ -103,7 +137,7 @@ func (f *cycleFinder) component(members []int32, searches []search, budget time.
 	if err := f.expired(); err != nil {
 		return err
 	}
-	states := len(members) * 4 // at most two needed kinds: four masks
+	states := len(members) * stride
 	if len(f.seen) < states {
 		f.seen, f.parent, f.via = make([]uint32, states), make([]int32, states), make([]edgeKind, states)
 		f.target = make([]uint32, len(members))
@@ -178,9 +212,9 @@ func (f *cycleFinder) find(s search) (*cycle, error) {
 }
 
 // shortestBack searches breadth first from v for a path to a target txn
-// (marked in f.target) over s's allowed edges using each needed kind, and
-// returns the cycle it closes with s's first edge; also how many states it
-// explored.
+// (marked in f.target) over s's allowed edges using each needed kind and
+// keeping s's rule for rw edges, and returns the cycle it closes with s's
+// first edge; also how many states it explored.
 func (f *cycleFinder) shortestBack(v int32, s search) (*cycle, int, error) {
 	needBits := bits.OnesCount8(uint8(s.need))
 	full := int32(1)<<needBits - 1
@@ -192,8 +226,13 @@ func (f *cycleFinder) shortestBack(v int32, s search) (*cycle, int, error) {
 			i++
 		}
 	}
-	state := func(t int32, m int32) int32 { return f.local[t]*4 + m }
-	start := state(v, 0)
+	lastRW, pairRW := int32(1)<<needBits, int32(1)<<(needBits+1)
+	state := func(t int32, m int32) int32 { return f.local[t]*stride + m }
+	startBits := int32(0)
+	if s.first == rw && s.rws != anyRW {
+		startBits = lastRW
+	}
+	start := state(v, startBits)
 	f.seen[start] = f.epoch
 	f.parent[start] = -1
 	f.queue = append(f.queue[:0], start)
@@ -204,8 +243,8 @@ func (f *cycleFinder) shortestBack(v int32, s search) (*cycle, int, error) {
 			}
 		}
 		cur := f.queue[head]
-		local, m := cur/4, cur%4
-		if m == full && f.target[local] == f.epoch {
+		local, m := cur/stride, cur%stride
+		if m&full == full && f.target[local] == f.epoch && s.closes(m, lastRW, pairRW) {
 			return f.trace(cur, s.first), head, nil
 		}
 		t := f.memberAt(local)
@@ -220,7 +259,21 @@ func (f *cycleFinder) shortestBack(v int32, s search) (*cycle, int, error) {
 					continue
 				}
 				usable &^= 1 << b
-				next := state(u, m|mask[b])
+				nm := m&full | mask[b]
+				switch isRW := edgeKind(1<<b) == rw; {
+				case isRW && m&lastRW != 0 && s.rws == nonadjacentRW:
+					continue
+				case isRW && m&lastRW != 0 && s.rws == adjacentRW:
+					nm |= lastRW | pairRW
+				case isRW:
+					nm |= lastRW | m&pairRW
+				default:
+					nm |= m & pairRW
+				}
+				if s.rws == anyRW {
+					nm &= full
+				}
+				next := state(u, nm)
 				if f.seen[next] == f.epoch {
 					continue
 				}
@@ -232,6 +285,19 @@ func (f *cycleFinder) shortestBack(v int32, s search) (*cycle, int, error) {
 	return nil, len(f.queue), nil
 }
 
+// closes reports whether a path that reached its target with state bits
+// m closes a cycle that keeps s's rule for rw edges, given that the
+// cycle's first edge (of kind s.first) follows the path's last.
+func (s search) closes(m, lastRW, pairRW int32) bool {
+	switch s.rws {
+	case nonadjacentRW:
+		return m&lastRW == 0 || s.first != rw
+	case adjacentRW:
+		return m&pairRW != 0 || (m&lastRW != 0 && s.first == rw)
+	}
+	return true
+}
+
 // memberAt maps a local number back to its txn.
 func (f *cycleFinder) memberAt(local int32) int32 { return f.members[local] }
 
@@ -241,7 +307,7 @@ func (f *cycleFinder) trace(end int32, first edgeKind) *cycle {
 	var txns []int32
 	var kinds []edgeKind
 	for s := end; s >= 0; s = f.parent[s] {
-		txns = append(txns, f.memberAt(s/4))
+		txns = append(txns, f.memberAt(s/stride))
 		if f.parent[s] >= 0 {
 			kinds = append(kinds, f.via[s])
 		}
@@ -340,13 +406,26 @@ func (g *graph) classify(c *cycle) string {
 		kind = G1c
 	case rws == 1:
 		kind = GSingle
-	default:
+	case adjacentRWs(c.kinds):
 		kind = G2Item
+	default:
+		kind = GNonadjacent
 	}
 	if realtime {
 		kind += "-realtime"
 	}
 	return kind
+}
+
+// adjacentRWs reports whether a cycle's edges have two rw edges in a row,
+// the last edge being followed by the first.
+func adjacentRWs(kinds []edgeKind) bool {
+	for i, k := range kinds {
+		if k == rw && kinds[(i+1)%len(kinds)] == rw {
+			return true
+		}
+	}
+	return false
 }
 
 func budgetReason(err error, budget time.Duration, size int) string {

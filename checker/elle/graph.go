@@ -23,8 +23,9 @@ func (c *checkState) addEdge(from, to int32, kind edgeKind) {
 }
 
 // addDependencyEdges adds the ww edges of each key's version order and the
-// wr and rw edges of each external read. Failed txns are left out: their
-// appends being read is G1a, reported on its own.
+// wr and rw edges of each committed read, by the part of it that other
+// txns committed (a read of one's own appends depends on no one). Failed
+// txns are left out: their appends being read is G1a, reported on its own.
 func (c *checkState) addDependencyEdges() {
 	writer := func(id int32) int32 {
 		a := &c.appends[id]
@@ -48,17 +49,18 @@ func (c *checkState) addDependencyEdges() {
 		}
 		for j := tx.first; j < tx.end; j++ {
 			m := &c.mops[j]
-			if m.kind != readMop || !m.external || m.n < 0 {
+			if m.kind != readMop || m.n < 0 || m.repeat {
 				continue
 			}
 			version := c.keys[m.key].version
-			if m.n > 0 {
-				if w := writer(version[m.n-1]); w >= 0 {
+			base := m.committedLen()
+			if base > 0 {
+				if w := writer(version[base-1]); w >= 0 {
 					c.addEdge(w, int32(t), wr)
 				}
 			}
-			if int(m.n) < len(version) {
-				if w := writer(version[m.n]); w >= 0 {
+			if int(base) < len(version) {
+				if w := writer(version[base]); w >= 0 {
 					c.addEdge(int32(t), w, rw)
 				}
 			}

@@ -147,8 +147,13 @@ func appendsLater(mops []mop, key int32) bool {
 }
 
 // checkOwnReads checks each read of committed txn t against what t itself
-// read and appended before it, marks its external reads, notes the
-// longest read of each key and the candidates for lost updates.
+// did before it, marks its external reads, notes the longest read of
+// each key and the candidates for lost updates. A read must not hold an
+// element t appends only later (future-read); it must end with t's own
+// earlier appends to the key, in order (else internal); and what comes
+// before them, the state other txns committed, must be what t's previous
+// read of the key saw (else, if it saw more, non-repeatable-read, which
+// read committed allows; if it lost some, internal).
 func (c *checkState) checkOwnReads(t int32) {
 	tx := &c.txns[t]
 	mops := c.mops[tx.first:tx.end]
@@ -157,24 +162,35 @@ func (c *checkState) checkOwnReads(t int32) {
 		if m.kind != readMop {
 			continue
 		}
-		prev, own := -1, 0 // the txn's previous read of the key; its appends since
+		prev, own := -1, 0 // the txn's previous read of the key; its appends to the key before j
 		for i := j - 1; i >= 0; i-- {
 			if mops[i].key != m.key {
 				continue
 			}
-			if mops[i].kind == readMop {
+			if mops[i].kind == appendMop {
+				own++
+			} else if prev < 0 {
 				prev = i
-				break
 			}
-			own++
+		}
+		later := appendsLater(mops[j+1:], m.key)
+		switch {
+		case later && c.futureRead(t, j):
+		case own > 0 && !c.endsWithOwn(tx, j):
+			c.reportInternal(t, j, -1)
+		case own > 0:
+			m.own = int32(own)
+			if prev >= 0 && c.endsWithOwn(tx, prev) {
+				c.compareReads(t, prev, j)
+			}
+		case prev >= 0 && c.endsWithOwn(tx, prev):
+			c.compareReads(t, prev, j)
 		}
 		if prev < 0 && own == 0 {
 			m.external = true
-			if appendsLater(mops[j+1:], m.key) {
+			if later {
 				c.lostUpdates = append(c.lostUpdates, lostUpdateCandidate{m.key, m.n, t, tx.first + int32(j)})
 			}
-		} else if !c.readAsExpected(tx, j, prev, own) {
-			c.reportInternal(t, j, prev)
 		}
 		k := &c.keys[m.key]
 		if k.longest < 0 || m.n > c.mops[k.longest].n {
@@ -183,31 +199,66 @@ func (c *checkState) checkOwnReads(t int32) {
 	}
 }
 
-// readAsExpected reports whether the j-th read of tx equals its previous
-// read of the key (the prev-th micro-op, or none if prev < 0) followed by
-// its own appends since (own of them); without a previous read it must
-// end with those appends.
-func (c *checkState) readAsExpected(tx *txn, j, prev, own int) bool {
+// compareReads reports a read j of txn t whose committed part lost some
+// of, or added to, what t's previous read prev of the key saw, and marks
+// one that saw the same as a repeat.
+func (c *checkState) compareReads(t int32, prev, j int) {
+	tx := &c.txns[t]
+	switch c.compareCommitted(tx, prev, j) {
+	case readSame:
+		c.mops[tx.first+int32(j)].repeat = true
+	case readLost:
+		c.reportInternal(t, j, prev)
+	case readMore:
+		c.reportNonRepeatable(t, j, prev)
+	}
+}
+
+// futureRead reports (and returns true) if the j-th micro-op of committed
+// txn t, a read, holds an element t appends to the key after it.
+func (c *checkState) futureRead(t int32, j int) bool {
+	tx := &c.txns[t]
 	mops := c.mops[tx.first:tx.end]
 	got := readList(c.h, tx.complete, j)
-	var want []any
-	if prev >= 0 {
-		want = readList(c.h, tx.complete, prev)
-		if len(got) != len(want)+own {
-			return false
+	for i := j + 1; i < len(mops); i++ {
+		if mops[i].kind != appendMop || mops[i].key != mops[j].key {
+			continue
 		}
-	} else if len(got) < own {
+		for p := range got.len() {
+			if e := got.at(p); e == mops[i].elem {
+				c.reportFutureRead(t, j, e)
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ownCount is how many appends tx made to the key of its j-th micro-op
+// before it.
+func (c *checkState) ownCount(tx *txn, j int) int {
+	mops := c.mops[tx.first:tx.end]
+	n := 0
+	for i := range j {
+		if mops[i].kind == appendMop && mops[i].key == mops[j].key {
+			n++
+		}
+	}
+	return n
+}
+
+// endsWithOwn reports whether the j-th micro-op of committed txn tx, a
+// read, ends with the txn's own earlier appends to its key, in order.
+func (c *checkState) endsWithOwn(tx *txn, j int) bool {
+	mops := c.mops[tx.first:tx.end]
+	got := readList(c.h, tx.complete, j)
+	p := got.len() - c.ownCount(tx, j)
+	if p < 0 {
 		return false
 	}
-	for i, v := range want {
-		if !sameElem(got[i], v) {
-			return false
-		}
-	}
-	p := len(got) - own
-	for i := max(prev, 0); i < j; i++ {
+	for i := range j {
 		if mops[i].kind == appendMop && mops[i].key == mops[j].key {
-			if e, _ := history.Int(got[p]); e != mops[i].elem {
+			if got.at(p) != mops[i].elem {
 				return false
 			}
 			p++
@@ -216,8 +267,31 @@ func (c *checkState) readAsExpected(tx *txn, j, prev, own int) bool {
 	return true
 }
 
-func sameElem(a, b any) bool {
-	x, _ := history.Int(a)
-	y, _ := history.Int(b)
-	return x == y
+// How a re-read's committed part compares with the earlier read's.
+const (
+	readSame = iota
+	readMore // the earlier one is a proper prefix of the later
+	readLost // anything else
+)
+
+// compareCommitted compares the parts of tx's reads prev and j (of one
+// key, each ending with the txn's own appends before it) that other txns
+// committed: what comes before the own appends.
+func (c *checkState) compareCommitted(tx *txn, prev, j int) int {
+	a := readList(c.h, tx.complete, prev)
+	na := a.len() - c.ownCount(tx, prev)
+	b := readList(c.h, tx.complete, j)
+	nb := b.len() - c.ownCount(tx, j)
+	if nb < na {
+		return readLost
+	}
+	for i := range na {
+		if a.at(i) != b.at(i) {
+			return readLost
+		}
+	}
+	if nb > na {
+		return readMore
+	}
+	return readSame
 }

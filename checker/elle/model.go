@@ -61,29 +61,52 @@ const (
 	// from any sequence of appends.
 	IncompatibleOrder = "incompatible-order" // two reads of a key, neither a prefix of the other
 	DuplicateElements = "duplicate-elements" // a read holds an element twice
-	Internal          = "internal"           // a txn's read disagrees with its own earlier reads and appends
 	GarbageRead       = "garbage-read"       // a read holds an element no transaction appended
+
+	// Within one txn.
+	Internal          = "internal"            // a read misses the txn's own earlier appends, or loses what it read before
+	NonRepeatableRead = "non-repeatable-read" // a re-read of a key saw more committed appends than the txn's earlier read (Adya's fuzzy read)
+	FutureRead        = "future-read"         // a read holds an element its own txn appends only later
 
 	G1a        = "G1a"         // aborted read: a failed txn's append was read
 	G1b        = "G1b"         // intermediate read: a txn's non-final append was read
 	LostUpdate = "lost-update" // two committed txns read the same version of a key and both appended to it
 
 	// Dependency cycles (Adya), found in the ww/wr/rw graph.
-	G0      = "G0"       // ww edges only
-	G1c     = "G1c"      // ww and wr edges, at least one wr
-	GSingle = "G-single" // exactly one rw edge
-	G2Item  = "G2-item"  // two or more rw edges
+	G0           = "G0"            // ww edges only
+	G1c          = "G1c"           // ww and wr edges, at least one wr
+	GSingle      = "G-single"      // exactly one rw edge
+	GNonadjacent = "G-nonadjacent" // two or more rw edges, no two of them adjacent
+	G2Item       = "G2-item"       // two or more rw edges, two of them adjacent
 
 	// The same cycles when they need a real-time edge: allowed by
 	// serializability, forbidden by strict serializability.
-	G0Realtime      = "G0-realtime"
-	G1cRealtime     = "G1c-realtime"
-	GSingleRealtime = "G-single-realtime"
-	G2ItemRealtime  = "G2-item-realtime"
+	G0Realtime           = "G0-realtime"
+	G1cRealtime          = "G1c-realtime"
+	GSingleRealtime      = "G-single-realtime"
+	GNonadjacentRealtime = "G-nonadjacent-realtime"
+	G2ItemRealtime       = "G2-item-realtime"
 )
 
-// forbidden says which anomaly kinds each model rules out. A stronger
-// model forbids everything a weaker one does.
+// forbidden says which anomaly kinds each model rules out, following
+// Adya (PL-2, PL-2.99, PL-SI, PL-3, PL-SS) and Elle:
+//
+//   - read committed forbids G0 and G1 (G1a, G1b, G1c), and future reads,
+//     which are a cycle of one txn through its own wr edge (Elle counts
+//     them as G1c); it allows a re-read to see newer committed appends.
+//   - repeatable read also forbids every item anti-dependency cycle
+//     (G-single, G-nonadjacent, G2-item), lost updates, and non-repeatable
+//     reads.
+//   - snapshot isolation forbids, beyond read committed, every cycle
+//     whose rw edges are never two in a row (G-single and G-nonadjacent:
+//     Fekete et al. 2005, Cerone and Gotsman 2016), lost updates (first
+//     committer wins) and non-repeatable reads (one snapshot); it allows
+//     cycles with two adjacent rw edges (G2-item: write skew, Fekete's
+//     read-only anomaly).
+//   - serializable forbids every cycle; strict serializable also those
+//     that need the real-time order.
+//
+// A stronger model forbids everything a weaker one does.
 var forbidden = func() map[Model]map[string]bool {
 	set := func(kinds ...string) map[string]bool {
 		m := make(map[string]bool, len(kinds))
@@ -92,11 +115,11 @@ var forbidden = func() map[Model]map[string]bool {
 		}
 		return m
 	}
-	readCommitted := []string{IncompatibleOrder, DuplicateElements, Internal, GarbageRead, G0, G1a, G1b, G1c}
-	repeatableRead := append(slices.Clone(readCommitted), GSingle, G2Item, LostUpdate)
-	snapshot := append(slices.Clone(readCommitted), GSingle, LostUpdate)
+	readCommitted := []string{IncompatibleOrder, DuplicateElements, Internal, GarbageRead, FutureRead, G0, G1a, G1b, G1c}
+	repeatableRead := append(slices.Clone(readCommitted), GSingle, GNonadjacent, G2Item, LostUpdate, NonRepeatableRead)
+	snapshot := append(slices.Clone(readCommitted), GSingle, GNonadjacent, LostUpdate, NonRepeatableRead)
 	serializable := slices.Clone(repeatableRead)
-	strict := append(slices.Clone(serializable), G0Realtime, G1cRealtime, GSingleRealtime, G2ItemRealtime)
+	strict := append(slices.Clone(serializable), G0Realtime, G1cRealtime, GSingleRealtime, GNonadjacentRealtime, G2ItemRealtime)
 	return map[Model]map[string]bool{
 		ReadCommitted:      set(readCommitted...),
 		RepeatableRead:     set(repeatableRead...),

@@ -1,8 +1,10 @@
 package elle
 
 import (
+	"errors"
 	"fmt"
 
+	"github.com/squall-chaos/squall/checker"
 	"github.com/squall-chaos/squall/history"
 )
 
@@ -58,23 +60,70 @@ type mop struct {
 	// n is the length of the list a committed txn's read saw; -1 if
 	// unknown (the txn did not commit), -2 once the read turned out
 	// incompatible with its key's version order.
-	n    int32
+	n int32
+	// own is how many of a committed read's last elements are the txn's
+	// own earlier appends to the key; the n-own before them are what
+	// other txns committed (see committedLen).
+	own  int32
 	kind mopKind
 	// external marks a committed read that comes before the txn's own
-	// appends to its key: the reads that tell what other txns did.
+	// appends to its key and reads of it: the first look at what other
+	// txns did, which lost updates are judged by.
 	external bool
+	// repeat marks a committed read whose committed part is what the
+	// txn's previous read of the key saw: it adds no dependency.
+	repeat bool
 }
+
+// committedLen is how much of the list the read m saw other txns
+// committed: its length without the txn's own appends at its end.
+func (m *mop) committedLen() int32 { return m.n - m.own }
 
 const (
 	unknownLength      = -1
 	incompatibleLength = -2
 )
 
+// list is a list a read saw, as the history holds it: []any of integers
+// (a history recorded in memory, or decoded by encoding/json), or []int64
+// (read by history.ReadFile).
+type list struct {
+	anys []any
+	ints []int64
+}
+
+func (l list) len() int {
+	if l.ints != nil {
+		return len(l.ints)
+	}
+	return len(l.anys)
+}
+
+// at is the i-th element; the list was checked (checkList), so it is an
+// integer.
+func (l list) at(i int) int64 {
+	if l.ints != nil {
+		return l.ints[i]
+	}
+	e, _ := history.Int(l.anys[i])
+	return e
+}
+
 // readList is the list the j-th micro-op of the event at pos read; the
 // event was parsed, so the shape is known to be right.
-func readList(h history.History, pos int32, j int) []any {
-	l, _ := h[pos].Value.([]any)[j].([]any)[2].([]any)
-	return l
+func readList(h history.History, pos int32, j int) list {
+	switch v := h[pos].Value.(type) {
+	case history.Txn:
+		return list{ints: v[j].Read}
+	case []any:
+		switch l := v[j].([]any)[2].(type) {
+		case []int64:
+			return list{ints: l}
+		case []any:
+			return list{anys: l}
+		}
+	}
+	return list{}
 }
 
 // parseError names the event and micro-op a history cannot be read at.
@@ -95,26 +144,39 @@ func (e *parseError) Error() string {
 // whether the value's reads carry what was read (a committed txn's
 // completion); otherwise they are ignored.
 func (c *checkState) parseMops(op *history.Op, reads bool) error {
+	if t, ok := op.Value.(history.Txn); ok {
+		for j := range t {
+			m := &t[j]
+			mo := mop{key: c.intern(m.Key), n: unknownLength, kind: readMop}
+			if m.F == "append" {
+				mo.kind, mo.elem = appendMop, m.Elem
+			} else if reads {
+				mo.n = int32(len(m.Read))
+			}
+			c.mops = append(c.mops, mo)
+		}
+		return nil
+	}
 	value, ok := op.Value.([]any)
 	if !ok {
-		return &parseError{op.Index, -1, fmt.Sprintf("txn value %v: want a list of micro-ops", op.Value)}
+		return &parseError{op.Index, -1, fmt.Sprintf("txn value %s: want a list of micro-ops", checker.Abbreviate(op.Value))}
 	}
 	for j, v := range value {
 		m, ok := v.([]any)
 		if !ok || len(m) != 3 {
-			return &parseError{op.Index, j, fmt.Sprintf("%v: want [\"append\", key, element] or [\"r\", key, list]", v)}
+			return &parseError{op.Index, j, fmt.Sprintf("%s: want [\"append\", key, element] or [\"r\", key, list]", checker.Abbreviate(v))}
 		}
 		f, _ := m[0].(string)
 		key, ok := m[1].(string)
 		if !ok {
-			return &parseError{op.Index, j, fmt.Sprintf("%v: key %v is not a string", v, m[1])}
+			return &parseError{op.Index, j, fmt.Sprintf("%s: key %s is not a string", checker.Abbreviate(v), checker.Abbreviate(m[1]))}
 		}
 		mo := mop{key: c.intern(key), n: unknownLength}
 		switch f {
 		case "append":
 			e, ok := history.Int(m[2])
 			if !ok {
-				return &parseError{op.Index, j, fmt.Sprintf("%v: element %v is not an integer", v, m[2])}
+				return &parseError{op.Index, j, fmt.Sprintf("%s: element %s is not an integer", checker.Abbreviate(v), checker.Abbreviate(m[2]))}
 			}
 			mo.kind, mo.elem = appendMop, e
 		case "r":
@@ -122,12 +184,12 @@ func (c *checkState) parseMops(op *history.Op, reads bool) error {
 			if reads {
 				n, err := checkList(m[2])
 				if err != nil {
-					return &parseError{op.Index, j, fmt.Sprintf("%v: %v", v, err)}
+					return &parseError{op.Index, j, fmt.Sprintf("%s: %v", checker.Abbreviate(v), err)}
 				}
 				mo.n = int32(n)
 			}
 		default:
-			return &parseError{op.Index, j, fmt.Sprintf("%v: function %v, want \"append\" or \"r\"", v, m[0])}
+			return &parseError{op.Index, j, fmt.Sprintf("%s: function %s, want \"append\" or \"r\"", checker.Abbreviate(v), checker.Abbreviate(m[0]))}
 		}
 		c.mops = append(c.mops, mo)
 	}
@@ -137,19 +199,20 @@ func (c *checkState) parseMops(op *history.Op, reads bool) error {
 // checkList checks that a read's value is null or a list of integers, and
 // returns its length.
 func checkList(v any) (int, error) {
-	if v == nil {
+	switch l := v.(type) {
+	case nil:
 		return 0, nil
-	}
-	l, ok := v.([]any)
-	if !ok {
-		return 0, fmt.Errorf("read %v: want a list of integers or null", v)
-	}
-	for _, e := range l {
-		if _, ok := history.Int(e); !ok {
-			return 0, fmt.Errorf("read element %v is not an integer", e)
+	case []int64:
+		return len(l), nil
+	case []any:
+		for _, e := range l {
+			if _, ok := history.Int(e); !ok {
+				return 0, fmt.Errorf("read element %s is not an integer", checker.Abbreviate(e))
+			}
 		}
+		return len(l), nil
 	}
-	return len(l), nil
+	return 0, fmt.Errorf("read %s: want a list of integers or null", checker.Abbreviate(v))
 }
 
 func (c *checkState) intern(key string) int32 {
@@ -160,4 +223,37 @@ func (c *checkState) intern(key string) int32 {
 	c.keyIDs[key] = k
 	c.keys = append(c.keys, keyState{name: key, longest: -1, firstAborted: -1})
 	return k
+}
+
+// Fits checks that every client operation of h is a list-append
+// transaction: f "txn", with micro-ops ["append", key, element] and ["r",
+// key, list], the lists filled in on an ok completion. It names the
+// first event that is not (a *history.EventError).
+func Fits(h history.History) error {
+	c := &checkState{h: h, keyIDs: make(map[string]int32)}
+	for i := range h {
+		op := &h[i]
+		if op.Process == history.Nemesis {
+			continue
+		}
+		if op.F != "txn" {
+			return &history.EventError{Event: i, Msg: fmt.Sprintf("f %q is not a list-append operation (txn)", checker.AbbreviateString(op.F))}
+		}
+		if op.Type != history.Invoke && op.Type != history.OK {
+			continue
+		}
+		c.mops = c.mops[:0]
+		if err := c.parseMops(op, op.Type == history.OK); err != nil {
+			var pe *parseError
+			if errors.As(err, &pe) {
+				msg := pe.msg
+				if pe.mop >= 0 {
+					msg = fmt.Sprintf("micro-op %d: %s", pe.mop, pe.msg)
+				}
+				return &history.EventError{Event: i, Msg: msg}
+			}
+			return err
+		}
+	}
+	return nil
 }

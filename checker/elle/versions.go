@@ -18,9 +18,9 @@ func (c *checkState) inferVersions() {
 		}
 		reader := &c.txns[ks.longestTxn]
 		list := readList(c.h, reader.complete, int(ks.longest-reader.first))
-		ks.version = make([]int32, len(list))
-		for p, v := range list {
-			e, _ := history.Int(v)
+		ks.version = make([]int32, list.len())
+		for p := range list.len() {
+			e := list.at(p)
 			id, ok := c.appendIDs[keyElem{int32(k), e}]
 			if !ok {
 				id = int32(len(c.appends))
@@ -71,18 +71,43 @@ func (c *checkState) checkReads() {
 	}
 }
 
-// isPrefix reports whether the read mops[j] of tx is a prefix of its key's
-// version order.
+// isPrefix reports whether the read mops[j] of tx is consistent with its
+// key's version order: what other txns committed is a prefix of it, and
+// the txn's own appends after that come later in it, in order (a read
+// committed txn may read its own appends on top of an older state than
+// the one it commits on).
 func (c *checkState) isPrefix(tx *txn, j int32) bool {
 	m := &c.mops[j]
 	version := c.keys[m.key].version
-	if int(m.n) > len(version) {
+	base := m.committedLen()
+	if int(base) > len(version) {
 		return false
 	}
-	for p, v := range readList(c.h, tx.complete, int(j-tx.first)) {
-		if e, _ := history.Int(v); e != c.appends[version[p]].elem {
+	list := readList(c.h, tx.complete, int(j-tx.first))
+	if list.ints != nil {
+		for p, e := range list.ints[:base] {
+			if e != c.appends[version[p]].elem {
+				return false
+			}
+		}
+	} else {
+		for p, v := range list.anys[:base] {
+			if e, _ := history.Int(v); e != c.appends[version[p]].elem {
+				return false
+			}
+		}
+	}
+	after := base - 1
+	for p := int(base); p < list.len(); p++ {
+		e := list.at(p)
+		p := c.appends[c.appendIDs[keyElem{m.key, e}]].pos
+		if p < 0 {
+			continue // no read holds it: it may come after them all
+		}
+		if p <= after {
 			return false
 		}
+		after = p
 	}
 	return true
 }
@@ -95,8 +120,9 @@ func (c *checkState) checkObserved(t, j int32) {
 	if m.n == incompatibleLength {
 		// Not a prefix of the version order: look at each element.
 		tx := &c.txns[t]
-		for _, v := range readList(c.h, tx.complete, int(j-tx.first)) {
-			e, _ := history.Int(v)
+		l := readList(c.h, tx.complete, int(j-tx.first))
+		for p := range l.len() {
+			e := l.at(p)
 			if id, ok := c.appendIDs[keyElem{m.key, e}]; ok && c.writerStatus(id) == aborted {
 				c.reportAbortedRead(t, j, id)
 				return
@@ -104,13 +130,14 @@ func (c *checkState) checkObserved(t, j int32) {
 		}
 		return
 	}
-	if ks.firstAborted >= 0 && m.n > ks.firstAborted {
+	base := m.committedLen()
+	if ks.firstAborted >= 0 && base > ks.firstAborted {
 		c.reportAbortedRead(t, j, ks.version[ks.firstAborted])
 	}
-	if m.n > 0 {
-		a := &c.appends[ks.version[m.n-1]]
+	if base > 0 {
+		a := &c.appends[ks.version[base-1]]
 		if a.txn >= 0 && a.txn != t && !a.final {
-			c.reportIntermediateRead(t, j, ks.version[m.n-1])
+			c.reportIntermediateRead(t, j, ks.version[base-1])
 		}
 	}
 }

@@ -94,8 +94,9 @@ func TestEnsureImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if img.Config.Labels[LabelSquall] != "true" {
-		t.Errorf("image labels %v, want %s=true", img.Config.Labels, LabelSquall)
+	// Not LabelSquall, which the containers started from it would inherit.
+	if img.Config.Labels[LabelImage] != "node" || img.Config.Labels[LabelSquall] != "" {
+		t.Errorf("image labels %v, want %s=node and no %s", img.Config.Labels, LabelImage, LabelSquall)
 	}
 	if got := img.Config.Entrypoint; len(got) != 1 || got[0] != "/squall" {
 		t.Errorf("image entrypoint %v, want [/squall]", got)
