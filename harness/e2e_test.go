@@ -219,7 +219,8 @@ func TestEndToEndEachFamilyCatchesItsBug(t *testing.T) {
 	}{
 		// A leader frozen past its election timeout, thawed, answers the
 		// reads its bound clients sent meanwhile from its lease, unaware
-		// that another leader took writes.
+		// that another leader took writes. Bound clients wait for their
+		// node up to half their op timeout (5 s), longer than a pause.
 		{"pause", "kv", "lease-reads", []string{"pause:leader"}, 25},
 		// A backward jump of the oracle leader's clock hands out older
 		// timestamps: reads miss writes that completed before them.
@@ -244,7 +245,7 @@ func TestEndToEndEachFamilyCatchesItsBug(t *testing.T) {
 				}
 				spec := e2eSpec(t, nemesis, []string{tc.bug})
 				spec.System = tc.system
-				spec.TimeLimit = 20 * time.Second
+				spec.TimeLimit, spec.NemesisInterval, spec.OpTimeout = 30*time.Second, 4*time.Second, 10*time.Second
 				if tc.concurrency > 0 {
 					spec.Concurrency, spec.ConcurrencyText = tc.concurrency, fmt.Sprint(tc.concurrency)
 				}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/squall-chaos/squall/checker"
 	"github.com/squall-chaos/squall/history"
 	"github.com/squall-chaos/squall/system/percolator"
 )
@@ -99,7 +100,7 @@ func (c *percolatorRegisterClient) Invoke(ctx context.Context, op history.Op) hi
 			return completion(op, history.Fail, op.Value, err)
 		}
 		if !found || string(v) != strconv.FormatInt(from, 10) {
-			return completion(op, history.Fail, op.Value, errors.New("cas: value differs"))
+			return completion(op, history.Fail, op.Value, errors.New(checker.CASValueDiffers))
 		}
 		txn.Set(k, []byte(strconv.FormatInt(to, 10)))
 		return txnCompletion(op, op.Value, txn, txn.Commit(ctx))

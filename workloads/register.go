@@ -220,7 +220,7 @@ func (c *kvRegisterClient) Invoke(ctx context.Context, op history.Op) history.Op
 		}
 		swapped, _, err := c.c.CompareAndSet(ctx, key, []byte(strconv.FormatInt(from, 10)), []byte(strconv.FormatInt(to, 10)))
 		if err == nil && !swapped {
-			return completion(op, history.Fail, op.Value, errors.New("cas: value differs"))
+			return completion(op, history.Fail, op.Value, errors.New(checker.CASValueDiffers))
 		}
 		return writeCompletion(op, err)
 	}

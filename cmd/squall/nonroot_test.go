@@ -22,8 +22,8 @@ import (
 // as root itself.
 const nobody = 65534
 
-// TestNonRootUserRunsEveryFamily runs `squall test --nemesis all` as a
-// user who is not root and may use Docker only through its socket (a
+// TestNonRootUserRunsEveryFamily runs `squall test` with every fault
+// family as a user who is not root and may use Docker only through its socket (a
 // member of the socket's group): every fault family must start, heal, and
 // leave the run valid, with nothing reaching into /proc or needing root.
 func TestNonRootUserRunsEveryFamily(t *testing.T) {
@@ -48,9 +48,12 @@ func TestNonRootUserRunsEveryFamily(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	// Every family, overlapping, but power cuts of one node or a minority:
+	// a cut of all would leave the other families nothing to act on, and
+	// they would skip their turn.
 	cmd := exec.CommandContext(ctx, bin, "test", "--system", "kv", "--workload", "register",
-		"--nemesis", "all", "--nemesis-overlap", "--nemesis-interval", "4s", "--time-limit", "40s",
-		"--seed", "7", "--store", store)
+		"--nemesis", "partition,kill,pause,clock,loss,failpoint,power:one,power:minority", "--nemesis-overlap",
+		"--nemesis-interval", "3s", "--time-limit", "45s", "--seed", "7", "--store", store)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TESTCONTAINERS_RYUK_DISABLED=true"}
 	if h := os.Getenv("DOCKER_HOST"); h != "" {
 		cmd.Env = append(cmd.Env, "DOCKER_HOST="+h)

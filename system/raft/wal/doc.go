@@ -124,8 +124,8 @@ of every Save, for every Raft group of a node that shares the registry.
 An error there fails the Save as a failed fsync would.
 
 Options.SkipFsync plants a bug for chaos tests to find: Save returns
-without fsyncing its records, and a background flush syncs them about once
-a second. A kill cannot reveal it; a power cut loses acknowledged entries
+without fsyncing its records, and a background flush syncs them every five
+seconds. A kill cannot reveal it; a power cut loses acknowledged entries
 and hard state. The Saves that install a snapshot, CreateSnapshot and a
 segment's rotation still sync what is pending first, so a lost tail never
 leaves the snapshot files ahead of the log or a hole before the last

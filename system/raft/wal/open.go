@@ -58,8 +58,10 @@ const (
 )
 
 // skipFsyncFlushInterval is how often the background flush of the
-// SkipFsync bug syncs what Saves left unsynced.
-const skipFsyncFlushInterval = time.Second
+// SkipFsync bug syncs what Saves left unsynced: as long as a kernel's
+// writeback of dirty pages takes, so that a power cut of a cluster loses
+// seconds of acknowledged writes, as it would.
+const skipFsyncFlushInterval = 5 * time.Second
 
 // Open opens the storage in dir for a cluster of peers, creating it if dir
 // is missing or holds no WAL yet, and recovering it otherwise.
