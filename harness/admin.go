@@ -39,6 +39,10 @@ func (c *nemesisCluster) adminCall(ctx context.Context, node string, call func(c
 		return struct{}{}, call(ctx, faultpb.NewAdminClient(conn))
 	})
 	if err != nil {
+		if c.WentDown(ctx, node) {
+			// It died as it was asked: a failpoint's error stopped it.
+			return fmt.Errorf("node %s went down: %w (%v)", node, nemesis.ErrNodeDown, err)
+		}
 		return fmt.Errorf("node %s's admin service: %w", node, err)
 	}
 	return nil

@@ -59,6 +59,9 @@ type ClockEvent struct {
 	Target string `json:"target,omitempty"`
 	// Changes is what was done to each node's clock.
 	Changes map[string]ClockChange `json:"changes,omitempty"`
+	// Down lists the nodes picked that were down by the time their clock
+	// was to change.
+	Down []string `json:"down,omitempty"`
 	// Reset lists the nodes whose clocks Stop reset; Frozen those it
 	// found paused, whose clocks are reset when they are thawed.
 	Reset  []string `json:"reset,omitempty"`
@@ -80,8 +83,8 @@ func NewClock(modes ...string) (*Clock, error) {
 
 func (k *Clock) Name() string { return "clock" }
 
-// Start changes the clocks of nodes picked with rng. If a change fails it
-// stops there; the changes made stay until Stop.
+// Start changes the clocks of nodes picked with rng, all at once; the
+// changes made stay until Stop, whatever failed.
 func (k *Clock) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -101,15 +104,23 @@ func (k *Clock) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, erro
 	if k.changed == nil {
 		k.changed = map[string]ClockChange{}
 	}
+	changes := map[string]ClockChange{}
 	for _, node := range nodes {
-		change := randomClockChange(mode, rng)
+		changes[node] = randomClockChange(mode, rng)
 		// In force before it is applied, so that Stop resets a clock
 		// whose change failed halfway.
-		k.changed[node] = change
-		if err := c.SetClock(ctx, node, change); err != nil {
-			return ev, fmt.Errorf("clock %s on node %s: %w", mode, node, err)
-		}
-		ev.Changes[node] = change
+		k.changed[node] = changes[node]
+	}
+	done, down, err := onEach(nodes, func(node string) error { return c.SetClock(ctx, node, changes[node]) })
+	for _, node := range done {
+		ev.Changes[node] = changes[node]
+	}
+	for _, node := range down {
+		delete(k.changed, node) // its next process's clock starts true
+	}
+	ev.Down = down
+	if err != nil {
+		return ev, fmt.Errorf("clock %s: %w", mode, err)
 	}
 	return ev, nil
 }

@@ -50,6 +50,8 @@ type FailpointEvent struct {
 	Point string   `json:"point,omitempty"`
 	Spec  string   `json:"spec,omitempty"`
 	Nodes []string `json:"nodes,omitempty"`
+	// Down lists nodes picked that were down by the time of arming.
+	Down []string `json:"down,omitempty"`
 	// Restarted lists the nodes Stop started (the point took them down);
 	// Disarmed those it disarmed.
 	Restarted []string `json:"restarted,omitempty"`
@@ -132,11 +134,9 @@ func (f *Failpoint) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, 
 	}
 	f.armed, f.spec = ev.Point, ev.Spec
 	f.nodes = append(f.nodes, nodes...)
-	for _, node := range nodes {
-		if err := c.ArmFailpoint(ctx, node, ev.Point, ev.Spec); err != nil {
-			return ev, fmt.Errorf("arm %s with %s on node %s: %w", ev.Point, ev.Spec, node, err)
-		}
-		ev.Nodes = append(ev.Nodes, node)
+	ev.Nodes, ev.Down, err = onEach(nodes, func(node string) error { return c.ArmFailpoint(ctx, node, ev.Point, ev.Spec) })
+	if err != nil {
+		return ev, fmt.Errorf("arm %s with %s: %w", ev.Point, ev.Spec, err)
 	}
 	return ev, nil
 }

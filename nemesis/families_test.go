@@ -3,6 +3,7 @@ package nemesis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -474,5 +475,27 @@ func TestTargetModes(t *testing.T) {
 	got, dropped, err := Choice{Family: "loss", Modes: []string{TargetLeader}}.Without(noNetem)
 	if err != nil || !slices.Equal(got.Modes, []string{LossDrop, LossBandwidth, TargetLeader}) || !slices.Equal(dropped, []string{LossDelay}) {
 		t.Errorf("loss:leader without netem: %+v, dropped %v, %v", got, dropped, err)
+	}
+}
+
+// TestOnEachLeavesOutNodesThatWentDown: a target that went down between
+// its pick and the act is listed, not a failure; if all did, the start is
+// skipped.
+func TestOnEachLeavesOutNodesThatWentDown(t *testing.T) {
+	act := func(node string) error {
+		switch node {
+		case "n2":
+			return fmt.Errorf("arm: %w", ErrNodeDown)
+		case "n3":
+			return errInjected
+		}
+		return nil
+	}
+	done, down, err := onEach([]string{"n1", "n2", "n3"}, act)
+	if !slices.Equal(done, []string{"n1"}) || !slices.Equal(down, []string{"n2"}) || !errors.Is(err, errInjected) || !strings.Contains(err.Error(), "n3") {
+		t.Errorf("done %v down %v err %v; want n1 done, n2 down, n3's failure", done, down, err)
+	}
+	if _, _, err := onEach([]string{"n2"}, act); !errors.Is(err, ErrSkipped) {
+		t.Errorf("every target down: %v, want a skip", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 )
 
@@ -53,8 +54,8 @@ func NewKill(modes ...string) (*Kill, error) {
 
 func (k *Kill) Name() string { return "kill" }
 
-// Start kills the nodes of a mode chosen with rng. If a kill fails it stops
-// there; the nodes already killed stay down until Stop.
+// Start kills the nodes of a mode chosen with rng, all at once; the nodes
+// killed stay down until Stop.
 func (k *Kill) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -86,12 +87,14 @@ func (k *Kill) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, error
 		}
 	}
 	k.mode = mode
-	for _, node := range victims {
-		if err := c.Kill(ctx, node); err != nil {
-			return ev, fmt.Errorf("kill node %s: %w", node, err)
-		}
-		k.killed = append(k.killed, node)
-		ev.Killed = append(ev.Killed, node)
+	var gone []string
+	ev.Killed, gone, err = onEach(victims, func(node string) error { return c.Kill(ctx, node) })
+	k.killed = append(k.killed, ev.Killed...)
+	if len(gone) > 0 {
+		ev.Note = strings.TrimPrefix(ev.Note+fmt.Sprintf("; %v went down before the kill", gone), "; ")
+	}
+	if err != nil {
+		return ev, fmt.Errorf("kill %s: %w", mode, err)
 	}
 	return ev, nil
 }

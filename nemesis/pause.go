@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 )
 
@@ -28,6 +29,7 @@ type Pause struct {
 type PauseEvent struct {
 	Mode    string   `json:"mode,omitempty"`
 	Paused  []string `json:"paused,omitempty"`
+	Down    []string `json:"down,omitempty"` // picked, but down by the time of pausing
 	Resumed []string `json:"resumed,omitempty"`
 	// Gone lists paused nodes whose frozen process was gone by the time
 	// Stop came (another family killed, and maybe restarted, the node):
@@ -50,8 +52,7 @@ func NewPause(modes ...string) (*Pause, error) {
 func (p *Pause) Name() string { return "pause" }
 
 // Start pauses the nodes of a mode chosen with rng, among those running
-// and not paused already. If a pause fails, the nodes paused so far stay
-// paused until Stop.
+// and not paused already, all at once; they stay paused until Stop.
 func (p *Pause) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -67,12 +68,12 @@ func (p *Pause) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, erro
 		return ev, fmt.Errorf("pause: %w", err)
 	}
 	p.mode = mode
-	for _, node := range targets {
-		if err := c.Pause(ctx, node); err != nil {
-			return ev, fmt.Errorf("pause node %s: %w", node, err)
-		}
-		p.paused = append(p.paused, node)
-		ev.Paused = append(ev.Paused, node)
+	ev.Paused, ev.Down, err = onEach(targets, func(node string) error { return c.Pause(ctx, node) })
+	// A pause that failed may have frozen its node all the same: Stop
+	// tries to thaw every target.
+	p.paused = append(p.paused, slices.DeleteFunc(slices.Clone(targets), func(n string) bool { return slices.Contains(ev.Down, n) })...)
+	if err != nil {
+		return ev, fmt.Errorf("pause: %w", err)
 	}
 	return ev, nil
 }

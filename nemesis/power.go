@@ -32,6 +32,7 @@ type Power struct {
 type PowerEvent struct {
 	Mode     string   `json:"mode,omitempty"`
 	Cut      []string `json:"cut,omitempty"`
+	Down     []string `json:"down,omitempty"` // picked, but down by the time of the cut
 	Restored []string `json:"restored,omitempty"`
 }
 
@@ -64,16 +65,12 @@ func (p *Power) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, erro
 		return ev, fmt.Errorf("power %s: %w", mode, err)
 	}
 	p.mode = mode
-	errs := together(targets, func(_ int, node string) error { return c.Kill(ctx, node) })
-	for i, node := range targets {
-		if errs[i] == nil {
-			p.cut = append(p.cut, node)
-			ev.Cut = append(ev.Cut, node)
-		} else {
-			errs[i] = fmt.Errorf("cut the power of node %s: %w", node, errs[i])
-		}
+	ev.Cut, ev.Down, err = onEach(targets, func(node string) error { return c.Kill(ctx, node) })
+	p.cut = append(p.cut, ev.Cut...)
+	if err != nil {
+		return ev, fmt.Errorf("power %s: %w", mode, err)
 	}
-	return ev, errors.Join(errs...)
+	return ev, nil
 }
 
 // Stop restores the power of every node Start cut, all at once, each

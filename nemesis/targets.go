@@ -2,6 +2,7 @@ package nemesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -95,6 +96,29 @@ func together(nodes []string, act func(i int, node string) error) []error {
 	}
 	wg.Wait()
 	return errs
+}
+
+// onEach acts on every target at once. A target found down (another
+// family killed it, or a failpoint stopped it, since it was picked) is no
+// failure: it is listed in down. err joins the other failures, each
+// naming its node; it wraps ErrSkipped if every target was down.
+func onEach(targets []string, act func(node string) error) (done, down []string, err error) {
+	errs := together(targets, func(_ int, node string) error { return act(node) })
+	var failed []error
+	for i, node := range targets {
+		switch {
+		case errs[i] == nil:
+			done = append(done, node)
+		case errors.Is(errs[i], ErrNodeDown):
+			down = append(down, node)
+		default:
+			failed = append(failed, fmt.Errorf("node %s: %w", node, errs[i]))
+		}
+	}
+	if len(done) == 0 && len(failed) == 0 && len(down) > 0 {
+		return nil, down, fmt.Errorf("every node it picked went down: %w", ErrSkipped)
+	}
+	return done, down, errors.Join(failed...)
 }
 
 func sorted(s []string) []string {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
@@ -77,6 +78,9 @@ func (c *Cluster) Kill(ctx context.Context, name string) error {
 		return err
 	}
 	if _, err := c.docker.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
+		if errdefs.IsConflict(err) {
+			return fmt.Errorf("kill node %s: %w (%v)", name, nemesis.ErrNodeDown, err)
+		}
 		return fmt.Errorf("kill node %s: %w", name, err)
 	}
 	wait := c.docker.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
@@ -90,11 +94,20 @@ func (c *Cluster) Kill(ctx context.Context, name string) error {
 
 // Start starts a stopped node's container again, with the same address and
 // data volume, and waits until it serves. Starting a running node only
-// waits for it to serve.
+// waits for it to serve; a paused one is left as it is (it runs, and
+// whoever paused it thaws it).
 func (c *Cluster) Start(ctx context.Context, name string) error {
 	id, err := c.containerID(name)
 	if err != nil {
 		return err
+	}
+	switch st, err := c.State(ctx, name); {
+	case err != nil:
+		return err
+	case st == nemesis.NodePaused:
+		return nil
+	case st == nemesis.NodeUp:
+		return c.waitReady(ctx, name)
 	}
 	if _, err := c.docker.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("start node %s: %w", name, err)

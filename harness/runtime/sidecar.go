@@ -108,6 +108,16 @@ func (c *Cluster) Net(ctx context.Context, node string, change netfault.Change) 
 	} else if st == nemesis.NodeDown {
 		return fmt.Errorf("node %s: %w", node, nemesis.ErrNodeDown)
 	}
+	err := c.netThroughSidecar(ctx, s, node, change)
+	if err != nil && c.WentDown(ctx, node) {
+		// It died as the change was made (a failpoint stopped it): its
+		// namespace is gone, and the next start gets the change again.
+		return fmt.Errorf("node %s went down: %w (%v)", node, nemesis.ErrNodeDown, err)
+	}
+	return err
+}
+
+func (c *Cluster) netThroughSidecar(ctx context.Context, s *sidecar, node string, change netfault.Change) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stale {
@@ -125,6 +135,23 @@ func (c *Cluster) Net(ctx context.Context, node string, change netfault.Change) 
 		return fmt.Errorf("node %s: %s in its namespace: %w", node, change.Family, err)
 	}
 	return nil
+}
+
+// WentDown reports whether node, which a call to it just failed, is down:
+// a node's process can exit at any moment (a failpoint's error stops it),
+// and Docker sees it a moment later, so it looks for a second.
+func (c *Cluster) WentDown(ctx context.Context, node string) bool {
+	for range 10 {
+		if st, err := c.State(ctx, node); err == nil && st == nemesis.NodeDown {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return false
 }
 
 // execIn runs cmd in container id and returns its standard output; a
