@@ -139,9 +139,10 @@ func (c *Cluster) netThroughSidecar(ctx context.Context, s *sidecar, node string
 
 // WentDown reports whether node, which a call to it just failed, is down:
 // a node's process can exit at any moment (a failpoint's error stops it),
-// and Docker sees it a moment later, so it looks for a second.
+// it stops serving before it has exited, and Docker sees the exit a
+// moment later, so it looks for up to five seconds.
 func (c *Cluster) WentDown(ctx context.Context, node string) bool {
-	for range 10 {
+	for range 50 {
 		if st, err := c.State(ctx, node); err == nil && st == nemesis.NodeDown {
 			return true
 		}
