@@ -68,7 +68,7 @@ func newMemCluster(t testing.TB, n int, opts memClusterOptions) *memCluster {
 	c := &memCluster{
 		t:      t,
 		net:    memnet.New(uint64(time.Now().UnixNano()), nil),
-		cfg:    Config{Cluster: "mem", TickInterval: 10 * time.Millisecond, ElectionTick: 10},
+		cfg:    Config{Cluster: "mem", TickInterval: 10 * time.Millisecond, ElectionTick: 30},
 		retain: opts.Retain,
 	}
 	if opts.Tune != nil {

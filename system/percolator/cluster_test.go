@@ -41,7 +41,7 @@ func startCluster(t testing.TB, n int, tune func(*Config)) *testCluster {
 			Cluster:      "test",
 			DataDir:      filepath.Join(dir, p.Name),
 			TickInterval: 10 * time.Millisecond,
-			ElectionTick: 10,
+			ElectionTick: 30, // 300ms: a busy machine under -race stalls a process past 100ms
 		}
 		if tune != nil {
 			tune(&cfg)

@@ -76,7 +76,7 @@ func newOracleClusterWith(t testing.TB, n int, tune func(*raft.NodeConfig), orac
 		t:      t,
 		net:    memnet.New(uint64(time.Now().UnixNano()), nil),
 		config: raft.NodeConfig{
-			Config:       raft.Config{ElectionTick: 10},
+			Config:       raft.Config{ElectionTick: 30},
 			TickInterval: 10 * time.Millisecond,
 		},
 	}
