@@ -22,7 +22,9 @@ const defaultHealTimeout = 2 * time.Minute
 // at a time: it waits Interval, starts a fault of a family picked at
 // random, waits Interval, stops it, and so on. With Overlap, each family
 // keeps a timeline of its own (calm and fault spells of half to one and a
-// half Intervals), so faults of several families are in force at once.
+// half Intervals), so faults of several families are in force at once;
+// each family's timeline runs on its own, so a slow start or stop of one
+// family delays only that family's later steps.
 // Either way the same seed, families and interval give the same faults at
 // the same offsets; a fault's random choices (its mode, its nodes) come
 // from a source seeded by the plan too, so only what it learns from the
@@ -60,6 +62,9 @@ type Schedule struct {
 
 	mu      sync.Mutex
 	inForce []Fault
+	// changing orders setInForce's updates and their OnChange calls, which
+	// lanes make at once.
+	changing sync.Mutex
 }
 
 // Step is one planned action of a schedule.
@@ -81,15 +86,28 @@ func (s *Schedule) Run(ctx context.Context) error {
 		return errors.New("nemesis schedule: needs faults, a cluster, a recorder and a positive interval")
 	}
 	began := time.Now()
-	plan := s.planner()
+	// Each lane acts on its own: a slow step (a power cut's restart, say)
+	// delays only its own family's next steps, not every family's.
+	var lanes sync.WaitGroup
+	for _, l := range s.planner().lanes {
+		lanes.Go(func() { s.runLane(ctx, began, l) })
+	}
+	lanes.Wait()
+	hctx, cancel := context.WithTimeout(context.Background(), s.healTimeout())
+	defer cancel()
+	return s.HealAll(hctx)
+}
+
+// runLane takes one lane's steps in order until ctx ends.
+func (s *Schedule) runLane(ctx context.Context, began time.Time, l *lane) {
 	for {
-		step := plan.next()
+		step := l.next()
 		if !sleepUntil(ctx, began.Add(step.At)) {
-			break
+			return
 		}
 		// A step under way when ctx ends finishes (its own deadline bounds
 		// it): a fault cut off halfway would be recorded as failed, and the
-		// heal below stops it anyway.
+		// heal after the lanes stops it anyway.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.healTimeout())
 		f := s.Faults[step.Family]
 		switch {
@@ -102,9 +120,6 @@ func (s *Schedule) Run(ctx context.Context) error {
 		}
 		cancel()
 	}
-	hctx, cancel := context.WithTimeout(context.Background(), s.healTimeout())
-	defer cancel()
-	return s.HealAll(hctx)
 }
 
 func (s *Schedule) healTimeout() time.Duration {
@@ -168,6 +183,11 @@ func (p *planner) next() Step {
 			l = o
 		}
 	}
+	return l.next()
+}
+
+// next returns the lane's next step and moves past it.
+func (l *lane) next() Step {
 	step := Step{At: l.at, Stop: l.faulty}
 	if !l.faulty {
 		if l.pick {
@@ -273,6 +293,8 @@ func (s *Schedule) isInForce(f Fault) bool {
 }
 
 func (s *Schedule) setInForce(f Fault, on bool) {
+	s.changing.Lock()
+	defer s.changing.Unlock()
 	s.mu.Lock()
 	i := slices.Index(s.inForce, f)
 	switch {

@@ -365,3 +365,49 @@ func TestPlanOverlap(t *testing.T) {
 }
 
 func rng(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }
+
+// TestOverlapSlowFamilyDelaysOnlyItself: with Overlap, a family whose start
+// hangs does not hold back the others' timelines.
+func TestOverlapSlowFamilyDelaysOnlyItself(t *testing.T) {
+	release, hanging := make(chan struct{}), make(chan struct{}, 1)
+	quickStarts := make(chan struct{}, 100)
+	slow := &fakeFault{name: "slow", onStart: func() {
+		hanging <- struct{}{}
+		<-release
+	}}
+	quick := &fakeFault{name: "quick", onStart: func() {
+		select {
+		case quickStarts <- struct{}{}:
+		default:
+		}
+	}}
+	s := &Schedule{Faults: []Fault{slow, quick}, Cluster: newFakeCluster(3), Recorder: &memRecorder{},
+		Interval: time.Millisecond, Overlap: true, Seed: 1}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	// Once the slow family's first start hangs, the quick family must
+	// still start five times.
+	<-hanging
+	for len(quickStarts) > 0 {
+		<-quickStarts
+	}
+	for range 5 {
+		select {
+		case <-quickStarts:
+		case <-time.After(5 * time.Minute): // a hang guard only
+			t.Fatal("the quick family stopped starting while the slow one hung")
+		}
+	}
+	slow.mu.Lock()
+	slowStarts := slow.starts
+	slow.mu.Unlock()
+	if slowStarts != 1 {
+		t.Errorf("the slow family started %d times, want once (hung in its first start)", slowStarts)
+	}
+	cancel()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
