@@ -18,7 +18,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/squall-chaos/squall/internal/loopback"
-	"github.com/squall-chaos/squall/system/datadir"
 	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
 )
 
@@ -141,11 +140,12 @@ func TestPercolatorNodeServes(t *testing.T) {
 			t.Errorf("the node's log does not say %s: %s", want, stderr.String())
 		}
 	}
-	raw, err := os.ReadFile(filepath.Join(data, datadir.IdentityFile))
+	// The data directory's identity file, as a user would read it.
+	raw, err := os.ReadFile(filepath.Join(data, "identity.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var id datadir.Identity
+	var id struct{ System string }
 	if err := json.Unmarshal(raw, &id); err != nil || id.System != "percolator" {
 		t.Errorf("identity %s (%v), want system percolator", raw, err)
 	}

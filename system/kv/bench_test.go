@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/squall-chaos/squall/system/internal/member"
 )
 
 // benchClients is the concurrency of the benchmarks: one kv.Client each,
@@ -29,7 +31,7 @@ func benchCluster(b *testing.B, n int, mode ReadMode) []*Client {
 		cfg.ReadMode = mode
 	})
 	// The clients share connections, as the clients of one process would.
-	pool := NewConnPool()
+	pool := member.NewConnPool()
 	b.Cleanup(func() { pool.Close() })
 	clients := make([]*Client, benchClients)
 	for i := range clients {
@@ -192,7 +194,7 @@ func BenchmarkNodeRSS100kKeys(b *testing.B) {
 		c.terminate(name)
 		c.start(name)
 	}
-	pool := NewConnPool()
+	pool := member.NewConnPool()
 	defer pool.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

@@ -1,10 +1,10 @@
 package kv
 
 import (
-	"fmt"
 	"slices"
-	"strings"
 	"time"
+
+	"github.com/squall-chaos/squall/system/internal/member"
 )
 
 // Bugs are the bugs a KV node can be started with (`squall node --bug
@@ -57,19 +57,14 @@ type Bugs struct {
 const TimeoutIsFailureAfter = 250 * time.Millisecond
 
 // PlantedBug describes a bug by the name `squall node --bug` takes.
-type PlantedBug struct {
-	Name string
-	// Description says in one line what the node does wrong and which
-	// family of faults reveals it.
-	Description string
-}
+type PlantedBug = member.PlantedBug
 
 var plantedBugs = []PlantedBug{
-	{"stale-reads", "any node answers reads from local state (revealed by partitions)"},
-	{"lease-reads", "the leader serves reads under a lease timed by its own clock: read mode lease (revealed by pauses and clock faults)"},
-	{"duplicate-retries", "retried writes are applied again: no exactly-once sessions (revealed by kv/after-commit failpoint errors)"},
-	{"timeout-is-failure", "a write not applied within 250ms is answered as a definite failure, though it may commit (revealed by packet loss and partitions)"},
-	{"skip-fsync", "the WAL acknowledges writes before fsync, syncing about once a second (revealed by power loss: kill with --lose-unsynced)"},
+	{Name: "stale-reads", Description: "any node answers reads from local state (revealed by partitions)"},
+	{Name: "lease-reads", Description: "the leader serves reads under a lease timed by its own clock: read mode lease (revealed by pauses and clock faults)"},
+	{Name: "duplicate-retries", Description: "retried writes are applied again: no exactly-once sessions (revealed by kv/after-commit failpoint errors)"},
+	{Name: "timeout-is-failure", Description: "a write not applied within 250ms is answered as a definite failure, though it may commit (revealed by packet loss and partitions)"},
+	{Name: "skip-fsync", Description: "the WAL acknowledges writes before fsync, syncing about once a second (revealed by power loss: kill with --lose-unsynced)"},
 }
 
 // PlantedBugs lists the bugs of the KV store.
@@ -89,17 +84,7 @@ func (b *Bugs) Plant(name string) error {
 	case "skip-fsync":
 		b.SkipFsync = true
 	default:
-		return UnknownBug("kv", name, plantedBugs)
+		return member.UnknownBug("kv", name, plantedBugs)
 	}
 	return nil
-}
-
-// UnknownBug is the error for a bug name that is none of a system's bugs:
-// it names it and lists them.
-func UnknownBug(system, name string, bugs []PlantedBug) error {
-	names := make([]string, len(bugs))
-	for i, bug := range bugs {
-		names[i] = bug.Name
-	}
-	return fmt.Errorf("%q is not a planted bug of %s (want %s)", name, system, strings.Join(names, ", "))
 }

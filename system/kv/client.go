@@ -14,8 +14,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/squall-chaos/squall/system/fault"
+	"github.com/squall-chaos/squall/system/internal/member"
+	"github.com/squall-chaos/squall/system/internal/rpcerr"
 	"github.com/squall-chaos/squall/system/kv/kvpb"
-	"github.com/squall-chaos/squall/system/rpcerr"
 )
 
 // ClientConfig configures a Client.
@@ -31,7 +32,7 @@ type ClientConfig struct {
 	Clock fault.Clock
 	// Pool is where the client's connections come from; several clients
 	// may share one. Default: a pool of the client's own, closed with it.
-	Pool *ConnPool
+	Pool *member.ConnPool
 	// ReadFrom names a node that reads go to first, as a Jepsen client is
 	// bound to its node; any node serves linearizable reads (followers ask
 	// the leader for a read index). A read waits for that node up to half
@@ -86,7 +87,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	ownPool := cfg.Pool == nil
 	if ownPool {
-		cfg.Pool = NewConnPool()
+		cfg.Pool = member.NewConnPool()
 	}
 	return &Client{cfg: cfg, ownPool: ownPool, clientID: newClientID()}, nil
 }

@@ -6,8 +6,8 @@ import (
 
 	"google.golang.org/grpc/status"
 
+	"github.com/squall-chaos/squall/system/internal/rpcerr"
 	"github.com/squall-chaos/squall/system/kv/kvpb"
-	"github.com/squall-chaos/squall/system/rpcerr"
 )
 
 // The error taxonomy. Every error the client library returns wraps exactly

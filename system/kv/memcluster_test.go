@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/squall-chaos/squall/system/fault"
+	"github.com/squall-chaos/squall/system/internal/member"
 	"github.com/squall-chaos/squall/system/raft"
 	"github.com/squall-chaos/squall/system/raft/memnet"
 )
@@ -83,7 +84,7 @@ func newMemCluster(t testing.TB, n int, opts memClusterOptions) *memCluster {
 		listeners[i] = l
 		c.peers = append(c.peers, Peer{Name: fmt.Sprintf("n%d", i+1), Addr: l.Addr().String()})
 	}
-	c.ids = RaftIDs(c.peers)
+	c.ids = member.RaftIDs(c.peers)
 	for i, p := range c.peers {
 		c.members = append(c.members, &memMember{
 			name:    p.Name,

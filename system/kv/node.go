@@ -1,21 +1,20 @@
 package kv
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"net"
 	"slices"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/squall-chaos/squall/system/datadir"
 	"github.com/squall-chaos/squall/system/fault"
+	"github.com/squall-chaos/squall/system/internal/datadir"
+	"github.com/squall-chaos/squall/system/internal/member"
 	"github.com/squall-chaos/squall/system/raft"
 	"github.com/squall-chaos/squall/system/raft/grpctransport"
 	"github.com/squall-chaos/squall/system/raft/wal"
@@ -74,64 +73,13 @@ type Node struct {
 	listener  net.Listener
 }
 
-// RaftIDs numbers the peers 1..n in name order, the same on every node
-// (and, for a node of several Raft groups, in every group).
-func RaftIDs(peers []Peer) map[string]uint64 {
-	names := make([]string, len(peers))
-	for i, p := range peers {
-		names[i] = p.Name
-	}
-	slices.Sort(names)
-	ids := make(map[string]uint64, len(names))
-	for i, n := range names {
-		ids[n] = uint64(i + 1)
-	}
-	return ids
-}
-
-// Validate checks a peer list and that name is in it.
-func Validate(name string, peers []Peer) error {
-	if len(peers) == 0 {
-		return errors.New("no peers")
-	}
-	seenName := map[string]bool{}
-	seenAddr := map[string]bool{}
-	for _, p := range peers {
-		if p.Name == "" || p.Addr == "" {
-			return fmt.Errorf("peer %q=%q: want NAME=HOST:PORT", p.Name, p.Addr)
-		}
-		if _, _, err := net.SplitHostPort(p.Addr); err != nil {
-			return fmt.Errorf("peer %s: address %q: %v", p.Name, p.Addr, err)
-		}
-		if seenName[p.Name] {
-			return fmt.Errorf("duplicate peer id %q", p.Name)
-		}
-		if seenAddr[p.Addr] {
-			return fmt.Errorf("duplicate peer address %q", p.Addr)
-		}
-		seenName[p.Name], seenAddr[p.Addr] = true, true
-	}
-	if !seenName[name] {
-		return fmt.Errorf("id %q is not one of the peers (%s)", name, peerNames(peers))
-	}
-	return nil
-}
-
-func peerNames(peers []Peer) string {
-	names := make([]string, len(peers))
-	for i, p := range peers {
-		names[i] = p.Name
-	}
-	return strings.Join(names, ", ")
-}
-
 // Start opens the data directory, recovers, and serves.
 func Start(cfg Config) (*Node, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	ids := RaftIDs(cfg.Peers)
+	ids := member.RaftIDs(cfg.Peers)
 	names := make([]string, 0, len(cfg.Peers))
 	addrs := make(map[uint64]string, len(cfg.Peers))
 	var self Peer
@@ -204,7 +152,7 @@ func Start(cfg Config) (*Node, error) {
 // withDefaults validates cfg, fills in its defaults and registers the KV
 // failpoints.
 func (cfg Config) withDefaults() (Config, error) {
-	if err := Validate(cfg.Name, cfg.Peers); err != nil {
+	if err := member.Validate(cfg.Name, cfg.Peers); err != nil {
 		return cfg, err
 	}
 	if cfg.Bugs.LeaseReads {
@@ -245,7 +193,7 @@ func (cfg Config) withDefaults() (Config, error) {
 // a WAL; the package's tests run several in one process over an in-memory
 // network and storage.
 func startReplica(cfg Config, storage raft.DurableStorage, connect func(deliver func(raft.Message)) raft.Transport) (*raft.Node, *Server, error) {
-	ids := RaftIDs(cfg.Peers)
+	ids := member.RaftIDs(cfg.Peers)
 	byID := make(map[uint64]Peer, len(cfg.Peers))
 	for _, p := range cfg.Peers {
 		byID[ids[p.Name]] = p
@@ -316,3 +264,6 @@ func (n *Node) close() {
 		n.storage.Close()
 	}
 }
+
+// Validate checks a peer list and that name is in it.
+func Validate(name string, peers []Peer) error { return member.Validate(name, peers) }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/squall-chaos/squall/system/fault"
+	"github.com/squall-chaos/squall/system/internal/member"
 	"github.com/squall-chaos/squall/system/kv/kvpb"
 	"github.com/squall-chaos/squall/system/raft"
 )
@@ -45,10 +46,7 @@ func ParseReadMode(s string) (ReadMode, error) {
 }
 
 // Peer names a cluster member.
-type Peer struct {
-	Name string
-	Addr string
-}
+type Peer = member.Peer
 
 // Failpoints marked by the KV server.
 const (

@@ -10,8 +10,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/squall-chaos/squall/system/internal/pending"
 	"github.com/squall-chaos/squall/system/kv/kvpb"
-	"github.com/squall-chaos/squall/system/pending"
 	"github.com/squall-chaos/squall/system/raft"
 )
 

@@ -16,8 +16,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/squall-chaos/squall/system/fault"
+	"github.com/squall-chaos/squall/system/internal/rpcerr"
 	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
-	"github.com/squall-chaos/squall/system/rpcerr"
 )
 
 // dialBatch returns a batchClient of node i, closed when the test ends.

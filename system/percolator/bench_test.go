@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/squall-chaos/squall/internal/loopback"
-	"github.com/squall-chaos/squall/system/kv"
+	"github.com/squall-chaos/squall/system/internal/member"
 )
 
 // benchClients is the number of transactions the benchmark runs at once.
@@ -260,12 +260,12 @@ func buildSquall(b *testing.B) string {
 // process on a loopback address with its data in a temporary directory,
 // and waits for each to print its ready line. They get SIGTERM (and, if
 // they linger, SIGKILL) when the benchmark ends.
-func startNodeProcesses(b *testing.B, bin string, n int) (peers []kv.Peer, pids []int) {
+func startNodeProcesses(b *testing.B, bin string, n int) (peers []member.Peer, pids []int) {
 	b.Helper()
 	dir := b.TempDir()
 	var flag []string
 	for i, addr := range loopback.Addrs(b, n) {
-		p := kv.Peer{Name: fmt.Sprintf("n%d", i+1), Addr: addr}
+		p := member.Peer{Name: fmt.Sprintf("n%d", i+1), Addr: addr}
 		peers = append(peers, p)
 		flag = append(flag, p.Name+"="+p.Addr)
 	}

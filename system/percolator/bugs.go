@@ -1,6 +1,6 @@
 package percolator
 
-import "github.com/squall-chaos/squall/system/kv"
+import "github.com/squall-chaos/squall/system/internal/member"
 
 // Bugs are the bugs a Percolator node can be started with (`squall node
 // --bug NAME`), for showing that the harness catches them. None is planted
@@ -32,7 +32,7 @@ type Bugs struct {
 	OracleTrustsClock bool
 }
 
-var plantedBugs = []kv.PlantedBug{
+var plantedBugs = []member.PlantedBug{
 	{Name: "skip-write-conflict", Description: "prewrite ignores newer commits: lost updates (revealed by contention, no fault needed)"},
 	{Name: "get-ignores-locks", Description: "reads skip locks of committing transactions: broken snapshots (revealed by contention, no fault needed)"},
 	{Name: "skip-fsync", Description: "the WALs acknowledge writes before fsync, syncing about once a second (revealed by power loss: kill with --lose-unsynced)"},
@@ -40,7 +40,7 @@ var plantedBugs = []kv.PlantedBug{
 }
 
 // PlantedBugs lists the bugs of Percolator.
-func PlantedBugs() []kv.PlantedBug { return append([]kv.PlantedBug(nil), plantedBugs...) }
+func PlantedBugs() []PlantedBug { return append([]PlantedBug(nil), plantedBugs...) }
 
 // Plant plants the bug of that name. The error lists Percolator's bugs.
 func (b *Bugs) Plant(name string) error {
@@ -54,7 +54,10 @@ func (b *Bugs) Plant(name string) error {
 	case "oracle-trusts-clock":
 		b.OracleTrustsClock = true
 	default:
-		return kv.UnknownBug("percolator", name, plantedBugs)
+		return member.UnknownBug("percolator", name, plantedBugs)
 	}
 	return nil
 }
+
+// PlantedBug describes a bug by the name `squall node --bug` takes.
+type PlantedBug = member.PlantedBug

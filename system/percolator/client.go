@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/squall-chaos/squall/system/fault"
-	"github.com/squall-chaos/squall/system/kv"
+	"github.com/squall-chaos/squall/system/internal/member"
+	"github.com/squall-chaos/squall/system/internal/rpcerr"
 	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
-	"github.com/squall-chaos/squall/system/rpcerr"
 	"google.golang.org/grpc"
 )
 
@@ -19,7 +19,7 @@ import (
 type ClientConfig struct {
 	// Peers are the cluster's nodes; the client finds each group's leader
 	// among them.
-	Peers []kv.Peer
+	Peers []member.Peer
 	// Shards is the cluster's number of shards, which decides where each
 	// key lives (ShardOf). Default DefaultShards, the nodes' default.
 	Shards int
@@ -38,7 +38,7 @@ type ClientConfig struct {
 	Clock fault.Clock
 	// Pool is where the client's connections come from; several clients
 	// may share one. Default: a pool of the client's own, closed with it.
-	Pool *kv.ConnPool
+	Pool *member.ConnPool
 
 	// hooks stop a commit part way, for tests; nil in production.
 	hooks *clientHooks
@@ -106,7 +106,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	ownPool := cfg.Pool == nil
 	if ownPool {
-		cfg.Pool = kv.NewConnPool()
+		cfg.Pool = member.NewConnPool()
 	}
 	addrs := make(map[string]string, len(cfg.Peers))
 	for _, p := range cfg.Peers {

@@ -11,9 +11,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/squall-chaos/squall/system/kv"
+	"github.com/squall-chaos/squall/system/internal/member"
+	"github.com/squall-chaos/squall/system/internal/rpcerr"
 	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
-	"github.com/squall-chaos/squall/system/rpcerr"
 )
 
 func TestErrConflictIsDefinite(t *testing.T) {
@@ -111,7 +111,7 @@ func testContext(t testing.TB) context.Context {
 }
 
 // isolationCluster starts a three-node cluster for a test.
-func isolationCluster(t testing.TB) []kv.Peer {
+func isolationCluster(t testing.TB) []member.Peer {
 	return startCluster(t, 3, nil).peers
 }
 
@@ -122,7 +122,7 @@ func newIsolationClient(t testing.TB) *Client {
 
 // newTestClient returns a client of peers, configured by tune if not nil,
 // closed when the test ends.
-func newTestClient(t testing.TB, peers []kv.Peer, tune func(*ClientConfig)) *Client {
+func newTestClient(t testing.TB, peers []member.Peer, tune func(*ClientConfig)) *Client {
 	t.Helper()
 	cfg := ClientConfig{Peers: peers, Shards: DefaultShards}
 	if tune != nil {

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/squall-chaos/squall/internal/loopback"
-	"github.com/squall-chaos/squall/system/kv"
+	"github.com/squall-chaos/squall/system/internal/member"
 	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
 	"github.com/squall-chaos/squall/system/raft"
 )
@@ -20,7 +20,7 @@ import (
 type testCluster struct {
 	t     testing.TB
 	nodes []*Node // nil while stopped
-	peers []kv.Peer
+	peers []member.Peer
 	cfgs  []Config
 }
 
@@ -31,7 +31,7 @@ func startCluster(t testing.TB, n int, tune func(*Config)) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, nodes: make([]*Node, n)}
 	for i, addr := range loopback.Addrs(t, n) {
-		c.peers = append(c.peers, kv.Peer{Name: fmt.Sprintf("n%d", i+1), Addr: addr})
+		c.peers = append(c.peers, member.Peer{Name: fmt.Sprintf("n%d", i+1), Addr: addr})
 	}
 	dir := t.TempDir()
 	for _, p := range c.peers {

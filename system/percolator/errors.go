@@ -8,8 +8,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/squall-chaos/squall/system/internal/rpcerr"
 	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
-	"github.com/squall-chaos/squall/system/rpcerr"
 )
 
 // The client's error taxonomy. Every error a Txn returns wraps exactly one

@@ -15,9 +15,9 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/squall-chaos/squall/system/datadir"
 	"github.com/squall-chaos/squall/system/fault"
-	"github.com/squall-chaos/squall/system/kv"
+	"github.com/squall-chaos/squall/system/internal/datadir"
+	"github.com/squall-chaos/squall/system/internal/member"
 	"github.com/squall-chaos/squall/system/raft"
 	"github.com/squall-chaos/squall/system/raft/grpctransport"
 	"github.com/squall-chaos/squall/system/raft/wal"
@@ -31,7 +31,7 @@ type Config struct {
 	// Name is this node's name, one of Peers.
 	Name string
 	// Peers are all the cluster's members, this one included.
-	Peers []kv.Peer
+	Peers []member.Peer
 	// Cluster identifies the cluster; a data directory created for another
 	// cluster is refused.
 	Cluster string
@@ -95,11 +95,11 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	ids := kv.RaftIDs(cfg.Peers)
+	ids := member.RaftIDs(cfg.Peers)
 	names := make([]string, 0, len(cfg.Peers))
 	addrs := make(map[uint64]string, len(cfg.Peers))
-	byID := make(map[uint64]kv.Peer, len(cfg.Peers))
-	var self kv.Peer
+	byID := make(map[uint64]member.Peer, len(cfg.Peers))
+	var self member.Peer
 	for _, p := range cfg.Peers {
 		names = append(names, p.Name)
 		addrs[ids[p.Name]] = p.Addr
@@ -236,7 +236,7 @@ func (n *Node) fail(err error) {
 // withDefaults validates cfg, fills in its defaults and registers the
 // Percolator failpoints.
 func (cfg Config) withDefaults() (Config, error) {
-	if err := kv.Validate(cfg.Name, cfg.Peers); err != nil {
+	if err := member.Validate(cfg.Name, cfg.Peers); err != nil {
 		return cfg, err
 	}
 	if cfg.Shards == 0 {

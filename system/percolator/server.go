@@ -11,10 +11,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/squall-chaos/squall/system/fault"
-	"github.com/squall-chaos/squall/system/kv"
+	"github.com/squall-chaos/squall/system/internal/member"
+	"github.com/squall-chaos/squall/system/internal/rpcerr"
 	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
 	"github.com/squall-chaos/squall/system/raft"
-	"github.com/squall-chaos/squall/system/rpcerr"
 )
 
 // Failpoints marked by the Percolator server.
@@ -40,7 +40,7 @@ const OracleGroup = 0
 type Server struct {
 	pb.UnimplementedPercolatorServer
 	self       uint64
-	peers      map[uint64]kv.Peer // by raft id
+	peers      map[uint64]member.Peer // by raft id
 	oracle     *Oracle
 	oracleNode *raft.Node
 	shards     []*shard // shards[i] is group i+1

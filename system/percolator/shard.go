@@ -10,7 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/squall-chaos/squall/system/pending"
+	"github.com/squall-chaos/squall/system/internal/pending"
 	pb "github.com/squall-chaos/squall/system/percolator/percolatorpb"
 	"github.com/squall-chaos/squall/system/raft"
 )
