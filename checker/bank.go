@@ -148,10 +148,10 @@ func (b bank) readAnomalies(p history.Pair, balances map[string]int64) []Anomaly
 		v := balances[a]
 		sum += v
 		if !slices.Contains(b.accounts, a) {
-			add("unexpected-account", "saw account %s = %d, which the bank does not have", AbbreviateString(a), v)
+			add("unexpected-account", "saw account %s = %d, which the bank does not have", history.AbbreviateString(a), v)
 		}
 		if v < 0 {
-			add("negative-balance", "saw account %s = %d, below zero", AbbreviateString(a), v)
+			add("negative-balance", "saw account %s = %d, below zero", history.AbbreviateString(a), v)
 		}
 	}
 	var missing []string
@@ -174,13 +174,13 @@ func (b bank) readAnomalies(p history.Pair, balances map[string]int64) []Anomaly
 func bankBalances(v any) (map[string]int64, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("read value %s is not a map of account to balance", Abbreviate(v))
+		return nil, fmt.Errorf("read value %s is not a map of account to balance", history.Abbreviate(v))
 	}
 	balances := make(map[string]int64, len(m))
 	for a, x := range m {
 		n, ok := history.Int(x)
 		if !ok {
-			return nil, fmt.Errorf("read value: balance of %s is %s, not an integer", AbbreviateString(a), Abbreviate(x))
+			return nil, fmt.Errorf("read value: balance of %s is %s, not an integer", history.AbbreviateString(a), history.Abbreviate(x))
 		}
 		balances[a] = n
 	}
@@ -196,19 +196,22 @@ func bankTransfer(v any) (from, to string, amount int64, err error) {
 		amount, ok = history.Int(m["amount"])
 	}
 	if !ok || from == "" || to == "" {
-		return "", "", 0, fmt.Errorf("transfer value %s is not {from, to, amount}", Abbreviate(v))
+		return "", "", 0, fmt.Errorf("transfer value %s is not {from, to, amount}", history.Abbreviate(v))
 	}
 	return from, to, amount, nil
 }
 
+// shownBalances is the most balances a description lists.
+const shownBalances = 12
+
 func describeBalances(balances map[string]int64) string {
-	parts := make([]string, 0, min(len(balances), shownElems+1))
+	parts := make([]string, 0, min(len(balances), shownBalances+1))
 	for i, a := range slices.Sorted(maps.Keys(balances)) {
-		if i == shownElems {
-			parts = append(parts, fmt.Sprintf("... %d more", len(balances)-shownElems))
+		if i == shownBalances {
+			parts = append(parts, fmt.Sprintf("... %d more", len(balances)-shownBalances))
 			break
 		}
-		parts = append(parts, fmt.Sprintf("%s=%d", AbbreviateString(a), balances[a]))
+		parts = append(parts, fmt.Sprintf("%s=%d", history.AbbreviateString(a), balances[a]))
 	}
 	return strings.Join(parts, " ")
 }
@@ -294,7 +297,7 @@ func BankFits(h history.History) error {
 			}
 		case op.F == "read":
 		default:
-			return eventError(op, "f %q is not a bank operation (transfer, read)", AbbreviateString(op.F))
+			return eventError(op, "f %q is not a bank operation (transfer, read)", history.AbbreviateString(op.F))
 		}
 	}
 	return nil

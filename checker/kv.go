@@ -3,8 +3,6 @@ package checker
 import (
 	"fmt"
 	"hash/maphash"
-	"strconv"
-	"unicode/utf8"
 
 	"github.com/anishathalye/porcupine"
 
@@ -32,7 +30,7 @@ var KVModel = Model{
 		Step:                      kvStep,
 		Hash:                      hashKV,
 		DescribeOperation:         describeKVOp,
-		DescribeState:             func(s any) string { return QuoteString(s.(string)) },
+		DescribeState:             func(s any) string { return history.QuoteString(s.(string)) },
 		DescribeOperationMetadata: describeOpMeta,
 	},
 }
@@ -77,11 +75,11 @@ func describeKVOp(input, output any) string {
 	var s string
 	switch in.f {
 	case kvGet:
-		s = "get -> " + QuoteString(out.value)
+		s = "get -> " + history.QuoteString(out.value)
 	case kvPut:
-		s = "put " + QuoteString(in.value)
+		s = "put " + history.QuoteString(in.value)
 	default:
-		s = "append " + QuoteString(in.value)
+		s = "append " + history.QuoteString(in.value)
 	}
 	if out.unknown {
 		s += " (info)"
@@ -118,7 +116,7 @@ func decodeKVInput(op *history.Op) (kvInput, error) {
 	case "append":
 		in.f = kvAppend
 	default:
-		return in, eventError(op, "f %q is not a key-value operation (get, put, append)", AbbreviateString(op.F))
+		return in, eventError(op, "f %q is not a key-value operation (get, put, append)", history.AbbreviateString(op.F))
 	}
 	var err error
 	in.key, in.value, err = kvKeyAndString(op, in.f == kvGet)
@@ -144,24 +142,10 @@ func kvKeyAndString(op *history.Op, orNull bool) (string, string, error) {
 	if orNull {
 		want = "[key, string or null]"
 	}
-	return "", "", eventError(op, "%s value %s: want %s with a string key", op.F, Abbreviate(op.Value), want)
+	return "", "", eventError(op, "%s value %s: want %s with a string key", op.F, history.Abbreviate(op.Value), want)
 }
 
 // eventError is an error about event op, naming it by index.
 func eventError(op *history.Op, format string, args ...any) error {
 	return &history.EventError{Event: int(op.Index), Msg: fmt.Sprintf(format, args...)}
-}
-
-// QuoteString quotes s as Go does, abbreviated if long (see
-// AbbreviateString): "abc", or "aaaa"... (5.0 MiB string).
-func QuoteString(s string) string {
-	short := AbbreviateString(s)
-	if short == s {
-		return strconv.Quote(s)
-	}
-	cut := shownPrefix
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return strconv.Quote(s[:cut]) + "... (" + size(len(s)) + " string)"
 }

@@ -184,7 +184,7 @@ func (c *linearizable) Check(ctx context.Context, h history.History) Result {
 				visualizeErrs = append(visualizeErrs, err.Error())
 				continue
 			}
-			visualizations[AbbreviateString(k.key)] = path
+			visualizations[history.AbbreviateString(k.key)] = path
 		default:
 			undecided = append(undecided, k.key)
 		}
@@ -325,8 +325,8 @@ func (c *linearizable) undecidedReason(ctx context.Context, keys []string) strin
 // partial linearization: the operation that could not be placed after it
 // is the one whose return the search could not get past.
 func (c *linearizable) explain(k *keyCheck) Anomaly {
-	a := Anomaly{Kind: "nonlinearizable", Key: AbbreviateString(k.key)}
-	intro := fmt.Sprintf("no order of the %s on key %s is consistent with a %s", plural(len(k.ops), "operation"), AbbreviateString(k.key), c.cfg.Model.Name)
+	a := Anomaly{Kind: "nonlinearizable", Key: history.AbbreviateString(k.key)}
+	intro := fmt.Sprintf("no order of the %s on key %s is consistent with a %s", plural(len(k.ops), "operation"), history.AbbreviateString(k.key), c.cfg.Model.Name)
 	prefix := longestPartial(k.info)
 	placed := make([]bool, len(k.ops))
 	for _, id := range prefix {
@@ -458,7 +458,7 @@ func listKeys(keys []string) string {
 	const shown = 10
 	short := make([]string, 0, min(len(keys), shown))
 	for _, k := range keys[:min(len(keys), shown)] {
-		short = append(short, AbbreviateString(k))
+		short = append(short, history.AbbreviateString(k))
 	}
 	if len(keys) <= shown {
 		return strings.Join(short, ", ")

@@ -257,7 +257,7 @@ func decodeRegisterInput(op *history.Op) (registerInput, error) {
 	case "cas":
 		in.f = registerCAS
 	default:
-		return in, eventError(op, "f %q is not a register operation (read, write, cas)", AbbreviateString(op.F))
+		return in, eventError(op, "f %q is not a register operation (read, write, cas)", history.AbbreviateString(op.F))
 	}
 	key, arg, err := keyAndArg(op)
 	if err != nil {
@@ -268,7 +268,7 @@ func decodeRegisterInput(op *history.Op) (registerInput, error) {
 	case registerWrite:
 		var ok bool
 		if in.arg, ok = history.Int(arg); !ok {
-			return in, eventError(op, "write of %s: want an integer", Abbreviate(arg))
+			return in, eventError(op, "write of %s: want an integer", history.Abbreviate(arg))
 		}
 	case registerCAS:
 		pair, ok := asList(arg)
@@ -279,7 +279,7 @@ func decodeRegisterInput(op *history.Op) (registerInput, error) {
 			ok = okExpected && okNew
 		}
 		if !ok || len(pair) != 2 {
-			return in, eventError(op, "cas argument %s: want [expected, new] integers", Abbreviate(arg))
+			return in, eventError(op, "cas argument %s: want [expected, new] integers", history.Abbreviate(arg))
 		}
 	}
 	return in, nil
@@ -292,7 +292,7 @@ func decodeReadResult(op *history.Op) (value int64, present bool, err error) {
 	}
 	value, ok := history.Int(v)
 	if !ok {
-		return 0, false, eventError(op, "read returned %s: want an integer or null", Abbreviate(v))
+		return 0, false, eventError(op, "read returned %s: want an integer or null", history.Abbreviate(v))
 	}
 	return value, true, nil
 }
@@ -305,7 +305,7 @@ func keyAndArg(op *history.Op) (string, any, error) {
 			return key, l[1], nil
 		}
 	}
-	return "", nil, eventError(op, "%s value %s: want [key, argument] with a string key", op.F, Abbreviate(op.Value))
+	return "", nil, eventError(op, "%s value %s: want [key, argument] with a string key", op.F, history.Abbreviate(op.Value))
 }
 
 // asList reads a JSON array as decoded ([]any), or any other Go value

@@ -225,7 +225,7 @@ func inferWorkload(h history.History) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("cannot tell the workload from its operations (%s); give --workload (%s)",
-		checker.Abbreviate(fs), strings.Join(AnalyzeWorkloadNames(), ", "))
+		history.Abbreviate(fs), strings.Join(AnalyzeWorkloadNames(), ", "))
 }
 
 // analyzeCheckers are the checkers of a workload, for a history read
@@ -241,7 +241,7 @@ func analyzeCheckers(workload string, format history.Format, h history.History, 
 		// from the operations, and the money in it from the first read.
 		accounts, first, _ := checker.BankObserved(h)
 		fmt.Fprintf(out, "squall: the bank of a Jepsen history is what it shows: %d accounts (%s), and the total %d its first read saw (event %d)\n",
-			len(accounts), checker.Abbreviate(accounts), first.Total, first.Index)
+			len(accounts), history.Abbreviate(accounts), first.Total, first.Index)
 		return []checker.Checker{checker.Stats(), checker.Bank(accounts, first.Total)}
 	}
 	return workloadFactories[workload]().Checkers(opts)

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/squall-chaos/squall/checker"
+	"github.com/squall-chaos/squall/history"
 )
 
 // How much of a long list or txn an explanation shows.
@@ -46,7 +46,7 @@ func (c *checkState) readValue(t, j int32) string {
 }
 
 // keyName is key k's name as explanations show it: abbreviated if long.
-func (c *checkState) keyName(k int32) string { return checker.AbbreviateString(c.keys[k].name) }
+func (c *checkState) keyName(k int32) string { return history.AbbreviateString(c.keys[k].name) }
 
 // describeTxn writes a txn the way a person would note it from the
 // history, with the indexes of its invoke and completion: "{events 9-12:

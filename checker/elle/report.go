@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/squall-chaos/squall/checker"
+	"github.com/squall-chaos/squall/history"
 )
 
 // maxReported is how many anomalies of each kind keep their explanation;
@@ -27,7 +28,7 @@ func (c *checkState) report(kind, key string, txns []int32, explain func() strin
 	for i, t := range sorted {
 		ops[i] = c.txns[t].index(c.h)
 	}
-	c.found[kind] = append(c.found[kind], checker.Anomaly{Kind: kind, Ops: ops, Key: checker.AbbreviateString(key), Explanation: explain()})
+	c.found[kind] = append(c.found[kind], checker.Anomaly{Kind: kind, Ops: ops, Key: history.AbbreviateString(key), Explanation: explain()})
 }
 
 // ownAppends lists the elements txn t appended to key in its micro-ops

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/squall-chaos/squall/checker"
 	"github.com/squall-chaos/squall/history"
 )
 
@@ -159,24 +158,24 @@ func (c *checkState) parseMops(op *history.Op, reads bool) error {
 	}
 	value, ok := op.Value.([]any)
 	if !ok {
-		return &parseError{op.Index, -1, fmt.Sprintf("txn value %s: want a list of micro-ops", checker.Abbreviate(op.Value))}
+		return &parseError{op.Index, -1, fmt.Sprintf("txn value %s: want a list of micro-ops", history.Abbreviate(op.Value))}
 	}
 	for j, v := range value {
 		m, ok := v.([]any)
 		if !ok || len(m) != 3 {
-			return &parseError{op.Index, j, fmt.Sprintf("%s: want [\"append\", key, element] or [\"r\", key, list]", checker.Abbreviate(v))}
+			return &parseError{op.Index, j, fmt.Sprintf("%s: want [\"append\", key, element] or [\"r\", key, list]", history.Abbreviate(v))}
 		}
 		f, _ := m[0].(string)
 		key, ok := m[1].(string)
 		if !ok {
-			return &parseError{op.Index, j, fmt.Sprintf("%s: key %s is not a string", checker.Abbreviate(v), checker.Abbreviate(m[1]))}
+			return &parseError{op.Index, j, fmt.Sprintf("%s: key %s is not a string", history.Abbreviate(v), history.Abbreviate(m[1]))}
 		}
 		mo := mop{key: c.intern(key), n: unknownLength}
 		switch f {
 		case "append":
 			e, ok := history.Int(m[2])
 			if !ok {
-				return &parseError{op.Index, j, fmt.Sprintf("%s: element %s is not an integer", checker.Abbreviate(v), checker.Abbreviate(m[2]))}
+				return &parseError{op.Index, j, fmt.Sprintf("%s: element %s is not an integer", history.Abbreviate(v), history.Abbreviate(m[2]))}
 			}
 			mo.kind, mo.elem = appendMop, e
 		case "r":
@@ -184,12 +183,12 @@ func (c *checkState) parseMops(op *history.Op, reads bool) error {
 			if reads {
 				n, err := checkList(m[2])
 				if err != nil {
-					return &parseError{op.Index, j, fmt.Sprintf("%s: %v", checker.Abbreviate(v), err)}
+					return &parseError{op.Index, j, fmt.Sprintf("%s: %v", history.Abbreviate(v), err)}
 				}
 				mo.n = int32(n)
 			}
 		default:
-			return &parseError{op.Index, j, fmt.Sprintf("%s: function %s, want \"append\" or \"r\"", checker.Abbreviate(v), checker.Abbreviate(m[0]))}
+			return &parseError{op.Index, j, fmt.Sprintf("%s: function %s, want \"append\" or \"r\"", history.Abbreviate(v), history.Abbreviate(m[0]))}
 		}
 		c.mops = append(c.mops, mo)
 	}
@@ -207,12 +206,12 @@ func checkList(v any) (int, error) {
 	case []any:
 		for _, e := range l {
 			if _, ok := history.Int(e); !ok {
-				return 0, fmt.Errorf("read element %s is not an integer", checker.Abbreviate(e))
+				return 0, fmt.Errorf("read element %s is not an integer", history.Abbreviate(e))
 			}
 		}
 		return len(l), nil
 	}
-	return 0, fmt.Errorf("read %s: want a list of integers or null", checker.Abbreviate(v))
+	return 0, fmt.Errorf("read %s: want a list of integers or null", history.Abbreviate(v))
 }
 
 func (c *checkState) intern(key string) int32 {
@@ -237,7 +236,7 @@ func Fits(h history.History) error {
 			continue
 		}
 		if op.F != "txn" {
-			return &history.EventError{Event: i, Msg: fmt.Sprintf("f %q is not a list-append operation (txn)", checker.AbbreviateString(op.F))}
+			return &history.EventError{Event: i, Msg: fmt.Sprintf("f %q is not a list-append operation (txn)", history.AbbreviateString(op.F))}
 		}
 		if op.Type != history.Invoke && op.Type != history.OK {
 			continue

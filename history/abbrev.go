@@ -1,10 +1,11 @@
-package checker
+package history
 
 import (
 	"fmt"
 	"maps"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -72,15 +73,15 @@ func size(n int) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-// maxDepth bounds how deep Abbreviate descends into nested values.
-const maxDepth = 8
+// shownDepth bounds how deep Abbreviate descends into nested values.
+const shownDepth = 8
 
 func abbreviate(b *strings.Builder, v reflect.Value, depth int) {
 	if !v.IsValid() {
 		b.WriteString("<nil>")
 		return
 	}
-	if depth > maxDepth {
+	if depth > shownDepth {
 		b.WriteString("...")
 		return
 	}
@@ -154,4 +155,18 @@ func abbreviate(b *strings.Builder, v reflect.Value, depth int) {
 		return
 	}
 	b.WriteString(AbbreviateString(v.String()))
+}
+
+// QuoteString quotes s as Go does, abbreviated if long (see
+// AbbreviateString): "abc", or "aaaa"... (5.0 MiB string).
+func QuoteString(s string) string {
+	short := AbbreviateString(s)
+	if short == s {
+		return strconv.Quote(s)
+	}
+	cut := shownPrefix
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "... (" + size(len(s)) + " string)"
 }
