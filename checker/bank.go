@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/squall-chaos/squall/history"
+	"github.com/squall-chaos/squall/workloads/ops"
 )
 
 // Bank checks the bank workload's invariants: every committed read of all
@@ -169,36 +170,13 @@ func (b bank) readAnomalies(p history.Pair, balances map[string]int64) []Anomaly
 	return found
 }
 
-// bankBalances reads a read's result: {account: balance}, as the
-// workload made it (map[string]any of integers) or as decoded from JSON.
-func bankBalances(v any) (map[string]int64, error) {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("read value %s is not a map of account to balance", history.Abbreviate(v))
-	}
-	balances := make(map[string]int64, len(m))
-	for a, x := range m {
-		n, ok := history.Int(x)
-		if !ok {
-			return nil, fmt.Errorf("read value: balance of %s is %s, not an integer", history.AbbreviateString(a), history.Abbreviate(x))
-		}
-		balances[a] = n
-	}
-	return balances, nil
-}
+// bankBalances reads a read's result, through the workload's decoder.
+func bankBalances(v any) (map[string]int64, error) { return ops.DecodeBalances(v) }
 
-// bankTransfer reads a transfer's value {"from", "to", "amount"}.
+// bankTransfer reads a transfer's value, through the workload's decoder.
 func bankTransfer(v any) (from, to string, amount int64, err error) {
-	m, ok := v.(map[string]any)
-	if ok {
-		from, _ = m["from"].(string)
-		to, _ = m["to"].(string)
-		amount, ok = history.Int(m["amount"])
-	}
-	if !ok || from == "" || to == "" {
-		return "", "", 0, fmt.Errorf("transfer value %s is not {from, to, amount}", history.Abbreviate(v))
-	}
-	return from, to, amount, nil
+	t, err := ops.DecodeTransfer(v)
+	return t.From, t.To, t.Amount, err
 }
 
 // shownBalances is the most balances a description lists.

@@ -127,7 +127,7 @@ func decodeKVInput(op *history.Op) (kvInput, error) {
 // may be null (a get's invoke, or its result for an absent key), read as
 // "".
 func kvKeyAndString(op *history.Op, orNull bool) (string, string, error) {
-	l, ok := asList(op.Value)
+	l, ok := history.List(op.Value)
 	if ok && len(l) == 2 {
 		key, isString := l[0].(string)
 		v, isValue := l[1].(string)

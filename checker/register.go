@@ -1,13 +1,12 @@
 package checker
 
 import (
-	"bytes"
-	"encoding/json"
 	"strconv"
 
 	"github.com/anishathalye/porcupine"
 
 	"github.com/squall-chaos/squall/history"
+	"github.com/squall-chaos/squall/workloads/ops"
 )
 
 // RegisterModel is a map of independent integer registers, keyed by
@@ -61,8 +60,8 @@ type registerInput struct {
 }
 
 // CASValueDiffers is the error of a cas that failed because the register
-// held another value than the one it expected.
-const CASValueDiffers = "cas: value differs"
+// held another value than the one it expected (see ops.CASValueDiffers).
+const CASValueDiffers = ops.CASValueDiffers
 
 // registerOutput is what an operation saw.
 type registerOutput struct {
@@ -247,92 +246,29 @@ func casDiffered(done *history.Op) bool {
 	return done.Error == "" || done.Error == CASValueDiffers
 }
 
+// decodeRegisterInput reads what op asked for, through the workload's
+// decoder.
 func decodeRegisterInput(op *history.Op) (registerInput, error) {
-	var in registerInput
-	switch op.F {
-	case "read":
-		in.f = registerRead
-	case "write":
-		in.f = registerWrite
-	case "cas":
-		in.f = registerCAS
-	default:
-		return in, eventError(op, "f %q is not a register operation (read, write, cas)", history.AbbreviateString(op.F))
-	}
-	key, arg, err := keyAndArg(op)
+	r, err := ops.DecodeRegister(op)
 	if err != nil {
-		return registerInput{}, err
+		return registerInput{}, eventError(op, "%v", err)
 	}
-	in.key = key
-	switch in.f {
-	case registerWrite:
-		var ok bool
-		if in.arg, ok = history.Int(arg); !ok {
-			return in, eventError(op, "write of %s: want an integer", history.Abbreviate(arg))
-		}
-	case registerCAS:
-		pair, ok := asList(arg)
-		if ok && len(pair) == 2 {
-			var okExpected, okNew bool
-			in.expected, okExpected = history.Int(pair[0])
-			in.arg, okNew = history.Int(pair[1])
-			ok = okExpected && okNew
-		}
-		if !ok || len(pair) != 2 {
-			return in, eventError(op, "cas argument %s: want [expected, new] integers", history.Abbreviate(arg))
-		}
+	in := registerInput{key: r.Key, arg: r.Value, expected: r.Expected}
+	switch r.F {
+	case ops.Read:
+		in.f = registerRead
+	case ops.Write:
+		in.f = registerWrite
+	default:
+		in.f = registerCAS
 	}
 	return in, nil
 }
 
 func decodeReadResult(op *history.Op) (value int64, present bool, err error) {
-	_, v, err := keyAndArg(op)
-	if err != nil || v == nil {
-		return 0, false, err
+	value, present, err = ops.DecodeReadResult(op)
+	if err != nil {
+		return 0, false, eventError(op, "%v", err)
 	}
-	value, ok := history.Int(v)
-	if !ok {
-		return 0, false, eventError(op, "read returned %s: want an integer or null", history.Abbreviate(v))
-	}
-	return value, true, nil
-}
-
-// keyAndArg splits a register value [key, arg].
-func keyAndArg(op *history.Op) (string, any, error) {
-	l, ok := asList(op.Value)
-	if ok && len(l) == 2 {
-		if key, isString := l[0].(string); isString {
-			return key, l[1], nil
-		}
-	}
-	return "", nil, eventError(op, "%s value %s: want [key, argument] with a string key", op.F, history.Abbreviate(op.Value))
-}
-
-// asList reads a JSON array as decoded ([]any), or any other Go value
-// that encodes as one (a workload's own slice type, in a history that
-// was recorded in memory rather than read back).
-func asList(v any) ([]any, bool) {
-	switch l := v.(type) {
-	case nil, string, int64, int:
-		return nil, false
-	case []any:
-		return l, true
-	case []int64:
-		list := make([]any, len(l))
-		for i, e := range l {
-			list[i] = e
-		}
-		return list, true
-	}
-	b, err := json.Marshal(v)
-	if err != nil || len(b) == 0 || b[0] != '[' {
-		return nil, false
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var l []any
-	if err := dec.Decode(&l); err != nil {
-		return nil, false
-	}
-	return l, true
+	return value, present, nil
 }

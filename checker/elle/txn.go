@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/squall-chaos/squall/history"
+	"github.com/squall-chaos/squall/workloads/ops"
 )
 
 // status is what a transaction's completion says about it.
@@ -98,7 +99,7 @@ func (l list) len() int {
 	return len(l.anys)
 }
 
-// at is the i-th element; the list was checked (checkList), so it is an
+// at is the i-th element; the list was checked (ops.DecodeTxn), so it is an
 // integer.
 func (l list) at(i int) int64 {
 	if l.ints != nil {
@@ -144,75 +145,31 @@ func (e *parseError) Error() string {
 // completion); otherwise they are ignored.
 func (c *checkState) parseMops(op *history.Op, reads bool) error {
 	if t, ok := op.Value.(history.Txn); ok {
-		for j := range t {
-			m := &t[j]
-			mo := mop{key: c.intern(m.Key), n: unknownLength, kind: readMop}
-			if m.F == "append" {
-				mo.kind, mo.elem = appendMop, m.Elem
-			} else if reads {
-				mo.n = int32(len(m.Read))
-			}
-			c.mops = append(c.mops, mo)
-		}
+		c.appendMops(t, reads)
 		return nil
 	}
-	value, ok := op.Value.([]any)
-	if !ok {
-		return &parseError{op.Index, -1, fmt.Sprintf("txn value %s: want a list of micro-ops", history.Abbreviate(op.Value))}
+	t, err := ops.DecodeTxn(op.Value, reads)
+	if err != nil {
+		return &parseError{op.Index, -1, err.Error()}
 	}
-	for j, v := range value {
-		m, ok := v.([]any)
-		if !ok || len(m) != 3 {
-			return &parseError{op.Index, j, fmt.Sprintf("%s: want [\"append\", key, element] or [\"r\", key, list]", history.Abbreviate(v))}
-		}
-		f, _ := m[0].(string)
-		key, ok := m[1].(string)
-		if !ok {
-			return &parseError{op.Index, j, fmt.Sprintf("%s: key %s is not a string", history.Abbreviate(v), history.Abbreviate(m[1]))}
-		}
-		mo := mop{key: c.intern(key), n: unknownLength}
-		switch f {
-		case "append":
-			e, ok := history.Int(m[2])
-			if !ok {
-				return &parseError{op.Index, j, fmt.Sprintf("%s: element %s is not an integer", history.Abbreviate(v), history.Abbreviate(m[2]))}
-			}
-			mo.kind, mo.elem = appendMop, e
-		case "r":
-			mo.kind = readMop
-			if reads {
-				n, err := checkList(m[2])
-				if err != nil {
-					return &parseError{op.Index, j, fmt.Sprintf("%s: %v", history.Abbreviate(v), err)}
-				}
-				mo.n = int32(n)
-			}
-		default:
-			return &parseError{op.Index, j, fmt.Sprintf("%s: function %s, want \"append\" or \"r\"", history.Abbreviate(v), history.Abbreviate(m[0]))}
-		}
-		c.mops = append(c.mops, mo)
-	}
+	c.appendMops(t, reads)
 	return nil
 }
 
-// checkList checks that a read's value is null or a list of integers, and
-// returns its length.
-func checkList(v any) (int, error) {
-	switch l := v.(type) {
-	case nil:
-		return 0, nil
-	case []int64:
-		return len(l), nil
-	case []any:
-		for _, e := range l {
-			if _, ok := history.Int(e); !ok {
-				return 0, fmt.Errorf("read element %s is not an integer", history.Abbreviate(e))
-			}
+// appendMops appends t's micro-ops to c.mops.
+func (c *checkState) appendMops(t history.Txn, reads bool) {
+	for j := range t {
+		m := &t[j]
+		mo := mop{key: c.intern(m.Key), n: unknownLength, kind: readMop}
+		if m.F == "append" {
+			mo.kind, mo.elem = appendMop, m.Elem
+		} else if reads {
+			mo.n = int32(len(m.Read))
 		}
-		return len(l), nil
+		c.mops = append(c.mops, mo)
 	}
-	return 0, fmt.Errorf("read %s: want a list of integers or null", history.Abbreviate(v))
 }
+
 
 func (c *checkState) intern(key string) int32 {
 	if k, ok := c.keyIDs[key]; ok {
