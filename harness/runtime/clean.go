@@ -83,8 +83,35 @@ func Clean(ctx context.Context, logger *slog.Logger, force bool) (CleanReport, e
 	if err != nil {
 		return report, err
 	}
-	report.Images, err = pruneImages(ctx, docker, ImageRepo, ImagesKept)
-	return report, err
+	repos, err := nodeImageRepos(ctx, docker)
+	if err != nil {
+		return report, err
+	}
+	var errs []error
+	for _, repo := range repos {
+		removed, err := pruneImages(ctx, docker, repo, ImagesKept)
+		report.Images = append(report.Images, removed...)
+		errs = append(errs, err)
+	}
+	return report, errors.Join(errs...)
+}
+
+// nodeImageRepos lists the repositories of squall's node images (each
+// system's binary has its own), found by their label.
+func nodeImageRepos(ctx context.Context, docker client.APIClient) ([]string, error) {
+	list, err := docker.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", LabelImage+"=node")})
+	if err != nil {
+		return nil, fmt.Errorf("list node images: %w", err)
+	}
+	repos := []string{ImageRepo}
+	for _, img := range list.Items {
+		for _, t := range img.RepoTags {
+			if repo, _, ok := strings.Cut(t, ":"); ok && !slices.Contains(repos, repo) {
+				repos = append(repos, repo)
+			}
+		}
+	}
+	return repos, nil
 }
 
 // liveOwner reports whether run's controller may still be at work: it

@@ -5,11 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/moby/moby/client"
+	"github.com/squall-chaos/squall/nemesis"
 )
 
 // requireDocker skips the test when no Docker engine answers, unless
@@ -66,8 +69,17 @@ func runObjects(tb testing.TB, docker client.APIClient, run string) []object {
 }
 
 // kvArgs is the command line of a KV node.
-func kvArgs(name, peers string) []string {
-	return []string{"node", "--system", "kv", "--id", name, "--peers", peers, "--data", DataDir, "--log-level", "debug"}
+func kvArgs(name string, members []nemesis.Node) []string {
+	return []string{"node", "--system", "kv", "--id", name, "--peers", peerList(members), "--data", DataDir, "--log-level", "debug"}
+}
+
+// peerList is squall's --peers of members: n1=IP:7000,...
+func peerList(members []nemesis.Node) string {
+	peers := make([]string, len(members))
+	for i, m := range members {
+		peers[i] = m.Name + "=" + netip.AddrPortFrom(m.IP, 7000).String()
+	}
+	return strings.Join(peers, ",")
 }
 
 func testLogger(tb testing.TB) *slog.Logger {

@@ -22,15 +22,17 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 )
 
-// ImageRepo is the repository of node images; the tag is a content hash.
+// ImageRepo is the repository of squall's node images; the tag is a
+// content hash. A system that runs another binary has a repository of its
+// own (see EnsureBinaryImage).
 const ImageRepo = "squall-node"
 
-// dockerfile is the whole node image: the squall binary and nothing else.
-// FROM scratch needs no base image, so building contacts no registry.
-const dockerfile = `FROM scratch
-COPY squall /squall
-ENTRYPOINT ["/squall"]
-`
+// dockerfile is the whole of a node image: one static binary, its
+// entrypoint, and nothing else. FROM scratch needs no base image, so
+// building contacts no registry.
+func dockerfile(name string) string {
+	return "FROM scratch\nCOPY " + name + " /" + name + "\nENTRYPOINT [\"/" + name + "\"]\n"
+}
 
 // imageMu serialises EnsureImage within the process, so that parallel
 // callers build a new image once.
@@ -42,22 +44,35 @@ var imageMu sync.Mutex
 // Dockerfile, so an image is reused while the binary is unchanged. No
 // registry is contacted: the image is never pulled.
 func EnsureImage(ctx context.Context, logger *slog.Logger) (string, error) {
+	imageMu.Lock()
+	binary, err := nodeBinary(ctx)
+	imageMu.Unlock()
+	if err != nil {
+		return "", err
+	}
+	return EnsureBinaryImage(ctx, logger, ImageRepo, "squall", binary)
+}
+
+// EnsureBinaryImage returns the tag, in repo, of an image holding the
+// static linux binary at path as /name, its entrypoint, building the image
+// if the engine does not have it yet. The tag is a hash of the binary and
+// the Dockerfile. Older images of repo beyond the newest ImagesKept are
+// removed when a new one is built.
+func EnsureBinaryImage(ctx context.Context, logger *slog.Logger, repo, name, binary string) (string, error) {
 	logger = orDiscard(logger)
 	imageMu.Lock()
 	defer imageMu.Unlock()
-
-	binary, err := nodeBinary(ctx)
-	if err != nil {
-		return "", err
+	if err := checkStatic(binary); err != nil {
+		return "", fmt.Errorf("node image %s: %w", repo, err)
 	}
 	content, err := os.ReadFile(binary)
 	if err != nil {
 		return "", fmt.Errorf("read node binary: %w", err)
 	}
 	sum := sha256.New()
-	sum.Write([]byte(dockerfile))
+	sum.Write([]byte(dockerfile(name)))
 	sum.Write(content)
-	tag := ImageRepo + ":" + hex.EncodeToString(sum.Sum(nil))[:12]
+	tag := repo + ":" + hex.EncodeToString(sum.Sum(nil))[:12]
 
 	provider, docker, err := connect(ctx, logger)
 	if err != nil {
@@ -72,7 +87,7 @@ func EnsureImage(ctx context.Context, logger *slog.Logger) (string, error) {
 	}
 
 	logger.Info("building node image", "image", tag, "binary", binary)
-	buildContext, err := imageContext(content)
+	buildContext, err := imageContext(name, content)
 	if err != nil {
 		return "", fmt.Errorf("build image %s: %w", tag, err)
 	}
@@ -80,8 +95,8 @@ func EnsureImage(ctx context.Context, logger *slog.Logger) (string, error) {
 	_, err = provider.BuildImage(ctx, &testcontainers.ContainerRequest{
 		FromDockerfile: testcontainers.FromDockerfile{
 			ContextArchive: buildContext,
-			Repo:           ImageRepo,
-			Tag:            tag[len(ImageRepo)+1:],
+			Repo:           repo,
+			Tag:            tag[len(repo)+1:],
 			KeepImage:      true,
 			BuildLogWriter: &buildLog,
 			BuildOptionsModifier: func(o *client.ImageBuildOptions) {
@@ -96,7 +111,7 @@ func EnsureImage(ctx context.Context, logger *slog.Logger) (string, error) {
 		return "", fmt.Errorf("build image %s from %s: %w\n%s", tag, binary, err, buildLog.String())
 	}
 	// Each rebuilt binary is another image; keep the newest few.
-	if removed, err := pruneImages(ctx, docker, ImageRepo, ImagesKept); err != nil {
+	if removed, err := pruneImages(ctx, docker, repo, ImagesKept); err != nil {
 		logger.Warn("could not remove old node images", "err", err)
 	} else if len(removed) > 0 {
 		logger.Info("removed old node images", "images", removed)
@@ -108,8 +123,8 @@ func EnsureImage(ctx context.Context, logger *slog.Logger) (string, error) {
 // go when a new one is built, and with `squall clean`.
 const ImagesKept = 3
 
-// pruneImages removes the images of repo (ImageRepo, the node images)
-// but the newest keep. An image a container still uses is left.
+// pruneImages removes the images of repo (node images) but the newest
+// keep. An image a container still uses is left.
 func pruneImages(ctx context.Context, docker client.APIClient, repo string, keep int) ([]string, error) {
 	list, err := docker.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("reference", repo)})
 	if err != nil {
@@ -143,7 +158,7 @@ func pruneImages(ctx context.Context, docker client.APIClient, repo string, keep
 }
 
 // imageContext is the build context: the Dockerfile and the binary.
-func imageContext(binary []byte) (io.ReadSeeker, error) {
+func imageContext(name string, binary []byte) (io.ReadSeeker, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, f := range []struct {
@@ -151,8 +166,8 @@ func imageContext(binary []byte) (io.ReadSeeker, error) {
 		mode int64
 		data []byte
 	}{
-		{"Dockerfile", 0o644, []byte(dockerfile)},
-		{"squall", 0o755, binary},
+		{"Dockerfile", 0o644, []byte(dockerfile(name))},
+		{name, 0o755, binary},
 	} {
 		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
 			return nil, err

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,15 +29,19 @@ type Config struct {
 	// Nodes are the nodes' names, e.g. n1..n5; each is also the node's
 	// host name and its DNS alias on the run's network.
 	Nodes []string
-	// Port is the port every node serves on. Default 7000.
+	// Port is the port every node serves its clients on, the address the
+	// readiness probe asks. Default 7000.
 	Port int
-	// NodeArgs returns a node's command line after /squall, e.g.
-	// "node --system kv --id n1 --peers ... --data /data". peers lists
-	// every node as "n1=IP:PORT,n2=IP:PORT,...". The node's data volume is
-	// mounted at DataDir.
-	NodeArgs func(name, peers string) []string
+	// NodeArgs returns node name's command line after the image's
+	// entrypoint, e.g. "node --system kv --id n1 --peers ... --data
+	// /data" for squall's image. members are every node of the cluster
+	// with its address. The node's data volume is mounted at DataDir.
+	NodeArgs func(name string, members []nemesis.Node) []string
 	// Image is the node image; default: EnsureImage's.
 	Image string
+	// Ready asks the node at addr (IP:Port), once, whether it serves.
+	// Default: Ready, the gRPC health check squall's nodes answer.
+	Ready func(ctx context.Context, addr string) error
 	// LogDir is where CollectLogs writes NAME.log for each node; if empty,
 	// logs are not collected.
 	LogDir string
@@ -82,6 +87,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Port == 0 {
 		cfg.Port = 7000
+	}
+	if cfg.Ready == nil {
+		cfg.Ready = Ready
 	}
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = 60 * time.Second
@@ -145,13 +153,12 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		c.nodes = append(c.nodes, nemesis.Node{Name: name, IP: c.net.nodeAddr(i)})
 		peers[i] = name + "=" + c.Addr(name)
 	}
-	peerList := strings.Join(peers, ",")
 
 	errs := make([]error, len(c.nodes))
 	var wg sync.WaitGroup
 	for i, n := range c.nodes {
 		wg.Go(func() {
-			errs[i] = c.startNode(ctx, n, cfg.NodeArgs(n.Name, peerList))
+			errs[i] = c.startNode(ctx, n, cfg.NodeArgs(n.Name, slices.Clone(c.nodes)))
 		})
 	}
 	wg.Wait()
@@ -159,7 +166,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	ok = true
-	cfg.Logger.Info("cluster ready", "run", cfg.RunID, "network", c.net.Name, "subnet", c.net.Subnet, "nodes", peerList)
+	cfg.Logger.Info("cluster ready", "run", cfg.RunID, "network", c.net.Name, "subnet", c.net.Subnet, "nodes", strings.Join(peers, ","))
 	return c, nil
 }
 
@@ -214,7 +221,7 @@ func (c *Cluster) waitReady(ctx context.Context, name string) error {
 	addr := c.Addr(name)
 	for {
 		attempt, cancelAttempt := context.WithTimeout(ctx, time.Second)
-		err := Ready(attempt, addr)
+		err := c.cfg.Ready(attempt, addr)
 		cancelAttempt()
 		if err == nil {
 			return nil

@@ -19,7 +19,7 @@ import (
 )
 
 func TestConfigRefusesBadInput(t *testing.T) {
-	args := func(string, string) []string { return nil }
+	args := func(string, []nemesis.Node) []string { return nil }
 	for _, tc := range []struct {
 		name string
 		cfg  Config
@@ -191,8 +191,8 @@ func TestStartFailure(t *testing.T) {
 	_, err := Start(ctx, Config{
 		RunID: run,
 		Nodes: []string{"n1", "n2"},
-		NodeArgs: func(name, peers string) []string {
-			return []string{"node", "--system", "kv", "--id", "not-" + name, "--peers", peers, "--data", DataDir}
+		NodeArgs: func(name string, members []nemesis.Node) []string {
+			return []string{"node", "--system", "kv", "--id", "not-" + name, "--peers", peerList(members), "--data", DataDir}
 		},
 		ReadyTimeout: 5 * time.Minute,
 		Logger:       testLogger(t),
@@ -257,9 +257,9 @@ func TestStartCancelled(t *testing.T) {
 	_, err := Start(ctx, Config{
 		RunID: run,
 		Nodes: []string{"n1", "n2", "n3"},
-		NodeArgs: func(name, peers string) []string {
+		NodeArgs: func(name string, members []nemesis.Node) []string {
 			cancel() // the network exists by now
-			return kvArgs(name, peers)
+			return kvArgs(name, members)
 		},
 		Logger: testLogger(t),
 	})
