@@ -1,17 +1,13 @@
 package workloads
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/squall-chaos/squall/checker"
 	"github.com/squall-chaos/squall/history"
-	"github.com/squall-chaos/squall/system/kv"
+	"github.com/squall-chaos/squall/workloads/ops"
 )
 
 // Register is the linearizable-register workload: per-key reads, writes
@@ -37,8 +33,7 @@ type Register struct {
 // NewRegister returns the workload with its defaults.
 func NewRegister() *Register { return &Register{} }
 
-func (w *Register) Name() string      { return "register" }
-func (w *Register) Systems() []string { return []string{"kv", "percolator"} }
+func (w *Register) Name() string { return "register" }
 
 type registerKey struct {
 	name    string
@@ -95,15 +90,15 @@ func (g *registerGenerator) Next(rng *rand.Rand) (history.Op, bool) {
 	next := int64(len(k.written) + 1)
 	switch r := rng.IntN(4); {
 	case r < 2:
-		return history.Op{F: "read", Value: []any{k.name, nil}}, true
+		return ops.Register{F: ops.Read, Key: k.name}.Op(), true
 	case r == 2 || len(k.written) == 0:
 		k.written = append(k.written, next)
-		return history.Op{F: "write", Value: []any{k.name, next}}, true
+		return ops.Register{F: ops.Write, Key: k.name, Value: next}.Op(), true
 	default:
 		recent := k.written[max(0, len(k.written)-3):]
 		expected := recent[rng.IntN(len(recent))]
 		k.written = append(k.written, next)
-		return history.Op{F: "cas", Value: []any{k.name, []any{expected, next}}}, true
+		return ops.Register{F: ops.CAS, Key: k.name, Expected: expected, Value: next}.Op(), true
 	}
 }
 
@@ -111,11 +106,11 @@ func (g *registerGenerator) Next(rng *rand.Rand) (history.Op, bool) {
 func (w *Register) FinalGenerator() Generator {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	ops := make([]history.Op, len(w.used))
+	reads := make([]history.Op, len(w.used))
 	for i, k := range w.used {
-		ops[i] = history.Op{F: "read", Value: []any{k, nil}}
+		reads[i] = ops.Register{F: ops.Read, Key: k}.Op()
 	}
-	return &opList{ops: ops}
+	return &opList{ops: reads}
 }
 
 // opList produces a fixed list of operations, in order; workers may call
@@ -146,129 +141,4 @@ func (w *Register) Checkers(opts CheckOptions) []checker.Checker {
 			VisualizeDir: opts.Dir,
 		}),
 	}
-}
-
-// NewClient implements Workload.
-func (w *Register) NewClient(t Target) (Client, error) {
-	switch t.System {
-	case "percolator":
-		c, err := newPercolatorClient(t)
-		if err != nil {
-			return nil, err
-		}
-		return &percolatorRegisterClient{c: c}, nil
-	case "kv":
-		c, err := newKVClient(t)
-		if err != nil {
-			return nil, err
-		}
-		return &kvRegisterClient{c: c}, nil
-	}
-	return nil, fmt.Errorf("register workload: no client for system %q", t.System)
-}
-
-// newKVClient makes the KV client of every workload's kv adapter, bound to
-// t's home node for reads.
-func newKVClient(t Target) (*kv.Client, error) {
-	return kv.NewClient(kv.ClientConfig{Peers: kvPeers(t.Nodes), AttemptTimeout: 500 * time.Millisecond, ReadFrom: t.Home})
-}
-
-func kvPeers(nodes []Node) []kv.Peer {
-	peers := make([]kv.Peer, len(nodes))
-	for i, n := range nodes {
-		peers[i] = kv.Peer{Name: n.Name, Addr: n.Addr}
-	}
-	return peers
-}
-
-type kvRegisterClient struct{ c *kv.Client }
-
-func (c *kvRegisterClient) Close() error { return c.c.Close() }
-
-// Invoke implements Client.
-func (c *kvRegisterClient) Invoke(ctx context.Context, op history.Op) history.Op {
-	key, arg, err := registerArgs(op)
-	if err != nil {
-		return completion(op, history.Fail, nil, err)
-	}
-	switch op.F {
-	case "read":
-		resp, err := c.c.Get(ctx, key)
-		if err != nil {
-			// A read has no effect: whatever went wrong, it failed.
-			return completion(op, history.Fail, nil, err)
-		}
-		if !resp.Found {
-			return completion(op, history.OK, []any{key, nil}, nil)
-		}
-		v, err := strconv.ParseInt(string(resp.Kv.Value), 10, 64)
-		if err != nil {
-			return completion(op, history.Fail, nil, fmt.Errorf("read %s: value %q is not an integer", key, resp.Kv.Value))
-		}
-		return completion(op, history.OK, []any{key, v}, nil)
-	case "write":
-		v, ok := history.Int(arg)
-		if !ok {
-			return completion(op, history.Fail, nil, fmt.Errorf("write value %v is not an integer", arg))
-		}
-		_, err := c.c.Put(ctx, key, []byte(strconv.FormatInt(v, 10)))
-		return writeCompletion(op, err)
-	case "cas":
-		from, to, err := casArgs(arg)
-		if err != nil {
-			return completion(op, history.Fail, nil, err)
-		}
-		swapped, _, err := c.c.CompareAndSet(ctx, key, []byte(strconv.FormatInt(from, 10)), []byte(strconv.FormatInt(to, 10)))
-		if err == nil && !swapped {
-			return completion(op, history.Fail, op.Value, errors.New(checker.CASValueDiffers))
-		}
-		return writeCompletion(op, err)
-	}
-	return completion(op, history.Fail, nil, fmt.Errorf("register: unknown f %q", op.F))
-}
-
-func registerArgs(op history.Op) (string, any, error) {
-	v, ok := op.Value.([]any)
-	if !ok || len(v) != 2 {
-		return "", nil, fmt.Errorf("register op value %v is not [key, arg]", op.Value)
-	}
-	key, ok := v[0].(string)
-	if !ok {
-		return "", nil, fmt.Errorf("register op key %v is not a string", v[0])
-	}
-	return key, v[1], nil
-}
-
-// casArgs reads a cas operation's [expected, new].
-func casArgs(arg any) (from, to int64, err error) {
-	pair, _ := arg.([]any)
-	if len(pair) != 2 {
-		return 0, 0, fmt.Errorf("cas value %v is not [expected, new]", arg)
-	}
-	from, ok1 := history.Int(pair[0])
-	to, ok2 := history.Int(pair[1])
-	if !ok1 || !ok2 {
-		return 0, 0, fmt.Errorf("cas value %v is not two integers", arg)
-	}
-	return from, to, nil
-}
-
-// writeCompletion maps a write's error onto the history's types through
-// the system's error taxonomy.
-func writeCompletion(op history.Op, err error) history.Op {
-	switch {
-	case err == nil:
-		return completion(op, history.OK, op.Value, nil)
-	case errors.Is(err, kv.ErrDefinite):
-		return completion(op, history.Fail, op.Value, err)
-	}
-	return completion(op, history.Info, op.Value, err)
-}
-
-func completion(op history.Op, t history.Type, value any, err error) history.Op {
-	c := history.Op{Type: t, Process: op.Process, F: op.F, Value: value}
-	if err != nil {
-		c.Error = err.Error()
-	}
-	return c
 }

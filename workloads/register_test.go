@@ -1,13 +1,8 @@
 package workloads
 
 import (
-	"context"
-	"fmt"
 	"math/rand/v2"
 	"testing"
-	"time"
-
-	"github.com/squall-chaos/squall/history"
 )
 
 func TestRegisterGeneratorUniqueValuesAndRetiredKeys(t *testing.T) {
@@ -67,46 +62,5 @@ func TestRegisterGeneratorUniqueValuesAndRetiredKeys(t *testing.T) {
 		if !reads[key] {
 			t.Errorf("final reads miss key %s", key)
 		}
-	}
-}
-
-// TestRegisterClientOnKV runs the adapter against a real 3-node KV cluster
-// in this process.
-func TestRegisterClientOnKV(t *testing.T) {
-	nodes := startKV(t)
-	c, err := NewRegister().NewClient(Target{System: "kv", Nodes: nodes, Home: "n2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	invoke := func(f string, value any) history.Op {
-		return c.Invoke(ctx, history.Op{Type: history.Invoke, Process: 1, F: f, Value: value})
-	}
-	for _, step := range []struct {
-		f     string
-		value any
-		want  history.Type
-		got   any
-	}{
-		{"read", []any{"r1", nil}, history.OK, []any{"r1", nil}},
-		{"write", []any{"r1", int64(1)}, history.OK, []any{"r1", int64(1)}},
-		{"read", []any{"r1", nil}, history.OK, []any{"r1", int64(1)}},
-		{"cas", []any{"r1", []any{int64(1), int64(2)}}, history.OK, nil},
-		{"cas", []any{"r1", []any{int64(1), int64(3)}}, history.Fail, nil},
-		{"read", []any{"r1", nil}, history.OK, []any{"r1", int64(2)}},
-		{"write", []any{"r1", "x"}, history.Fail, nil},
-	} {
-		done := invoke(step.f, step.value)
-		if done.Type != step.want || done.Process != 1 || done.F != step.f {
-			t.Fatalf("%s %v: completion %+v, want type %s", step.f, step.value, done, step.want)
-		}
-		if step.got != nil && fmt.Sprint(done.Value) != fmt.Sprint(step.got) {
-			t.Fatalf("%s %v: value %v, want %v", step.f, step.value, done.Value, step.got)
-		}
-	}
-	if _, err := NewRegister().NewClient(Target{System: "mongo"}); err == nil {
-		t.Fatal("a client for an unknown system was made")
 	}
 }

@@ -1,7 +1,7 @@
 // Package workloads holds what clients do to a system during a test: for
-// each workload an operation generator, the client adapters that perform
-// operations on each system (through the system's own client package), the
-// final reads, and the checkers that judge the history.
+// each workload an operation generator, the final reads and the checkers
+// that judge the history. The operations are ops' vocabulary; each system
+// under test performs them through clients of its own (see package sut).
 package workloads
 
 import (
@@ -21,8 +21,7 @@ type Node struct {
 
 // Target is the system under test, as one client sees it.
 type Target struct {
-	System string
-	Nodes  []Node
+	Nodes []Node
 	// Home is the node this client is bound to, as Jepsen binds each
 	// client process to one node: where it sends what any node may serve.
 	Home string
@@ -48,10 +47,7 @@ type Generator interface {
 // Workload is one kind of test traffic.
 type Workload interface {
 	Name() string
-	// Systems lists the systems the workload has client adapters for.
-	Systems() []string
 	NewGenerator(concurrency int) Generator
-	NewClient(t Target) (Client, error)
 	// FinalGenerator produces the reads to run after the faults are
 	// healed, to observe the final state; it is called after the main
 	// phase, so it can read every key that phase used.

@@ -1,0 +1,113 @@
+// Package kv is system/kv, squall's Raft key/value store, as a system
+// under test: `squall node --system kv` in squall's image, and clients for
+// the register, bank and append workloads.
+package kv
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/squall-chaos/squall/nemesis"
+	"github.com/squall-chaos/squall/sut"
+	"github.com/squall-chaos/squall/sut/internal/squallnode"
+	"github.com/squall-chaos/squall/system/kv"
+	"github.com/squall-chaos/squall/system/kv/kvpb"
+	"github.com/squall-chaos/squall/workloads"
+)
+
+// System is the KV store. Register it with sut.Register.
+type System struct{ squallnode.Admin }
+
+func (System) Name() string { return "kv" }
+func (System) Port() int    { return squallnode.Port }
+
+func (System) Image(ctx context.Context, logger *slog.Logger) (string, error) {
+	return squallnode.Image(ctx, logger)
+}
+
+func (System) Ready(ctx context.Context, addr string) error { return squallnode.Ready(ctx, addr) }
+
+// DefaultConsistency: every Txn is one log entry applied in order on a
+// linearizable store, so histories must be strict serializable.
+func (System) DefaultConsistency() string { return "strict-serializable" }
+
+func (System) NodeArgs(node string, members []nemesis.Node, opts sut.NodeOptions) []string {
+	args := squallnode.Args("kv", node, members, opts)
+	if opts.ReadMode != "" {
+		args = append(args, "--read-mode", opts.ReadMode)
+	}
+	return args
+}
+
+func (System) Bugs() map[string]string {
+	bugs := map[string]string{}
+	for _, b := range kv.PlantedBugs() {
+		bugs[b.Name] = b.Description
+	}
+	return bugs
+}
+
+func (System) Workloads() []string { return []string{"append", "bank", "register"} }
+
+// NewClient returns w's client, whose reads its home node serves.
+func (System) NewClient(w workloads.Workload, t workloads.Target, _ []string) (workloads.Client, error) {
+	newClient := func() (*kv.Client, error) {
+		return kv.NewClient(kv.ClientConfig{Peers: squallnode.Peers[kv.Peer](t.Nodes), AttemptTimeout: 500 * time.Millisecond, ReadFrom: t.Home})
+	}
+	c, err := newClient()
+	if err != nil {
+		return nil, err
+	}
+	switch w := w.(type) {
+	case *workloads.Register:
+		return &registerClient{c: c}, nil
+	case *workloads.Bank:
+		return &bankClient{c: c, accounts: w.AccountNames(), initial: w.InitialBalances()}, nil
+	case *workloads.Append:
+		return &appendClient{c: c}, nil
+	}
+	c.Close()
+	return nil, fmt.Errorf("kv has no client for the %s workload", w.Name())
+}
+
+func status(ctx context.Context, n workloads.Node) (*kvpb.StatusResponse, error) {
+	return squallnode.AskNode(ctx, n.Addr, squallnode.StatusTimeout, func(ctx context.Context, conn *grpc.ClientConn) (*kvpb.StatusResponse, error) {
+		return kvpb.NewKVClient(conn).Status(ctx, &kvpb.StatusRequest{})
+	})
+}
+
+// Leader returns the leader most nodes name, among the nodes that answer.
+func (System) Leader(ctx context.Context, nodes []workloads.Node) (string, error) {
+	votes := map[string]int{}
+	var lastErr error
+	for _, n := range nodes {
+		st, err := status(ctx, n)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if st.Leader != "" {
+			votes[st.Leader]++
+		}
+	}
+	best := squallnode.MostVoted(votes)
+	if best == "" && lastErr != nil {
+		return "", lastErr
+	}
+	return best, nil
+}
+
+func (s System) Serving(ctx context.Context, nodes []workloads.Node) error {
+	leader, err := s.Leader(ctx, nodes)
+	if err != nil {
+		return err
+	}
+	if leader == "" {
+		return fmt.Errorf("no leader elected")
+	}
+	return nil
+}
