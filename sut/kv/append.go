@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/squall-chaos/squall/history"
+	"github.com/squall-chaos/squall/sut/internal/squallnode"
 	"github.com/squall-chaos/squall/system/kv"
 	"github.com/squall-chaos/squall/system/kv/kvpb"
 	"github.com/squall-chaos/squall/workloads/ops"
@@ -64,31 +64,11 @@ func (c *appendClient) Invoke(ctx context.Context, op history.Op) history.Op {
 		if get.Found {
 			value = get.Kv.Value
 		}
-		list, err := parseList(value)
+		list, err := squallnode.ParseList(value)
 		if err != nil {
 			return ops.Complete(op, history.Info, op.Value, fmt.Errorf("micro-op %d: read %s: %w", i, m.Key, err))
 		}
 		done[i] = []any{"r", m.Key, list}
 	}
 	return ops.Complete(op, history.OK, done, nil)
-}
-
-// parseList reads a stored list "1,2,7," into its elements.
-func parseList(value []byte) ([]any, error) {
-	list := []any{}
-	s, ok := strings.CutSuffix(string(value), ",")
-	if !ok {
-		if len(value) == 0 {
-			return list, nil
-		}
-		return nil, fmt.Errorf("list %q does not end with a comma", value)
-	}
-	for e := range strings.SplitSeq(s, ",") {
-		n, err := strconv.ParseInt(e, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("list %q: element %q is not an integer", value, e)
-		}
-		list = append(list, n)
-	}
-	return list, nil
 }

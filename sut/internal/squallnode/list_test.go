@@ -1,4 +1,4 @@
-package kv
+package squallnode
 
 import (
 	"fmt"
@@ -17,10 +17,9 @@ func TestParseList(t *testing.T) {
 		{"1,2", "", true},
 		{"1,x,", "", true},
 	} {
-		got, err := parseList([]byte(tc.stored))
+		got, err := ParseList([]byte(tc.stored))
 		if (err != nil) != tc.err || (err == nil && fmt.Sprint(got) != tc.want) {
-			t.Errorf("parseList(%q) = %v, %v; want %s (error: %v)", tc.stored, got, err, tc.want, tc.err)
+			t.Errorf("ParseList(%q) = %v, %v; want %s (error: %v)", tc.stored, got, err, tc.want, tc.err)
 		}
 	}
 }
-
