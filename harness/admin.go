@@ -3,14 +3,9 @@ package harness
 import (
 	"context"
 	"fmt"
-	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/squall-chaos/squall/nemesis"
-	"github.com/squall-chaos/squall/system/fault/faultpb"
+	"github.com/squall-chaos/squall/sut"
 	"github.com/squall-chaos/squall/workloads"
 )
 
@@ -22,7 +17,7 @@ import (
 // adminCall makes one call to the admin service of node, which must be
 // running; a call to a node that is down fails with nemesis.ErrNodeDown,
 // to one that is frozen with nemesis.ErrNodePaused.
-func (c *nemesisCluster) adminCall(ctx context.Context, node string, call func(context.Context, faultpb.AdminClient) error) error {
+func (c *nemesisCluster) adminCall(ctx context.Context, node string, call func(addr string) error) error {
 	switch st, err := c.State(ctx, node); {
 	case err != nil:
 		return err
@@ -35,9 +30,7 @@ func (c *nemesisCluster) adminCall(ctx context.Context, node string, call func(c
 	if err != nil {
 		return err
 	}
-	_, err = askNodeWithin(ctx, n, adminTimeout, func(ctx context.Context, conn *grpc.ClientConn) (struct{}, error) {
-		return struct{}{}, call(ctx, faultpb.NewAdminClient(conn))
-	})
+	err = call(n.Addr)
 	if err != nil {
 		if c.WentDown(ctx, node) {
 			// It died as it was asked: a failpoint's error stopped it.
@@ -57,55 +50,49 @@ func (c *nemesisCluster) node(name string) (workloads.Node, error) {
 	return workloads.Node{}, fmt.Errorf("no node %q", name)
 }
 
+// admin is the system's admin API; refused families never get here.
+func (c *nemesisCluster) admin() (sut.NodeAdmin, error) {
+	a, ok := c.sys.(sut.NodeAdmin)
+	if !ok {
+		return nil, fmt.Errorf("%s nodes serve no admin API", c.sys.Name())
+	}
+	return a, nil
+}
+
 // SetClock changes node's injectable clock.
 func (c *nemesisCluster) SetClock(ctx context.Context, node string, change nemesis.ClockChange) error {
-	req := &faultpb.SetClockRequest{Reset_: change.Reset, Rate: change.Rate}
-	if change.Offset != nil {
-		ns := int64(*change.Offset)
-		req.OffsetNs = &ns
-	}
-	if change.StrobePeriod != 0 {
-		delta, period := int64(change.StrobeDelta), int64(change.StrobePeriod)
-		req.StrobeDeltaNs, req.StrobePeriodNs = &delta, &period
-	}
-	return c.adminCall(ctx, node, func(ctx context.Context, a faultpb.AdminClient) error {
-		_, err := a.SetClock(ctx, req)
+	a, err := c.admin()
+	if err != nil {
 		return err
-	})
+	}
+	return c.adminCall(ctx, node, func(addr string) error { return a.SetClock(ctx, addr, change) })
 }
 
 // Failpoints lists the failpoints node registered.
 func (c *nemesisCluster) Failpoints(ctx context.Context, node string) ([]string, error) {
+	a, err := c.admin()
+	if err != nil {
+		return nil, err
+	}
 	var names []string
-	err := c.adminCall(ctx, node, func(ctx context.Context, a faultpb.AdminClient) error {
-		resp, err := a.ListFailpoints(ctx, &faultpb.ListFailpointsRequest{})
-		for _, fp := range resp.GetFailpoints() {
-			names = append(names, fp.GetName())
-		}
+	err = c.adminCall(ctx, node, func(addr string) (err error) {
+		names, err = a.Failpoints(ctx, addr)
 		return err
 	})
 	return names, err
 }
 
 // ArmFailpoint arms node's failpoint name with spec, or disarms it if spec
-// is "off". Disarming a point of a node that restarted since (and so has
-// nothing armed) is no error.
+// is "off".
 func (c *nemesisCluster) ArmFailpoint(ctx context.Context, node, name, spec string) error {
-	return c.adminCall(ctx, node, func(ctx context.Context, a faultpb.AdminClient) error {
-		var err error
-		if spec == "off" {
-			_, err = a.DisarmFailpoint(ctx, &faultpb.DisarmFailpointRequest{Name: name})
-		} else {
-			_, err = a.ArmFailpoint(ctx, &faultpb.ArmFailpointRequest{Name: name, Spec: spec})
-		}
-		if status.Code(err) == codes.NotFound {
-			return fmt.Errorf("node %s has no failpoint %s: %w", node, name, err)
-		}
+	a, err := c.admin()
+	if err != nil {
 		return err
+	}
+	return c.adminCall(ctx, node, func(addr string) error {
+		if err := a.ArmFailpoint(ctx, addr, name, spec); err != nil {
+			return fmt.Errorf("node %s: %w", node, err)
+		}
+		return nil
 	})
 }
-
-// adminTimeout bounds one admin call: longer than a status probe's
-// second, since a fault that fails to apply makes the run's verdict
-// unknown, and a node under a fault may answer slowly.
-const adminTimeout = 5 * time.Second

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	kvsut "github.com/squall-chaos/squall/sut/kv"
+
 	"github.com/squall-chaos/squall/harness/runtime"
 	"github.com/squall-chaos/squall/nemesis/netfault"
 )
@@ -47,7 +49,7 @@ func TestDelayRefusedWhereNetemIsMissing(t *testing.T) {
 	if err := spec.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	choices, _, err := preflight(ctx, &spec, &out, logger)
+	choices, _, err := preflight(ctx, kvsut.System{}, &spec, &out, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/squall-chaos/squall/history"
 	"github.com/squall-chaos/squall/nemesis"
 	"github.com/squall-chaos/squall/results"
+	"github.com/squall-chaos/squall/sut"
 	"github.com/squall-chaos/squall/workloads"
 )
 
@@ -39,13 +40,16 @@ func Run(ctx context.Context, spec Spec, out io.Writer, logger *slog.Logger) (Ou
 	if err := spec.Validate(); err != nil {
 		return Outcome{}, err
 	}
-	sys := systems[spec.System]
+	sys, err := sut.Lookup(spec.System)
+	if err != nil {
+		return Outcome{}, err
+	}
 	workload := workloadFactories[spec.Workload]()
 	rng := rand.New(rand.NewPCG(spec.Seed, 0x5c0a11))
 
 	// Faults this machine cannot make are refused before anything of the
 	// run exists.
-	choices, image, err := preflight(ctx, &spec, out, logger)
+	choices, images, err := preflight(ctx, sys, &spec, out, logger)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -72,17 +76,20 @@ func Run(ctx context.Context, spec Spec, out io.Writer, logger *slog.Logger) (Ou
 	}
 	power := slices.ContainsFunc(choices, func(c nemesis.Choice) bool { return c.Family == "power" })
 	cluster, err := runtime.Start(ctx, runtime.Config{
-		RunID: filepath.Base(run.Dir),
-		Nodes: names,
-		Port:  sys.Port(),
-		Image: image,
-		NodeArgs: func(node, peers string) []string {
-			args := sys.NodeArgs(node, peers, &spec)
-			if power {
+		RunID:        filepath.Base(run.Dir),
+		Nodes:        names,
+		Port:         sys.Port(),
+		Image:        images.node,
+		SidecarImage: images.squall,
+		Ready:        sys.Ready,
+		NodeArgs: func(node string, members []nemesis.Node) []string {
+			return sys.NodeArgs(node, members, sut.NodeOptions{
+				Cluster:  spec.Name,
+				Bugs:     spec.Bugs,
+				ReadMode: spec.ReadMode,
 				// Power cuts must lose what was not synced.
-				args = append(args, "--lose-unsynced")
-			}
-			return args
+				LoseUnsynced: power,
+			})
 		},
 		NetFaults: needsNetwork(choices),
 		Out:       out,
@@ -114,7 +121,7 @@ func Run(ctx context.Context, spec Spec, out io.Writer, logger *slog.Logger) (Ou
 	}()
 	fmt.Fprintf(out, "squall: %d nodes ready in %.1fs\n", spec.Nodes, time.Since(startCluster).Seconds())
 
-	target := workloads.Target{System: spec.System}
+	var target workloads.Target
 	for _, n := range cluster.Nodes() {
 		target.Nodes = append(target.Nodes, workloads.Node{Name: n.Name, Addr: cluster.Addr(n.Name)})
 	}
@@ -131,7 +138,8 @@ func Run(ctx context.Context, spec Spec, out io.Writer, logger *slog.Logger) (Ou
 	counts := &counters{}
 	w := &workers{
 		concurrency: spec.Concurrency, target: target, workload: workload, rec: rec,
-		counts: counts, opTimeout: spec.OpTimeout, logger: logger,
+		newClient: func(t workloads.Target) (workloads.Client, error) { return sys.NewClient(workload, t, spec.Bugs) },
+		counts:    counts, opTimeout: spec.OpTimeout, logger: logger,
 	}
 	if spec.Rate > 0 {
 		w.interval = time.Duration(float64(spec.Concurrency) / spec.Rate * float64(time.Second))
@@ -247,7 +255,7 @@ func maxProcess(h history.History) int {
 }
 
 // waitServing polls until the system serves or the timeout passes.
-func waitServing(ctx context.Context, sys System, nodes []workloads.Node, timeout time.Duration) error {
+func waitServing(ctx context.Context, sys sut.System, nodes []workloads.Node, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var err error
@@ -267,7 +275,7 @@ func waitServing(ctx context.Context, sys System, nodes []workloads.Node, timeou
 // nodes' admin services on top of the runtime's containers.
 type nemesisCluster struct {
 	*runtime.Cluster
-	sys   System
+	sys   sut.System
 	nodes []workloads.Node
 }
 
@@ -291,13 +299,9 @@ func (c *nemesisCluster) startDown(ctx context.Context) error {
 	return nil
 }
 
-// NewNemesisCluster is the cluster faults see for a cluster of system,
-// for tools that drive faults outside a run (the nemesis benchmarks).
-func NewNemesisCluster(system string, c *runtime.Cluster) (nemesis.Cluster, error) {
-	sys, ok := systems[system]
-	if !ok {
-		return nil, fmt.Errorf("no system %q (want %s)", system, strings.Join(SystemNames(), ", "))
-	}
+// NewNemesisCluster is the cluster faults see for a cluster of sys, for
+// tools that drive faults outside a run (the nemesis benchmarks).
+func NewNemesisCluster(sys sut.System, c *runtime.Cluster) (nemesis.Cluster, error) {
 	nc := &nemesisCluster{Cluster: c, sys: sys}
 	for _, n := range c.Nodes() {
 		nc.nodes = append(nc.nodes, workloads.Node{Name: n.Name, Addr: c.Addr(n.Name)})

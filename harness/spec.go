@@ -8,6 +8,7 @@ package harness
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/squall-chaos/squall/checker/elle"
 	"github.com/squall-chaos/squall/nemesis"
+	"github.com/squall-chaos/squall/sut"
 )
 
 // Spec is everything that defines a run. It is saved with the run, so a
@@ -70,19 +72,27 @@ func ParseConcurrency(s string, nodes int) (int, error) {
 // Validate checks the spec against the known systems, workloads and
 // faults, and fills in its name.
 func (s *Spec) Validate() error {
-	sys, ok := systems[s.System]
-	if !ok {
-		return fmt.Errorf("--system: %q is not a known system (want %s)", s.System, strings.Join(SystemNames(), ", "))
+	sys, err := sut.Lookup(s.System)
+	if err != nil {
+		return fmt.Errorf("--system: %w", err)
 	}
-	w, ok := workloadFactories[s.Workload]
-	if !ok {
+	if _, ok := workloadFactories[s.Workload]; !ok {
 		return fmt.Errorf("--workload: %q is not a known workload (want %s)", s.Workload, strings.Join(WorkloadNames(), ", "))
 	}
-	if !slices.Contains(w().Systems(), s.System) {
-		return fmt.Errorf("--workload: %s has no client for system %s (it supports %s)", s.Workload, s.System, strings.Join(w().Systems(), ", "))
+	if !slices.Contains(sys.Workloads(), s.Workload) {
+		return fmt.Errorf("--workload: %s has no client for the %s workload (it has %s)", s.System, s.Workload, strings.Join(sys.Workloads(), ", "))
 	}
-	if _, err := nemesis.ParseChoices(s.Nemesis); err != nil {
+	choices, err := nemesis.ParseChoices(s.Nemesis)
+	if err != nil {
 		return err
+	}
+	if _, ok := sys.(sut.NodeAdmin); !ok {
+		for _, c := range choices {
+			if f, _ := nemesis.FamilyNamed(c.Family); f.NeedsNodeAdmin {
+				return fmt.Errorf("--nemesis: %s works through squall's admin API in each node (injectable clock, failpoints, unsynced writes), which %s nodes do not serve; for %s use %s",
+					c.Family, s.System, s.System, strings.Join(familiesWithoutAdmin(), ", "))
+			}
+		}
 	}
 	if s.Nodes < 1 || s.Nodes > 9 {
 		return fmt.Errorf("--nodes: %d must be between 1 and 9", s.Nodes)
@@ -111,7 +121,7 @@ func (s *Spec) Validate() error {
 	bugs := sys.Bugs()
 	for _, b := range s.Bugs {
 		if _, ok := bugs[b]; !ok {
-			return fmt.Errorf("--bug: %q is not a planted bug of %s (want %s)", b, s.System, strings.Join(slices.Sorted(mapKeys(bugs)), ", "))
+			return fmt.Errorf("--bug: %q is not a planted bug of %s (want %s)", b, s.System, strings.Join(slices.Sorted(maps.Keys(bugs)), ", "))
 		}
 	}
 	if s.Name == "" {
@@ -139,12 +149,14 @@ func nameSafe(s string) string {
 	}, s)
 }
 
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
+// familiesWithoutAdmin lists the fault families that need nothing of a
+// node but its container.
+func familiesWithoutAdmin() []string {
+	var names []string
+	for _, f := range nemesis.Families() {
+		if !f.NeedsNodeAdmin {
+			names = append(names, f.Name)
 		}
 	}
+	return names
 }

@@ -47,9 +47,11 @@ type workers struct {
 	concurrency int
 	target      workloads.Target
 	workload    workloads.Workload
-	rec         *history.Recorder
-	counts      *counters
-	opTimeout   time.Duration
+	// newClient makes a client of the workload on the system under test.
+	newClient func(workloads.Target) (workloads.Client, error)
+	rec       *history.Recorder
+	counts    *counters
+	opTimeout time.Duration
 	// interval is the pause between one worker's operations (0: none);
 	// it is jittered so that workers do not march in step.
 	interval time.Duration
@@ -91,7 +93,7 @@ func (w *workers) loop(gen workloads.Generator, stop <-chan struct{}, rng *rand.
 		if client == nil {
 			target := w.target
 			target.Home = target.Nodes[int(process)%len(target.Nodes)].Name
-			c, err := w.workload.NewClient(target)
+			c, err := w.newClient(target)
 			if err != nil {
 				w.logger.Error("cannot create client", "process", process, "err", err)
 				return

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/squall-chaos/squall/sut"
+	kvsut "github.com/squall-chaos/squall/sut/kv"
+
 	"github.com/squall-chaos/squall/harness"
 	"github.com/squall-chaos/squall/harness/runtime"
 	"github.com/squall-chaos/squall/nemesis"
@@ -29,8 +32,8 @@ func BenchmarkApplyHeal(b *testing.B) {
 	c, err := runtime.Start(ctx, runtime.Config{
 		RunID: fmt.Sprintf("bench-%d", time.Now().UnixNano()),
 		Nodes: nodes,
-		NodeArgs: func(node, peers string) []string {
-			return []string{"node", "--system", "kv", "--id", node, "--peers", peers, "--data", runtime.DataDir, "--lose-unsynced"}
+		NodeArgs: func(node string, members []nemesis.Node) []string {
+			return kvsut.System{}.NodeArgs(node, members, sut.NodeOptions{Cluster: "bench", LoseUnsynced: true})
 		},
 		NetFaults: true,
 	})
@@ -38,7 +41,7 @@ func BenchmarkApplyHeal(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close(ctx)
-	cluster, err := harness.NewNemesisCluster("kv", c)
+	cluster, err := harness.NewNemesisCluster(kvsut.System{}, c)
 	if err != nil {
 		b.Fatal(err)
 	}

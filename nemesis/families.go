@@ -25,7 +25,11 @@ type Family struct {
 	// needs maps a mode to the kernel features it needs in the nodes'
 	// network namespaces (netfault.Feature*); "" stands for every mode.
 	needs map[string][]string
-	build func(modes ...string) (Fault, error)
+	// NeedsNodeAdmin: the family works through squall's admin API in each
+	// node (its injectable clock, failpoints, storage that can lose
+	// unsynced writes), which only squall's own systems serve.
+	NeedsNodeAdmin bool
+	build          func(modes ...string) (Fault, error)
 }
 
 // families are every fault family, in the order help lists them.
@@ -41,18 +45,21 @@ var families = []Family{
 		Usage: "freeze nodes (Docker pause, the cgroup freezer) and thaw them: one, minority, leader",
 		build: func(m ...string) (Fault, error) { return NewPause(m...) }},
 	{Name: "clock", Modes: append(slices.Clone(clockModes), clockTargets...), kinds: clockModes,
-		Usage: "change nodes' injectable clocks: bump (jump up to 5s), strobe (flip every few ms), skew (1.5-4x fast or slow); on one, minority or leader",
-		build: func(m ...string) (Fault, error) { return NewClock(m...) }},
+		Usage:          "change nodes' injectable clocks: bump (jump up to 5s), strobe (flip every few ms), skew (1.5-4x fast or slow); on one, minority or leader",
+		NeedsNodeAdmin: true,
+		build:          func(m ...string) (Fault, error) { return NewClock(m...) }},
 	{Name: "loss", Modes: append(slices.Clone(lossModes), lossTargets...), kinds: lossModes,
 		Usage: "degrade nodes' network: drop (10-50% of packets, nftables), bandwidth (32 KiB/s-1 MiB/s, tbf), delay (20-200ms, netem); on one, minority, leader or all",
 		needs: map[string][]string{LossDrop: {netfault.FeatureNftables}, LossBandwidth: {netfault.FeatureTbf}, LossDelay: {netfault.FeatureNetem}},
 		build: func(m ...string) (Fault, error) { return NewLoss(m...) }},
 	{Name: "failpoint", Modes: failActions,
-		Usage: "arm a node's failpoint picked from the seed: crash, error, sleep, or a point by name (kv/after-commit, wal/before-sync, ...)",
-		build: func(m ...string) (Fault, error) { return NewFailpoint(m...) }},
+		Usage:          "arm a node's failpoint picked from the seed: crash, error, sleep, or a point by name (kv/after-commit, wal/before-sync, ...)",
+		NeedsNodeAdmin: true,
+		build:          func(m ...string) (Fault, error) { return NewFailpoint(m...) }},
 	{Name: "power", Modes: powerModes,
-		Usage: "cut the power of one node, a minority, a majority or all: a kill that loses unsynced writes (nodes keep them in memory)",
-		build: func(m ...string) (Fault, error) { return NewPower(m...) }},
+		Usage:          "cut the power of one node, a minority, a majority or all: a kill that loses unsynced writes (nodes keep them in memory)",
+		NeedsNodeAdmin: true,
+		build:          func(m ...string) (Fault, error) { return NewPower(m...) }},
 }
 
 // Families lists every fault family.
@@ -291,4 +298,14 @@ func checkModes(family string, modes, all []string) ([]string, error) {
 		}
 	}
 	return slices.Clone(modes), nil
+}
+
+// FamilyNamed returns the family of that name.
+func FamilyNamed(name string) (Family, bool) {
+	for _, f := range families {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Family{}, false
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/squall-chaos/squall/checker"
 	"github.com/squall-chaos/squall/harness"
 	"github.com/squall-chaos/squall/nemesis"
+	"github.com/squall-chaos/squall/sut"
 )
 
 // Exit codes of `squall test` and `squall analyze`: the verdict, or a
@@ -44,7 +45,7 @@ func testCommand() *cli.Command {
 			"runs final reads, checks the history and writes store/<test>/<time>/.\n" +
 			"Exit code: 0 valid, 1 invalid, 2 unknown, 3 harness error.\n\n" + nemesisHelp(),
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "system", Value: "kv", Usage: "system under test: " + strings.Join(harness.SystemNames(), ", ")},
+			&cli.StringFlag{Name: "system", Value: "kv", Usage: "system under test: " + strings.Join(sut.Names(), ", ")},
 			&cli.StringFlag{Name: "workload", Value: "register", Usage: "workload: " + strings.Join(harness.WorkloadNames(), ", ")},
 			&cli.StringFlag{Name: "nemesis", Value: "partition,kill", Usage: "faults, comma-separated: FAMILY or FAMILY:MODE (families and modes below), all, or none"},
 			&cli.BoolFlag{Name: "nemesis-overlap", Usage: "let faults of several families be in force at once (each family keeps its own timeline)"},
@@ -99,8 +100,8 @@ func runTest(c *cli.Context) error {
 // bugList names every system's planted bugs.
 func bugList() string {
 	var parts []string
-	for _, sys := range harness.SystemNames() {
-		parts = append(parts, sys+": "+strings.Join(harness.BugNames(sys), ", "))
+	for _, sys := range sut.Names() {
+		parts = append(parts, sys+": "+strings.Join(sut.BugNames(sys), ", "))
 	}
 	return strings.Join(parts, "; ")
 }

@@ -39,6 +39,10 @@ type Config struct {
 	NodeArgs func(name string, members []nemesis.Node) []string
 	// Image is the node image; default: EnsureImage's.
 	Image string
+	// SidecarImage is squall's own image, which network sidecars run
+	// (`squall netfault`); default: Image if it is empty too, else
+	// EnsureImage's.
+	SidecarImage string
 	// Ready asks the node at addr (IP:Port), once, whether it serves.
 	// Default: Ready, the gRPC health check squall's nodes answer.
 	Ready func(ctx context.Context, addr string) error
@@ -109,6 +113,14 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	if cfg.Image == "" {
 		if cfg.Image, err = EnsureImage(ctx, cfg.Logger); err != nil {
+			return nil, err
+		}
+		if cfg.SidecarImage == "" {
+			cfg.SidecarImage = cfg.Image
+		}
+	}
+	if cfg.SidecarImage == "" && cfg.NetFaults {
+		if cfg.SidecarImage, err = EnsureImage(ctx, cfg.Logger); err != nil {
 			return nil, err
 		}
 	}

@@ -57,7 +57,7 @@ func (c *Cluster) startSidecar(ctx context.Context, node string) error {
 	labels[LabelRole] = "netfault"
 	res, err := c.docker.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name:   sidecarName(c.cfg.RunID, node),
-		Config: &container.Config{Image: c.cfg.Image, Cmd: []string{"netfault", "wait"}, Labels: labels},
+		Config: &container.Config{Image: c.cfg.SidecarImage, Cmd: []string{"netfault", "wait"}, Labels: labels},
 		HostConfig: &container.HostConfig{
 			NetworkMode: container.NetworkMode("container:" + nodeID),
 			CapDrop:     []string{"ALL"},

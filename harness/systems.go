@@ -1,0 +1,20 @@
+package harness
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/squall-chaos/squall/workloads"
+)
+
+// The systems under test are sut's registry (cmd/squall registers them);
+// the workloads are these.
+
+var workloadFactories = map[string]func() workloads.Workload{
+	"register": func() workloads.Workload { return workloads.NewRegister() },
+	"bank":     func() workloads.Workload { return workloads.NewBank() },
+	"append":   func() workloads.Workload { return workloads.NewAppend() },
+}
+
+// WorkloadNames lists the known workloads.
+func WorkloadNames() []string { return slices.Sorted(maps.Keys(workloadFactories)) }
