@@ -98,8 +98,21 @@ func (f *Failpoint) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, 
 	if len(up) == 0 {
 		return ev, fmt.Errorf("failpoint: no node is up to arm: %w", ErrSkipped)
 	}
-	catalog, err := c.Failpoints(ctx, up[0])
-	if err != nil {
+	// The catalog of the first node that answers: another family may
+	// take a node down between the listing of the nodes up and the ask.
+	var catalog []string
+	for len(up) > 0 {
+		catalog, err = c.Failpoints(ctx, up[0])
+		if !errors.Is(err, ErrNodeDown) && !errors.Is(err, ErrNodePaused) {
+			break
+		}
+		ev.Down = append(ev.Down, up[0])
+		up = up[1:]
+	}
+	switch {
+	case len(up) == 0:
+		return ev, fmt.Errorf("failpoint: no node up answered: %w", ErrSkipped)
+	case err != nil:
 		return ev, fmt.Errorf("failpoint: list the failpoints of node %s: %w", up[0], err)
 	}
 	points := slices.Sorted(slices.Values(catalog))
@@ -134,7 +147,9 @@ func (f *Failpoint) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, 
 	}
 	f.armed, f.spec = ev.Point, ev.Spec
 	f.nodes = append(f.nodes, nodes...)
-	ev.Nodes, ev.Down, err = onEach(nodes, func(node string) error { return c.ArmFailpoint(ctx, node, ev.Point, ev.Spec) })
+	var down []string
+	ev.Nodes, down, err = onEach(nodes, func(node string) error { return c.ArmFailpoint(ctx, node, ev.Point, ev.Spec) })
+	ev.Down = append(ev.Down, down...)
 	if err != nil {
 		return ev, fmt.Errorf("arm %s with %s: %w", ev.Point, ev.Spec, err)
 	}

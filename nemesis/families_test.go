@@ -499,3 +499,35 @@ func TestOnEachLeavesOutNodesThatWentDown(t *testing.T) {
 		t.Errorf("every target down: %v, want a skip", err)
 	}
 }
+
+// downWhenAsked is a cluster whose node victim goes down as it is asked
+// for its failpoints, as when another family kills it at that moment.
+type downWhenAsked struct {
+	*fakeCluster
+	victim string
+}
+
+func (c downWhenAsked) Failpoints(ctx context.Context, node string) ([]string, error) {
+	if node == c.victim {
+		c.Kill(ctx, node)
+		return nil, fmt.Errorf("node %s: %w", node, ErrNodeDown)
+	}
+	return c.fakeCluster.Failpoints(ctx, node)
+}
+
+// TestFailpointAsksTheNextNodeWhenOneGoesDown: a node that goes down
+// between the listing of the nodes up and the ask for its catalog is
+// listed as down, and the next node's catalog is used.
+func TestFailpointAsksTheNextNodeWhenOneGoesDown(t *testing.T) {
+	c := newFakeCluster(3)
+	c.points = []string{"kv/after-commit"}
+	f, _ := NewFailpoint(FailError)
+	desc, err := f.Start(context.Background(), downWhenAsked{c, "n1"}, rng(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := desc.(FailpointEvent)
+	if !slices.Equal(ev.Down, []string{"n1"}) || !slices.Equal(ev.Nodes, []string{"n2", "n3"}) {
+		t.Fatalf("event %+v: want n1 down and the point armed on n2 and n3", ev)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/squall-chaos/squall/history"
+	"github.com/squall-chaos/squall/nemesis/netfault"
 )
 
 // defaultHealTimeout bounds the final heal when Schedule.HealTimeout is
@@ -60,8 +61,9 @@ type Schedule struct {
 	// context ends (default two minutes).
 	HealTimeout time.Duration
 
-	mu      sync.Mutex
-	inForce []Fault
+	mu        sync.Mutex
+	inForce   []Fault
+	nodeLocks map[string]*sync.Mutex
 	// changing orders setInForce's updates and their OnChange calls, which
 	// lanes make at once.
 	changing sync.Mutex
@@ -374,17 +376,50 @@ func (s *Schedule) logger() *slog.Logger {
 
 func (s *Schedule) cluster() Cluster { return restartAware{Cluster: s.Cluster, s: s} }
 
-// restartAware is the cluster as the schedule's faults see it: starting a
-// node re-applies the faults in force to it.
+// nodeLock is node's lock, which every call that acts on the node holds
+// while it acts: with overlapping families, one family's clock reset must
+// not reach a node in the middle of another's restart of it (it would find
+// the container running and nothing listening yet). The lock is a leaf:
+// nothing that holds it calls back into a fault.
+func (s *Schedule) nodeLock(node string) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.nodeLocks == nil {
+		s.nodeLocks = map[string]*sync.Mutex{}
+	}
+	l, ok := s.nodeLocks[node]
+	if !ok {
+		l = &sync.Mutex{}
+		s.nodeLocks[node] = l
+	}
+	return l
+}
+
+// locked runs act holding node's lock.
+func locked[T any](s *Schedule, node string, act func() (T, error)) (T, error) {
+	l := s.nodeLock(node)
+	l.Lock()
+	defer l.Unlock()
+	return act()
+}
+
+// restartAware is the cluster as the schedule's faults see it: every act
+// on a node holds the node's lock, and starting (thawing) a node re-applies
+// the faults in force to it (lets them finish on it).
 type restartAware struct {
 	Cluster
 	s *Schedule
 }
 
+func (c restartAware) do(node string, act func() error) error {
+	_, err := locked(c.s, node, func() (struct{}, error) { return struct{}{}, act() })
+	return err
+}
+
 // Unpause thaws node and lets every fault finish what it left undone on
 // it while it was frozen.
 func (c restartAware) Unpause(ctx context.Context, node string) error {
-	if err := c.Cluster.Unpause(ctx, node); err != nil {
+	if err := c.do(node, func() error { return c.Cluster.Unpause(ctx, node) }); err != nil {
 		return err
 	}
 	c.s.nodeResumed(ctx, node)
@@ -392,9 +427,33 @@ func (c restartAware) Unpause(ctx context.Context, node string) error {
 }
 
 func (c restartAware) Start(ctx context.Context, node string) error {
-	if err := c.Cluster.Start(ctx, node); err != nil {
+	if err := c.do(node, func() error { return c.Cluster.Start(ctx, node) }); err != nil {
 		return err
 	}
 	c.s.nodeRestarted(ctx, node)
 	return nil
+}
+
+func (c restartAware) Kill(ctx context.Context, node string) error {
+	return c.do(node, func() error { return c.Cluster.Kill(ctx, node) })
+}
+
+func (c restartAware) Pause(ctx context.Context, node string) error {
+	return c.do(node, func() error { return c.Cluster.Pause(ctx, node) })
+}
+
+func (c restartAware) Net(ctx context.Context, node string, change netfault.Change) error {
+	return c.do(node, func() error { return c.Cluster.Net(ctx, node, change) })
+}
+
+func (c restartAware) SetClock(ctx context.Context, node string, change ClockChange) error {
+	return c.do(node, func() error { return c.Cluster.SetClock(ctx, node, change) })
+}
+
+func (c restartAware) Failpoints(ctx context.Context, node string) ([]string, error) {
+	return locked(c.s, node, func() ([]string, error) { return c.Cluster.Failpoints(ctx, node) })
+}
+
+func (c restartAware) ArmFailpoint(ctx context.Context, node, name, spec string) error {
+	return c.do(node, func() error { return c.Cluster.ArmFailpoint(ctx, node, name, spec) })
 }

@@ -411,3 +411,48 @@ func TestOverlapSlowFamilyDelaysOnlyItself(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// slowStart is a cluster whose Start of a node returns only when released,
+// as a container start waits for the node to serve.
+type slowStart struct {
+	*fakeCluster
+	starting chan struct{}
+	release  chan struct{}
+}
+
+func (c slowStart) Start(ctx context.Context, node string) error {
+	c.starting <- struct{}{}
+	<-c.release
+	return c.fakeCluster.Start(ctx, node)
+}
+
+// TestFaultsSeeANodeOneActAtATime: a fault's call on a node that another
+// fault is restarting waits for the restart, and so finds the node up,
+// not a container that runs with nothing listening yet.
+func TestFaultsSeeANodeOneActAtATime(t *testing.T) {
+	ctx := context.Background()
+	fake := newFakeCluster(3)
+	c := slowStart{fake, make(chan struct{}), make(chan struct{})}
+	s := &Schedule{Cluster: c, Recorder: &memRecorder{}}
+	cluster := s.cluster()
+	if err := cluster.Kill(ctx, "n2"); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan error, 1)
+	go func() { started <- cluster.Start(ctx, "n2") }()
+	<-c.starting
+	set := make(chan error, 1)
+	go func() { set <- cluster.SetClock(ctx, "n2", ClockChange{Reset: true}) }()
+	select {
+	case err := <-set:
+		t.Fatalf("SetClock returned (%v) while n2's start was under way", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(c.release)
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-set; err != nil {
+		t.Fatalf("SetClock after the restart: %v, want it to reach the node", err)
+	}
+}
