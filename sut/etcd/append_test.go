@@ -3,6 +3,7 @@ package etcd
 import (
 	"errors"
 	"fmt"
+	"path"
 	"testing"
 )
 
@@ -11,12 +12,13 @@ func appendTo(key string, e int64) MicroOp {
 	return MicroOp{Append: true, Key: key, Element: e}
 }
 
-// lists renders the reads of done, in order, for comparison.
+// lists renders the reads of done, in order and by the last element of
+// their key, for comparison.
 func lists(done []MicroOp) string {
 	var s string
 	for _, op := range done {
 		if !op.Append {
-			s += fmt.Sprintf("%s=%v ", op.Key, op.List)
+			s += fmt.Sprintf("%s=%v ", path.Base(op.Key), op.List)
 		}
 	}
 	return s
@@ -24,6 +26,7 @@ func lists(done []MicroOp) string {
 
 func TestAppendTxnReadsItsOwnAppendsInOrder(t *testing.T) {
 	c := sharedCluster(t)
+	k := namespace(t)
 	s := dial(t, c, StoreOptions{})
 	ctx := testContext(t)
 
@@ -31,10 +34,10 @@ func TestAppendTxnReadsItsOwnAppendsInOrder(t *testing.T) {
 		ops  []MicroOp
 		want string
 	}{
-		{[]MicroOp{read("la/x"), appendTo("la/x", 1), read("la/x"), appendTo("la/y", 5)}, "la/x=[] la/x=[1] "},
-		{[]MicroOp{read("la/x"), appendTo("la/x", 2), appendTo("la/x", 3), read("la/x")}, "la/x=[1] la/x=[1 2 3] "},
+		{[]MicroOp{read(k("x")), appendTo(k("x"), 1), read(k("x")), appendTo(k("y"), 5)}, "x=[] x=[1] "},
+		{[]MicroOp{read(k("x")), appendTo(k("x"), 2), appendTo(k("x"), 3), read(k("x"))}, "x=[1] x=[1 2 3] "},
 		// read only: one snapshot, no commit
-		{[]MicroOp{read("la/x"), read("la/y"), read("la/absent")}, "la/x=[1 2 3] la/y=[5] la/absent=[] "},
+		{[]MicroOp{read(k("x")), read(k("y")), read(k("absent"))}, "x=[1 2 3] y=[5] absent=[] "},
 	} {
 		done, err := s.Txn(ctx, step.ops)
 		if err != nil {
@@ -54,42 +57,44 @@ func TestAppendTxnReadsItsOwnAppendsInOrder(t *testing.T) {
 // write nothing, definitely.
 func TestAppendTxnConflictsOnAnyTouchedKey(t *testing.T) {
 	c := sharedCluster(t)
+	k := namespace(t)
 	s := dial(t, c, StoreOptions{})
 	other := dial(t, c, StoreOptions{})
 	ctx := testContext(t)
-	if _, err := s.Txn(ctx, []MicroOp{appendTo("lc/read", 1)}); err != nil {
+	if _, err := s.Txn(ctx, []MicroOp{appendTo(k("read"), 1)}); err != nil {
 		t.Fatal(err)
 	}
 
-	for _, raced := range []string{"lc/read", "lc/new"} {
+	for _, raced := range []string{k("read"), k("new")} {
 		s.betweenReadAndCommit = func() {
 			s.betweenReadAndCommit = nil
 			if _, err := other.Txn(ctx, []MicroOp{appendTo(raced, 100)}); err != nil {
 				t.Error(err)
 			}
 		}
-		_, err := s.Txn(ctx, []MicroOp{read("lc/read"), appendTo("lc/write", 7), appendTo("lc/new", 8)})
+		_, err := s.Txn(ctx, []MicroOp{read(k("read")), appendTo(k("write"), 7), appendTo(k("new"), 8)})
 		if !errors.Is(err, ErrConflict) || !Definite(err) {
 			t.Fatalf("txn raced on %s = %v (definite %v); want ErrConflict, definite", raced, err, Definite(err))
 		}
 	}
-	done, err := s.Txn(ctx, []MicroOp{read("lc/read"), read("lc/write"), read("lc/new")})
+	done, err := s.Txn(ctx, []MicroOp{read(k("read")), read(k("write")), read(k("new"))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := lists(done), "lc/read=[1 100] lc/write=[] lc/new=[100] "; got != want {
+	if got, want := lists(done), "read=[1 100] write=[] new=[100] "; got != want {
 		t.Errorf("after two conflicted txns the lists are %q, want %q", got, want)
 	}
 }
 
 func TestAppendTxnNamesAKeyThatIsNotAList(t *testing.T) {
 	c := sharedCluster(t)
+	k := namespace(t)
 	s := dial(t, c, StoreOptions{})
 	ctx := testContext(t)
-	if _, err := s.client.Put(ctx, "lg/garbage", "1,2,"); err != nil {
+	if _, err := s.client.Put(ctx, k("garbage"), "1,2,"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.Txn(ctx, []MicroOp{appendTo("lg/garbage", 3)})
+	_, err := s.Txn(ctx, []MicroOp{appendTo(k("garbage"), 3)})
 	if err == nil || !Definite(err) {
 		t.Fatalf("append to a non-list = %v; want a definite error", err)
 	}

@@ -18,25 +18,26 @@ func sum(balances map[string]int64) int64 {
 
 func TestCreateAccountsTwiceChangesNothing(t *testing.T) {
 	c := sharedCluster(t)
+	k := namespace(t)
 	s := dial(t, c, StoreOptions{})
 	ctx := testContext(t)
-	accounts := []string{"bank1/a", "bank1/b"}
-	if err := s.CreateAccounts(ctx, map[string]int64{"bank1/a": 10, "bank1/b": 20}); err != nil {
+	accounts := []string{k("a"), k("b")}
+	if err := s.CreateAccounts(ctx, map[string]int64{k("a"): 10, k("b"): 20}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Transfer(ctx, "bank1/a", "bank1/b", 5); err != nil {
+	if err := s.Transfer(ctx, k("a"), k("b"), 5); err != nil {
 		t.Fatal(err)
 	}
 	// Re-running creation, say after an unknown outcome, leaves existing
 	// accounts alone and adds only the missing one.
-	if err := s.CreateAccounts(ctx, map[string]int64{"bank1/a": 10, "bank1/b": 20, "bank1/c": 30}); err != nil {
+	if err := s.CreateAccounts(ctx, map[string]int64{k("a"): 10, k("b"): 20, k("c"): 30}); err != nil {
 		t.Fatal(err)
 	}
-	got, rev, err := s.Balances(ctx, append(accounts, "bank1/c", "bank1/never"))
+	got, rev, err := s.Balances(ctx, append(accounts, k("c"), k("never")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int64{"bank1/a": 5, "bank1/b": 25, "bank1/c": 30}
+	want := map[string]int64{k("a"): 5, k("b"): 25, k("c"): 30}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("balances = %v, want %v (an absent account is left out)", got, want)
 	}
@@ -47,29 +48,30 @@ func TestCreateAccountsTwiceChangesNothing(t *testing.T) {
 
 func TestTransferRefusesToOverdraw(t *testing.T) {
 	c := sharedCluster(t)
+	k := namespace(t)
 	s := dial(t, c, StoreOptions{})
 	ctx := testContext(t)
-	if err := s.CreateAccounts(ctx, map[string]int64{"bank2/a": 3, "bank2/b": 0}); err != nil {
+	if err := s.CreateAccounts(ctx, map[string]int64{k("a"): 3, k("b"): 0}); err != nil {
 		t.Fatal(err)
 	}
-	err := s.Transfer(ctx, "bank2/a", "bank2/b", 4)
+	err := s.Transfer(ctx, k("a"), k("b"), 4)
 	if !errors.Is(err, ErrInsufficientFunds) || !Definite(err) {
 		t.Fatalf("overdrawing transfer = %v (definite %v); want ErrInsufficientFunds, definite", err, Definite(err))
 	}
-	if err := s.Transfer(ctx, "bank2/a", "bank2/b", 3); err != nil {
+	if err := s.Transfer(ctx, k("a"), k("b"), 3); err != nil {
 		t.Fatalf("transfer of the whole balance: %v", err)
 	}
-	got, _, err := s.Balances(ctx, []string{"bank2/a", "bank2/b"})
+	got, _, err := s.Balances(ctx, []string{k("a"), k("b")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got["bank2/a"] != 0 || got["bank2/b"] != 3 {
+	if got[k("a")] != 0 || got[k("b")] != 3 {
 		t.Errorf("balances = %v, want a:0 b:3", got)
 	}
 	for _, bad := range []struct {
 		from, to string
 		amount   int64
-	}{{"bank2/a", "bank2/a", 1}, {"bank2/b", "bank2/a", 0}, {"bank2/b", "bank2/a", -1}, {"bank2/b", "bank2/nobody", 1}} {
+	}{{k("a"), k("a"), 1}, {k("b"), k("a"), 0}, {k("b"), k("a"), -1}, {k("b"), k("nobody"), 1}} {
 		if err := s.Transfer(ctx, bad.from, bad.to, bad.amount); err == nil || !Definite(err) {
 			t.Errorf("transfer %d from %s to %s = %v; want a definite refusal", bad.amount, bad.from, bad.to, err)
 		}
@@ -80,27 +82,28 @@ func TestTransferRefusesToOverdraw(t *testing.T) {
 // nothing and says so definitely.
 func TestTransferConflictIsDefiniteAndWritesNothing(t *testing.T) {
 	c := sharedCluster(t)
+	k := namespace(t)
 	s := dial(t, c, StoreOptions{})
 	other := dial(t, c, StoreOptions{})
 	ctx := testContext(t)
-	if err := s.CreateAccounts(ctx, map[string]int64{"bank3/a": 10, "bank3/b": 10}); err != nil {
+	if err := s.CreateAccounts(ctx, map[string]int64{k("a"): 10, k("b"): 10}); err != nil {
 		t.Fatal(err)
 	}
 	s.betweenReadAndCommit = func() {
 		s.betweenReadAndCommit = nil
-		if err := other.Transfer(ctx, "bank3/b", "bank3/a", 7); err != nil {
+		if err := other.Transfer(ctx, k("b"), k("a"), 7); err != nil {
 			t.Error(err)
 		}
 	}
-	err := s.Transfer(ctx, "bank3/a", "bank3/b", 2)
+	err := s.Transfer(ctx, k("a"), k("b"), 2)
 	if !errors.Is(err, ErrConflict) || !Definite(err) {
 		t.Fatalf("transfer raced by another = %v (definite %v); want ErrConflict, definite", err, Definite(err))
 	}
-	got, _, err := s.Balances(ctx, []string{"bank3/a", "bank3/b"})
+	got, _, err := s.Balances(ctx, []string{k("a"), k("b")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got["bank3/a"] != 17 || got["bank3/b"] != 3 {
+	if got[k("a")] != 17 || got[k("b")] != 3 {
 		t.Errorf("balances = %v, want only the other transfer applied (a:17 b:3)", got)
 	}
 }
@@ -109,8 +112,9 @@ func TestTransferConflictIsDefiniteAndWritesNothing(t *testing.T) {
 // overdraw an account, whatever mix of successes and conflicts they meet.
 func TestConcurrentTransfersKeepTheTotal(t *testing.T) {
 	c := sharedCluster(t)
+	k := namespace(t)
 	ctx := testContext(t)
-	accounts := []string{"bank4/a", "bank4/b", "bank4/c", "bank4/d"}
+	accounts := []string{k("a"), k("b"), k("c"), k("d")}
 	initial := map[string]int64{}
 	for _, a := range accounts {
 		initial[a] = 25

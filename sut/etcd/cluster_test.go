@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -273,6 +274,17 @@ func dial(t *testing.T, c *testCluster, opts StoreOptions) *Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// runs numbers test runs in this process, so that -count=N on the shared
+// cluster does not find the keys an earlier run left.
+var runs atomic.Int64
+
+// namespace returns a function that puts a name under keys of the test's
+// own, fresh for every run.
+func namespace(t *testing.T) func(string) string {
+	prefix := fmt.Sprintf("%s/%d/", t.Name(), runs.Add(1))
+	return func(name string) string { return prefix + name }
 }
 
 // testContext bounds one test's calls by the hang guard.

@@ -61,9 +61,11 @@ func beforeWrite(format string, args ...any) error {
 //     index lags the committed one.
 //
 // Not definite, although it sounds like a refusal: ErrNoSpace
-// (ResourceExhausted, like ErrTooManyRequests). etcd's quota applier
-// (server/etcdserver/apply/quota.go) applies the put first and then
-// reports that the backend is over quota.
+// (ResourceExhausted, like ErrTooManyRequests). The gRPC layer does refuse
+// a request before proposing it once the NOSPACE alarm is raised, but
+// etcd's quota applier (server/etcdserver/apply/quota.go) returns the same
+// error for a put it has just applied when that put crossed the quota, and
+// the client cannot tell the two apart.
 //
 // clientv3 retries a write only when no connection was available for it
 // (isSafeRetryMutableRPC), so when a retried write fails, no earlier

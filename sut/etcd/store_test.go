@@ -17,7 +17,7 @@ func TestRegisterReadWriteCAS(t *testing.T) {
 	c := sharedCluster(t)
 	s := dial(t, c, StoreOptions{DialTimeout: 5 * time.Second})
 	ctx := testContext(t)
-	key := "register/rw"
+	key := namespace(t)("rw")
 
 	if v, found, err := s.Read(ctx, key); err != nil || found {
 		t.Fatalf("read of a never-written register = %d, %v, %v; want not found", v, found, err)
@@ -56,7 +56,7 @@ func TestSerializableReadsAnswer(t *testing.T) {
 	writer := dial(t, c, StoreOptions{})
 	reader := dial(t, c, StoreOptions{SerializableReads: true})
 	ctx := testContext(t)
-	key := "register/serializable"
+	key := namespace(t)("serializable")
 	if err := writer.Write(ctx, key, 9); err != nil {
 		t.Fatal(err)
 	}
