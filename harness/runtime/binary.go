@@ -136,25 +136,62 @@ func declaresModule(gomod string) bool {
 // cache directory. The output path is fixed so that the go command can see
 // the binary is up to date and skip relinking it.
 func buildStatic(ctx context.Context, root string) (string, error) {
+	return goBuild(ctx, root, "./cmd/squall", "squall-node", BinaryEnv)
+}
+
+// goBuild builds the main package pkg in dir, statically, into the user's
+// cache directory as NAME-ARCH. The output path is fixed so that the go
+// command can see the binary is up to date and skip relinking it.
+func goBuild(ctx context.Context, dir, pkg, name, envVar string) (string, error) {
 	cache, err := os.UserCacheDir()
 	if err != nil {
-		return "", fmt.Errorf("build squall for the node image: %w", err)
+		return "", fmt.Errorf("build %s for the node image: %w", name, err)
 	}
-	dir := filepath.Join(cache, "squall")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("build squall for the node image: %w", err)
+	cache = filepath.Join(cache, "squall")
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return "", fmt.Errorf("build %s for the node image: %w", name, err)
 	}
-	out := filepath.Join(dir, "squall-node-"+goruntime.GOARCH)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/squall")
-	cmd.Dir = root
+	out := filepath.Join(cache, name+"-"+goruntime.GOARCH)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, pkg)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goruntime.GOARCH)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
-			return "", fmt.Errorf("build squall in %s for the node image: no go command on PATH; set $%s to a static linux squall binary", root, BinaryEnv)
+			return "", fmt.Errorf("build %s in %s for the node image: no go command on PATH; set $%s to a static linux %s binary", name, dir, envVar, name)
 		}
-		return "", fmt.Errorf("build squall in %s for the node image: %w\n%s", root, err, strings.TrimSpace(stderr.String()))
+		return "", fmt.Errorf("build %s in %s for the node image: %w\n%s", name, dir, err, strings.TrimSpace(stderr.String()))
 	}
 	return out, nil
+}
+
+// SourceBinary returns a static linux binary of the main package in dir,
+// a directory of squall's source tree (it may be a module of its own, as
+// another system's server is, to keep that system's dependencies out of
+// squall's). If the environment variable envVar names a file, that is the
+// binary; else the package is built, with the go command, from the tree
+// found above the working directory or this executable, into the user's
+// cache directory as name.
+func SourceBinary(ctx context.Context, dir, name, envVar string) (string, error) {
+	if path := os.Getenv(envVar); path != "" {
+		if err := checkStatic(path); err != nil {
+			return "", fmt.Errorf("$%s: %w", envVar, err)
+		}
+		return path, nil
+	}
+	var starts []string
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	if exe, err := os.Executable(); err == nil {
+		starts = append(starts, filepath.Dir(exe))
+	}
+	for _, start := range starts {
+		if root, ok := moduleRoot(start); ok {
+			return goBuild(ctx, filepath.Join(root, dir), ".", name, envVar)
+		}
+	}
+	return "", fmt.Errorf("no %s binary: no %s source tree was found above %s to build %s from; set $%s to a static linux %s binary",
+		name, modulePath, strings.Join(starts, " or "), dir, envVar, name)
 }

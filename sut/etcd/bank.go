@@ -51,27 +51,28 @@ func (s *Store) Balances(ctx context.Context, accounts []string) (balances map[s
 // amount, and otherwise commits both new balances in a transaction guarded
 // by both accounts' ModRevision: if either changed since the read, nothing
 // is written and the error is ErrConflict. Money is therefore never
-// created or lost by a race, only by a bug in etcd.
-func (s *Store) Transfer(ctx context.Context, from, to string, amount int64) error {
+// created or lost by a race, only by a bug in etcd. It returns the
+// revision it read the balances at and, if it committed, its write's.
+func (s *Store) Transfer(ctx context.Context, from, to string, amount int64) (read, commit int64, err error) {
 	if from == to || amount <= 0 {
-		return beforeWrite("etcd: transfer %d from %q to %q: need two accounts and a positive amount", amount, from, to)
+		return 0, 0, beforeWrite("etcd: transfer %d from %q to %q: need two accounts and a positive amount", amount, from, to)
 	}
-	kvs, _, err := s.snapshot(ctx, []string{from, to})
+	kvs, read, err := s.snapshot(ctx, []string{from, to})
 	if err != nil {
-		return beforeWrite("etcd: transfer %d from %q to %q: read balances: %w", amount, from, to, err)
+		return read, 0, beforeWrite("etcd: transfer %d from %q to %q: read balances: %w", amount, from, to, err)
 	}
 	balance := map[string]int64{}
 	for _, name := range []string{from, to} {
 		kv, ok := kvs[name]
 		if !ok {
-			return beforeWrite("etcd: transfer %d from %q to %q: account %q does not exist", amount, from, to, name)
+			return read, 0, beforeWrite("etcd: transfer %d from %q to %q: account %q does not exist", amount, from, to, name)
 		}
 		if balance[name], err = parseInt(name, kv.Value); err != nil {
-			return beforeWrite("etcd: transfer %d from %q to %q: %w", amount, from, to, err)
+			return read, 0, beforeWrite("etcd: transfer %d from %q to %q: %w", amount, from, to, err)
 		}
 	}
 	if balance[from] < amount {
-		return fmt.Errorf("etcd: transfer %d from %q (holding %d) to %q: %w", amount, from, balance[from], to, ErrInsufficientFunds)
+		return read, 0, fmt.Errorf("etcd: transfer %d from %q (holding %d) to %q: %w", amount, from, balance[from], to, ErrInsufficientFunds)
 	}
 	s.readDone()
 	resp, err := s.client.Txn(ctx).
@@ -81,12 +82,12 @@ func (s *Store) Transfer(ctx context.Context, from, to string, amount int64) err
 			clientv3.OpPut(to, formatInt(balance[to]+amount))).
 		Commit()
 	if err != nil {
-		return fmt.Errorf("etcd: transfer %d from %q to %q: %w", amount, from, to, err)
+		return read, 0, fmt.Errorf("etcd: transfer %d from %q to %q: %w", amount, from, to, err)
 	}
 	if !resp.Succeeded {
-		return fmt.Errorf("etcd: transfer %d from %q to %q: %w", amount, from, to, ErrConflict)
+		return read, 0, fmt.Errorf("etcd: transfer %d from %q to %q: %w", amount, from, to, ErrConflict)
 	}
-	return nil
+	return read, resp.Header.Revision, nil
 }
 
 // snapshot reads keys in one transaction of Gets, so every value is from

@@ -25,7 +25,7 @@ func TestCreateAccountsTwiceChangesNothing(t *testing.T) {
 	if err := s.CreateAccounts(ctx, map[string]int64{k("a"): 10, k("b"): 20}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Transfer(ctx, k("a"), k("b"), 5); err != nil {
+	if _, _, err := s.Transfer(ctx, k("a"), k("b"), 5); err != nil {
 		t.Fatal(err)
 	}
 	// Re-running creation, say after an unknown outcome, leaves existing
@@ -54,11 +54,11 @@ func TestTransferRefusesToOverdraw(t *testing.T) {
 	if err := s.CreateAccounts(ctx, map[string]int64{k("a"): 3, k("b"): 0}); err != nil {
 		t.Fatal(err)
 	}
-	err := s.Transfer(ctx, k("a"), k("b"), 4)
+	_, _, err := s.Transfer(ctx, k("a"), k("b"), 4)
 	if !errors.Is(err, ErrInsufficientFunds) || !Definite(err) {
 		t.Fatalf("overdrawing transfer = %v (definite %v); want ErrInsufficientFunds, definite", err, Definite(err))
 	}
-	if err := s.Transfer(ctx, k("a"), k("b"), 3); err != nil {
+	if _, _, err := s.Transfer(ctx, k("a"), k("b"), 3); err != nil {
 		t.Fatalf("transfer of the whole balance: %v", err)
 	}
 	got, _, err := s.Balances(ctx, []string{k("a"), k("b")})
@@ -72,7 +72,7 @@ func TestTransferRefusesToOverdraw(t *testing.T) {
 		from, to string
 		amount   int64
 	}{{k("a"), k("a"), 1}, {k("b"), k("a"), 0}, {k("b"), k("a"), -1}, {k("b"), k("nobody"), 1}} {
-		if err := s.Transfer(ctx, bad.from, bad.to, bad.amount); err == nil || !Definite(err) {
+		if _, _, err := s.Transfer(ctx, bad.from, bad.to, bad.amount); err == nil || !Definite(err) {
 			t.Errorf("transfer %d from %s to %s = %v; want a definite refusal", bad.amount, bad.from, bad.to, err)
 		}
 	}
@@ -91,11 +91,11 @@ func TestTransferConflictIsDefiniteAndWritesNothing(t *testing.T) {
 	}
 	s.betweenReadAndCommit = func() {
 		s.betweenReadAndCommit = nil
-		if err := other.Transfer(ctx, k("b"), k("a"), 7); err != nil {
+		if _, _, err := other.Transfer(ctx, k("b"), k("a"), 7); err != nil {
 			t.Error(err)
 		}
 	}
-	err := s.Transfer(ctx, k("a"), k("b"), 2)
+	_, _, err := s.Transfer(ctx, k("a"), k("b"), 2)
 	if !errors.Is(err, ErrConflict) || !Definite(err) {
 		t.Fatalf("transfer raced by another = %v (definite %v); want ErrConflict, definite", err, Definite(err))
 	}
@@ -138,7 +138,7 @@ func TestConcurrentTransfersKeepTheTotal(t *testing.T) {
 				if from == to {
 					continue
 				}
-				err := s.Transfer(ctx, from, to, 1+rng.Int64N(10))
+				_, _, err := s.Transfer(ctx, from, to, 1+rng.Int64N(10))
 				mu.Lock()
 				switch {
 				case err == nil:

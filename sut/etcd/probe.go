@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -20,7 +21,7 @@ import (
 // error only when no member answered.
 //
 // Members are asked in parallel. A member that is down fails its question
-// at once; one that is paused or cut off holds Leader until ctx ends.
+// at once; one that is paused or cut off fails it after statusTimeout.
 func Leader(ctx context.Context, endpoints map[string]string) (string, error) {
 	if len(endpoints) == 0 {
 		return "", errors.New("etcd: leader: no endpoints given")
@@ -78,7 +79,9 @@ func Leader(ctx context.Context, endpoints map[string]string) (string, error) {
 	}
 	// The leader itself did not answer (paused, or partitioned from the
 	// harness but not from its peers); the member list names it.
-	members, err := client.MemberList(ctx)
+	listCtx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	members, err := client.MemberList(listCtx)
 	if err != nil {
 		return "", fmt.Errorf("etcd: leader: member %x leads but did not answer, and the member list failed: %w", leader, err)
 	}
@@ -118,6 +121,8 @@ func Serving(ctx context.Context, endpoints map[string]string) error {
 // down wants that member's refusal at once, so this uses the raw gRPC
 // service, whose calls fail fast when the connection is refused.
 func memberStatus(ctx context.Context, client *clientv3.Client, endpoint string) (*pb.StatusResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
 	conn, err := client.Dial(endpoint)
 	if err != nil {
 		return nil, err
@@ -125,6 +130,10 @@ func memberStatus(ctx context.Context, client *clientv3.Client, endpoint string)
 	defer conn.Close()
 	return pb.NewMaintenanceClient(conn).Status(ctx, &pb.StatusRequest{})
 }
+
+// statusTimeout bounds one question to one member: a paused member never
+// answers, and the harness asks who leads in the middle of faults.
+const statusTimeout = 2 * time.Second
 
 func probeClient(endpoints map[string]string) (*clientv3.Client, error) {
 	eps := slices.Sorted(maps.Values(endpoints))
