@@ -170,7 +170,6 @@ func (c *checkState) appendMops(t history.Txn, reads bool) {
 	}
 }
 
-
 func (c *checkState) intern(key string) int32 {
 	if k, ok := c.keyIDs[key]; ok {
 		return k
