@@ -6,7 +6,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: admin.proto
+// source: system/fault/faultpb/admin.proto
 
 package faultpb
 
@@ -33,7 +33,7 @@ type GetClockRequest struct {
 
 func (x *GetClockRequest) Reset() {
 	*x = GetClockRequest{}
-	mi := &file_admin_proto_msgTypes[0]
+	mi := &file_system_fault_faultpb_admin_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -45,7 +45,7 @@ func (x *GetClockRequest) String() string {
 func (*GetClockRequest) ProtoMessage() {}
 
 func (x *GetClockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[0]
+	mi := &file_system_fault_faultpb_admin_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -58,7 +58,7 @@ func (x *GetClockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClockRequest.ProtoReflect.Descriptor instead.
 func (*GetClockRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{0}
+	return file_system_fault_faultpb_admin_proto_rawDescGZIP(), []int{0}
 }
 
 // ClockState is one reading of a node's clock with the faults it runs
@@ -81,7 +81,7 @@ type ClockState struct {
 
 func (x *ClockState) Reset() {
 	*x = ClockState{}
-	mi := &file_admin_proto_msgTypes[1]
+	mi := &file_system_fault_faultpb_admin_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -93,7 +93,7 @@ func (x *ClockState) String() string {
 func (*ClockState) ProtoMessage() {}
 
 func (x *ClockState) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[1]
+	mi := &file_system_fault_faultpb_admin_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -106,7 +106,7 @@ func (x *ClockState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClockState.ProtoReflect.Descriptor instead.
 func (*ClockState) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{1}
+	return file_system_fault_faultpb_admin_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *ClockState) GetSkewedUnixNano() int64 {
@@ -175,7 +175,7 @@ type SetClockRequest struct {
 
 func (x *SetClockRequest) Reset() {
 	*x = SetClockRequest{}
-	mi := &file_admin_proto_msgTypes[2]
+	mi := &file_system_fault_faultpb_admin_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -187,7 +187,7 @@ func (x *SetClockRequest) String() string {
 func (*SetClockRequest) ProtoMessage() {}
 
 func (x *SetClockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[2]
+	mi := &file_system_fault_faultpb_admin_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -200,7 +200,7 @@ func (x *SetClockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetClockRequest.ProtoReflect.Descriptor instead.
 func (*SetClockRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{2}
+	return file_system_fault_faultpb_admin_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *SetClockRequest) GetReset_() bool {
@@ -246,7 +246,7 @@ type ListFailpointsRequest struct {
 
 func (x *ListFailpointsRequest) Reset() {
 	*x = ListFailpointsRequest{}
-	mi := &file_admin_proto_msgTypes[3]
+	mi := &file_system_fault_faultpb_admin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -258,7 +258,7 @@ func (x *ListFailpointsRequest) String() string {
 func (*ListFailpointsRequest) ProtoMessage() {}
 
 func (x *ListFailpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[3]
+	mi := &file_system_fault_faultpb_admin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -271,7 +271,7 @@ func (x *ListFailpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFailpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListFailpointsRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{3}
+	return file_system_fault_faultpb_admin_proto_rawDescGZIP(), []int{3}
 }
 
 type ListFailpointsResponse struct {
@@ -283,7 +283,7 @@ type ListFailpointsResponse struct {
 
 func (x *ListFailpointsResponse) Reset() {
 	*x = ListFailpointsResponse{}
-	mi := &file_admin_proto_msgTypes[4]
+	mi := &file_system_fault_faultpb_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -295,7 +295,7 @@ func (x *ListFailpointsResponse) String() string {
 func (*ListFailpointsResponse) ProtoMessage() {}
 
 func (x *ListFailpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[4]
+	mi := &file_system_fault_faultpb_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -308,7 +308,7 @@ func (x *ListFailpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFailpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListFailpointsResponse) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{4}
+	return file_system_fault_faultpb_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListFailpointsResponse) GetFailpoints() []*Failpoint {
@@ -336,7 +336,7 @@ type Failpoint struct {
 
 func (x *Failpoint) Reset() {
 	*x = Failpoint{}
-	mi := &file_admin_proto_msgTypes[5]
+	mi := &file_system_fault_faultpb_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -348,7 +348,7 @@ func (x *Failpoint) String() string {
 func (*Failpoint) ProtoMessage() {}
 
 func (x *Failpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[5]
+	mi := &file_system_fault_faultpb_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -361,7 +361,7 @@ func (x *Failpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failpoint.ProtoReflect.Descriptor instead.
 func (*Failpoint) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{5}
+	return file_system_fault_faultpb_admin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Failpoint) GetName() string {
@@ -402,7 +402,7 @@ type ArmFailpointRequest struct {
 
 func (x *ArmFailpointRequest) Reset() {
 	*x = ArmFailpointRequest{}
-	mi := &file_admin_proto_msgTypes[6]
+	mi := &file_system_fault_faultpb_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -414,7 +414,7 @@ func (x *ArmFailpointRequest) String() string {
 func (*ArmFailpointRequest) ProtoMessage() {}
 
 func (x *ArmFailpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[6]
+	mi := &file_system_fault_faultpb_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -427,7 +427,7 @@ func (x *ArmFailpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArmFailpointRequest.ProtoReflect.Descriptor instead.
 func (*ArmFailpointRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{6}
+	return file_system_fault_faultpb_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ArmFailpointRequest) GetName() string {
@@ -453,7 +453,7 @@ type DisarmFailpointRequest struct {
 
 func (x *DisarmFailpointRequest) Reset() {
 	*x = DisarmFailpointRequest{}
-	mi := &file_admin_proto_msgTypes[7]
+	mi := &file_system_fault_faultpb_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -465,7 +465,7 @@ func (x *DisarmFailpointRequest) String() string {
 func (*DisarmFailpointRequest) ProtoMessage() {}
 
 func (x *DisarmFailpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[7]
+	mi := &file_system_fault_faultpb_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -478,7 +478,7 @@ func (x *DisarmFailpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisarmFailpointRequest.ProtoReflect.Descriptor instead.
 func (*DisarmFailpointRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{7}
+	return file_system_fault_faultpb_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DisarmFailpointRequest) GetName() string {
@@ -488,11 +488,11 @@ func (x *DisarmFailpointRequest) GetName() string {
 	return ""
 }
 
-var File_admin_proto protoreflect.FileDescriptor
+var File_system_fault_faultpb_admin_proto protoreflect.FileDescriptor
 
-const file_admin_proto_rawDesc = "" +
+const file_system_fault_faultpb_admin_proto_rawDesc = "" +
 	"\n" +
-	"\vadmin.proto\x12\fsquall.fault\"\x11\n" +
+	" system/fault/faultpb/admin.proto\x12\fsquall.fault\"\x11\n" +
 	"\x0fGetClockRequest\"\xdf\x01\n" +
 	"\n" +
 	"ClockState\x12(\n" +
@@ -536,19 +536,19 @@ const file_admin_proto_rawDesc = "" +
 	"\x0fDisarmFailpoint\x12$.squall.fault.DisarmFailpointRequest\x1a\x17.squall.fault.FailpointB5Z3github.com/squall-chaos/squall/system/fault/faultpbb\x06proto3"
 
 var (
-	file_admin_proto_rawDescOnce sync.Once
-	file_admin_proto_rawDescData []byte
+	file_system_fault_faultpb_admin_proto_rawDescOnce sync.Once
+	file_system_fault_faultpb_admin_proto_rawDescData []byte
 )
 
-func file_admin_proto_rawDescGZIP() []byte {
-	file_admin_proto_rawDescOnce.Do(func() {
-		file_admin_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_admin_proto_rawDesc), len(file_admin_proto_rawDesc)))
+func file_system_fault_faultpb_admin_proto_rawDescGZIP() []byte {
+	file_system_fault_faultpb_admin_proto_rawDescOnce.Do(func() {
+		file_system_fault_faultpb_admin_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_system_fault_faultpb_admin_proto_rawDesc), len(file_system_fault_faultpb_admin_proto_rawDesc)))
 	})
-	return file_admin_proto_rawDescData
+	return file_system_fault_faultpb_admin_proto_rawDescData
 }
 
-var file_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
-var file_admin_proto_goTypes = []any{
+var file_system_fault_faultpb_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_system_fault_faultpb_admin_proto_goTypes = []any{
 	(*GetClockRequest)(nil),        // 0: squall.fault.GetClockRequest
 	(*ClockState)(nil),             // 1: squall.fault.ClockState
 	(*SetClockRequest)(nil),        // 2: squall.fault.SetClockRequest
@@ -558,7 +558,7 @@ var file_admin_proto_goTypes = []any{
 	(*ArmFailpointRequest)(nil),    // 6: squall.fault.ArmFailpointRequest
 	(*DisarmFailpointRequest)(nil), // 7: squall.fault.DisarmFailpointRequest
 }
-var file_admin_proto_depIdxs = []int32{
+var file_system_fault_faultpb_admin_proto_depIdxs = []int32{
 	5, // 0: squall.fault.ListFailpointsResponse.failpoints:type_name -> squall.fault.Failpoint
 	0, // 1: squall.fault.Admin.GetClock:input_type -> squall.fault.GetClockRequest
 	2, // 2: squall.fault.Admin.SetClock:input_type -> squall.fault.SetClockRequest
@@ -577,27 +577,27 @@ var file_admin_proto_depIdxs = []int32{
 	0, // [0:1] is the sub-list for field type_name
 }
 
-func init() { file_admin_proto_init() }
-func file_admin_proto_init() {
-	if File_admin_proto != nil {
+func init() { file_system_fault_faultpb_admin_proto_init() }
+func file_system_fault_faultpb_admin_proto_init() {
+	if File_system_fault_faultpb_admin_proto != nil {
 		return
 	}
-	file_admin_proto_msgTypes[2].OneofWrappers = []any{}
+	file_system_fault_faultpb_admin_proto_msgTypes[2].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_admin_proto_rawDesc), len(file_admin_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_system_fault_faultpb_admin_proto_rawDesc), len(file_system_fault_faultpb_admin_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
-		GoTypes:           file_admin_proto_goTypes,
-		DependencyIndexes: file_admin_proto_depIdxs,
-		MessageInfos:      file_admin_proto_msgTypes,
+		GoTypes:           file_system_fault_faultpb_admin_proto_goTypes,
+		DependencyIndexes: file_system_fault_faultpb_admin_proto_depIdxs,
+		MessageInfos:      file_system_fault_faultpb_admin_proto_msgTypes,
 	}.Build()
-	File_admin_proto = out.File
-	file_admin_proto_goTypes = nil
-	file_admin_proto_depIdxs = nil
+	File_system_fault_faultpb_admin_proto = out.File
+	file_system_fault_faultpb_admin_proto_goTypes = nil
+	file_system_fault_faultpb_admin_proto_depIdxs = nil
 }

@@ -6,7 +6,7 @@
 // versions:
 // - protoc-gen-go-grpc v1.6.2
 // - protoc             v3.21.12
-// source: admin.proto
+// source: system/fault/faultpb/admin.proto
 
 package faultpb
 
@@ -291,5 +291,5 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
-	Metadata: "admin.proto",
+	Metadata: "system/fault/faultpb/admin.proto",
 }

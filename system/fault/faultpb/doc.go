@@ -5,4 +5,4 @@
 // protoc-gen-go-grpc on PATH).
 package faultpb
 
-//go:generate protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative admin.proto
+//go:generate protoc -I ../../.. --go_out=../../.. --go_opt=paths=source_relative --go-grpc_out=../../.. --go-grpc_opt=paths=source_relative system/fault/faultpb/admin.proto

@@ -3,4 +3,4 @@
 // building needs no protoc.
 package percolatorpb
 
-//go:generate protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative percolator.proto
+//go:generate protoc -I ../../.. --go_out=../../.. --go_opt=paths=source_relative --go-grpc_out=../../.. --go-grpc_opt=paths=source_relative system/percolator/percolatorpb/percolator.proto

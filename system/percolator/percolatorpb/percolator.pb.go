@@ -2,7 +2,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: percolator.proto
+// source: system/percolator/percolatorpb/percolator.proto
 
 package percolatorpb
 
@@ -51,11 +51,11 @@ func (x Mutation_Op) String() string {
 }
 
 func (Mutation_Op) Descriptor() protoreflect.EnumDescriptor {
-	return file_percolator_proto_enumTypes[0].Descriptor()
+	return file_system_percolator_percolatorpb_percolator_proto_enumTypes[0].Descriptor()
 }
 
 func (Mutation_Op) Type() protoreflect.EnumType {
-	return &file_percolator_proto_enumTypes[0]
+	return &file_system_percolator_percolatorpb_percolator_proto_enumTypes[0]
 }
 
 func (x Mutation_Op) Number() protoreflect.EnumNumber {
@@ -64,7 +64,7 @@ func (x Mutation_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Mutation_Op.Descriptor instead.
 func (Mutation_Op) EnumDescriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{4, 0}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{4, 0}
 }
 
 type CheckTxnStatusResponse_Status int32
@@ -100,11 +100,11 @@ func (x CheckTxnStatusResponse_Status) String() string {
 }
 
 func (CheckTxnStatusResponse_Status) Descriptor() protoreflect.EnumDescriptor {
-	return file_percolator_proto_enumTypes[1].Descriptor()
+	return file_system_percolator_percolatorpb_percolator_proto_enumTypes[1].Descriptor()
 }
 
 func (CheckTxnStatusResponse_Status) Type() protoreflect.EnumType {
-	return &file_percolator_proto_enumTypes[1]
+	return &file_system_percolator_percolatorpb_percolator_proto_enumTypes[1]
 }
 
 func (x CheckTxnStatusResponse_Status) Number() protoreflect.EnumNumber {
@@ -113,7 +113,7 @@ func (x CheckTxnStatusResponse_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CheckTxnStatusResponse_Status.Descriptor instead.
 func (CheckTxnStatusResponse_Status) EnumDescriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{19, 0}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{19, 0}
 }
 
 type BatchRequest struct {
@@ -125,7 +125,7 @@ type BatchRequest struct {
 
 func (x *BatchRequest) Reset() {
 	*x = BatchRequest{}
-	mi := &file_percolator_proto_msgTypes[0]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -137,7 +137,7 @@ func (x *BatchRequest) String() string {
 func (*BatchRequest) ProtoMessage() {}
 
 func (x *BatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[0]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -150,7 +150,7 @@ func (x *BatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchRequest.ProtoReflect.Descriptor instead.
 func (*BatchRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{0}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *BatchRequest) GetRequests() []*BatchRequest_Request {
@@ -169,7 +169,7 @@ type BatchResponse struct {
 
 func (x *BatchResponse) Reset() {
 	*x = BatchResponse{}
-	mi := &file_percolator_proto_msgTypes[1]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -181,7 +181,7 @@ func (x *BatchResponse) String() string {
 func (*BatchResponse) ProtoMessage() {}
 
 func (x *BatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[1]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -194,7 +194,7 @@ func (x *BatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchResponse.ProtoReflect.Descriptor instead.
 func (*BatchResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{1}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *BatchResponse) GetResponses() []*BatchResponse_Response {
@@ -213,7 +213,7 @@ type TsoRequest struct {
 
 func (x *TsoRequest) Reset() {
 	*x = TsoRequest{}
-	mi := &file_percolator_proto_msgTypes[2]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -225,7 +225,7 @@ func (x *TsoRequest) String() string {
 func (*TsoRequest) ProtoMessage() {}
 
 func (x *TsoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[2]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -238,7 +238,7 @@ func (x *TsoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TsoRequest.ProtoReflect.Descriptor instead.
 func (*TsoRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{2}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *TsoRequest) GetCount() uint32 {
@@ -259,7 +259,7 @@ type TsoResponse struct {
 
 func (x *TsoResponse) Reset() {
 	*x = TsoResponse{}
-	mi := &file_percolator_proto_msgTypes[3]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -271,7 +271,7 @@ func (x *TsoResponse) String() string {
 func (*TsoResponse) ProtoMessage() {}
 
 func (x *TsoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[3]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -284,7 +284,7 @@ func (x *TsoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TsoResponse.ProtoReflect.Descriptor instead.
 func (*TsoResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{3}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TsoResponse) GetFirst() uint64 {
@@ -312,7 +312,7 @@ type Mutation struct {
 
 func (x *Mutation) Reset() {
 	*x = Mutation{}
-	mi := &file_percolator_proto_msgTypes[4]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -324,7 +324,7 @@ func (x *Mutation) String() string {
 func (*Mutation) ProtoMessage() {}
 
 func (x *Mutation) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[4]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -337,7 +337,7 @@ func (x *Mutation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mutation.ProtoReflect.Descriptor instead.
 func (*Mutation) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{4}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Mutation) GetOp() Mutation_Op {
@@ -377,7 +377,7 @@ type LockInfo struct {
 
 func (x *LockInfo) Reset() {
 	*x = LockInfo{}
-	mi := &file_percolator_proto_msgTypes[5]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -389,7 +389,7 @@ func (x *LockInfo) String() string {
 func (*LockInfo) ProtoMessage() {}
 
 func (x *LockInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[5]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -402,7 +402,7 @@ func (x *LockInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockInfo.ProtoReflect.Descriptor instead.
 func (*LockInfo) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{5}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *LockInfo) GetKey() []byte {
@@ -462,7 +462,7 @@ type KeyError struct {
 
 func (x *KeyError) Reset() {
 	*x = KeyError{}
-	mi := &file_percolator_proto_msgTypes[6]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -474,7 +474,7 @@ func (x *KeyError) String() string {
 func (*KeyError) ProtoMessage() {}
 
 func (x *KeyError) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[6]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -487,7 +487,7 @@ func (x *KeyError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyError.ProtoReflect.Descriptor instead.
 func (*KeyError) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{6}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *KeyError) GetLocked() *LockInfo {
@@ -539,7 +539,7 @@ type WriteConflict struct {
 
 func (x *WriteConflict) Reset() {
 	*x = WriteConflict{}
-	mi := &file_percolator_proto_msgTypes[7]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -551,7 +551,7 @@ func (x *WriteConflict) String() string {
 func (*WriteConflict) ProtoMessage() {}
 
 func (x *WriteConflict) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[7]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -564,7 +564,7 @@ func (x *WriteConflict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteConflict.ProtoReflect.Descriptor instead.
 func (*WriteConflict) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{7}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *WriteConflict) GetKey() []byte {
@@ -607,7 +607,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_percolator_proto_msgTypes[8]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -619,7 +619,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[8]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -632,7 +632,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{8}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetRequest) GetShard() uint32 {
@@ -670,7 +670,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_percolator_proto_msgTypes[9]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -682,7 +682,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[9]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -695,7 +695,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{9}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetResponse) GetError() *KeyError {
@@ -737,7 +737,7 @@ type BatchGetRequest struct {
 
 func (x *BatchGetRequest) Reset() {
 	*x = BatchGetRequest{}
-	mi := &file_percolator_proto_msgTypes[10]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -749,7 +749,7 @@ func (x *BatchGetRequest) String() string {
 func (*BatchGetRequest) ProtoMessage() {}
 
 func (x *BatchGetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[10]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -762,7 +762,7 @@ func (x *BatchGetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{10}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BatchGetRequest) GetShard() uint32 {
@@ -796,7 +796,7 @@ type BatchGetResponse struct {
 
 func (x *BatchGetResponse) Reset() {
 	*x = BatchGetResponse{}
-	mi := &file_percolator_proto_msgTypes[11]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -808,7 +808,7 @@ func (x *BatchGetResponse) String() string {
 func (*BatchGetResponse) ProtoMessage() {}
 
 func (x *BatchGetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[11]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +821,7 @@ func (x *BatchGetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{11}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BatchGetResponse) GetResults() []*GetResponse {
@@ -844,7 +844,7 @@ type PrewriteRequest struct {
 
 func (x *PrewriteRequest) Reset() {
 	*x = PrewriteRequest{}
-	mi := &file_percolator_proto_msgTypes[12]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +856,7 @@ func (x *PrewriteRequest) String() string {
 func (*PrewriteRequest) ProtoMessage() {}
 
 func (x *PrewriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[12]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +869,7 @@ func (x *PrewriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrewriteRequest.ProtoReflect.Descriptor instead.
 func (*PrewriteRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{12}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PrewriteRequest) GetShard() uint32 {
@@ -918,7 +918,7 @@ type PrewriteResponse struct {
 
 func (x *PrewriteResponse) Reset() {
 	*x = PrewriteResponse{}
-	mi := &file_percolator_proto_msgTypes[13]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +930,7 @@ func (x *PrewriteResponse) String() string {
 func (*PrewriteResponse) ProtoMessage() {}
 
 func (x *PrewriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[13]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +943,7 @@ func (x *PrewriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrewriteResponse.ProtoReflect.Descriptor instead.
 func (*PrewriteResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{13}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PrewriteResponse) GetErrors() []*KeyError {
@@ -965,7 +965,7 @@ type CommitRequest struct {
 
 func (x *CommitRequest) Reset() {
 	*x = CommitRequest{}
-	mi := &file_percolator_proto_msgTypes[14]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -977,7 +977,7 @@ func (x *CommitRequest) String() string {
 func (*CommitRequest) ProtoMessage() {}
 
 func (x *CommitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[14]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -990,7 +990,7 @@ func (x *CommitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitRequest.ProtoReflect.Descriptor instead.
 func (*CommitRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{14}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CommitRequest) GetShard() uint32 {
@@ -1030,7 +1030,7 @@ type CommitResponse struct {
 
 func (x *CommitResponse) Reset() {
 	*x = CommitResponse{}
-	mi := &file_percolator_proto_msgTypes[15]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1042,7 @@ func (x *CommitResponse) String() string {
 func (*CommitResponse) ProtoMessage() {}
 
 func (x *CommitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[15]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1055,7 @@ func (x *CommitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitResponse.ProtoReflect.Descriptor instead.
 func (*CommitResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{15}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CommitResponse) GetError() *KeyError {
@@ -1076,7 +1076,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_percolator_proto_msgTypes[16]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1088,7 +1088,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[16]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1101,7 +1101,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{16}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RollbackRequest) GetShard() uint32 {
@@ -1134,7 +1134,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_percolator_proto_msgTypes[17]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1146,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[17]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1159,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{17}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RollbackResponse) GetError() *KeyError {
@@ -1183,7 +1183,7 @@ type CheckTxnStatusRequest struct {
 
 func (x *CheckTxnStatusRequest) Reset() {
 	*x = CheckTxnStatusRequest{}
-	mi := &file_percolator_proto_msgTypes[18]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1195,7 +1195,7 @@ func (x *CheckTxnStatusRequest) String() string {
 func (*CheckTxnStatusRequest) ProtoMessage() {}
 
 func (x *CheckTxnStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[18]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1208,7 +1208,7 @@ func (x *CheckTxnStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckTxnStatusRequest.ProtoReflect.Descriptor instead.
 func (*CheckTxnStatusRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{18}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CheckTxnStatusRequest) GetShard() uint32 {
@@ -1251,7 +1251,7 @@ type CheckTxnStatusResponse struct {
 
 func (x *CheckTxnStatusResponse) Reset() {
 	*x = CheckTxnStatusResponse{}
-	mi := &file_percolator_proto_msgTypes[19]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1263,7 +1263,7 @@ func (x *CheckTxnStatusResponse) String() string {
 func (*CheckTxnStatusResponse) ProtoMessage() {}
 
 func (x *CheckTxnStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[19]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1276,7 +1276,7 @@ func (x *CheckTxnStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckTxnStatusResponse.ProtoReflect.Descriptor instead.
 func (*CheckTxnStatusResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{19}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CheckTxnStatusResponse) GetError() *KeyError {
@@ -1321,7 +1321,7 @@ type ResolveLockRequest struct {
 
 func (x *ResolveLockRequest) Reset() {
 	*x = ResolveLockRequest{}
-	mi := &file_percolator_proto_msgTypes[20]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1333,7 @@ func (x *ResolveLockRequest) String() string {
 func (*ResolveLockRequest) ProtoMessage() {}
 
 func (x *ResolveLockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[20]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1346,7 @@ func (x *ResolveLockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveLockRequest.ProtoReflect.Descriptor instead.
 func (*ResolveLockRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{20}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ResolveLockRequest) GetShard() uint32 {
@@ -1386,7 +1386,7 @@ type ResolveLockResponse struct {
 
 func (x *ResolveLockResponse) Reset() {
 	*x = ResolveLockResponse{}
-	mi := &file_percolator_proto_msgTypes[21]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1398,7 +1398,7 @@ func (x *ResolveLockResponse) String() string {
 func (*ResolveLockResponse) ProtoMessage() {}
 
 func (x *ResolveLockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[21]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1411,7 +1411,7 @@ func (x *ResolveLockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveLockResponse.ProtoReflect.Descriptor instead.
 func (*ResolveLockResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{21}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ResolveLockResponse) GetError() *KeyError {
@@ -1429,7 +1429,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_percolator_proto_msgTypes[22]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1441,7 +1441,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[22]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1454,7 +1454,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{22}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{22}
 }
 
 type GroupStatus struct {
@@ -1472,7 +1472,7 @@ type GroupStatus struct {
 
 func (x *GroupStatus) Reset() {
 	*x = GroupStatus{}
-	mi := &file_percolator_proto_msgTypes[23]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1484,7 +1484,7 @@ func (x *GroupStatus) String() string {
 func (*GroupStatus) ProtoMessage() {}
 
 func (x *GroupStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[23]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1497,7 +1497,7 @@ func (x *GroupStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupStatus.ProtoReflect.Descriptor instead.
 func (*GroupStatus) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{23}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GroupStatus) GetGroup() uint32 {
@@ -1553,7 +1553,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_percolator_proto_msgTypes[24]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1565,7 +1565,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[24]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1578,7 +1578,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{24}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StatusResponse) GetId() string {
@@ -1615,7 +1615,7 @@ type NotLeader struct {
 
 func (x *NotLeader) Reset() {
 	*x = NotLeader{}
-	mi := &file_percolator_proto_msgTypes[25]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1627,7 +1627,7 @@ func (x *NotLeader) String() string {
 func (*NotLeader) ProtoMessage() {}
 
 func (x *NotLeader) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[25]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1640,7 +1640,7 @@ func (x *NotLeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotLeader.ProtoReflect.Descriptor instead.
 func (*NotLeader) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{25}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *NotLeader) GetGroup() uint32 {
@@ -1682,7 +1682,7 @@ type ShardCommand struct {
 
 func (x *ShardCommand) Reset() {
 	*x = ShardCommand{}
-	mi := &file_percolator_proto_msgTypes[26]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1694,7 +1694,7 @@ func (x *ShardCommand) String() string {
 func (*ShardCommand) ProtoMessage() {}
 
 func (x *ShardCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[26]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1707,7 +1707,7 @@ func (x *ShardCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardCommand.ProtoReflect.Descriptor instead.
 func (*ShardCommand) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{26}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ShardCommand) GetRequestId() uint64 {
@@ -1814,7 +1814,7 @@ type OracleCommand struct {
 
 func (x *OracleCommand) Reset() {
 	*x = OracleCommand{}
-	mi := &file_percolator_proto_msgTypes[27]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1826,7 +1826,7 @@ func (x *OracleCommand) String() string {
 func (*OracleCommand) ProtoMessage() {}
 
 func (x *OracleCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[27]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1839,7 +1839,7 @@ func (x *OracleCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OracleCommand.ProtoReflect.Descriptor instead.
 func (*OracleCommand) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{27}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *OracleCommand) GetHighWater() uint64 {
@@ -1873,7 +1873,7 @@ type BatchRequest_Request struct {
 
 func (x *BatchRequest_Request) Reset() {
 	*x = BatchRequest_Request{}
-	mi := &file_percolator_proto_msgTypes[28]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1885,7 +1885,7 @@ func (x *BatchRequest_Request) String() string {
 func (*BatchRequest_Request) ProtoMessage() {}
 
 func (x *BatchRequest_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[28]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1898,7 +1898,7 @@ func (x *BatchRequest_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchRequest_Request.ProtoReflect.Descriptor instead.
 func (*BatchRequest_Request) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{0, 0}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{0, 0}
 }
 
 func (x *BatchRequest_Request) GetId() uint64 {
@@ -2055,7 +2055,7 @@ type BatchResponse_Response struct {
 
 func (x *BatchResponse_Response) Reset() {
 	*x = BatchResponse_Response{}
-	mi := &file_percolator_proto_msgTypes[29]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2067,7 +2067,7 @@ func (x *BatchResponse_Response) String() string {
 func (*BatchResponse_Response) ProtoMessage() {}
 
 func (x *BatchResponse_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_percolator_proto_msgTypes[29]
+	mi := &file_system_percolator_percolatorpb_percolator_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2080,7 +2080,7 @@ func (x *BatchResponse_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchResponse_Response.ProtoReflect.Descriptor instead.
 func (*BatchResponse_Response) Descriptor() ([]byte, []int) {
-	return file_percolator_proto_rawDescGZIP(), []int{1, 0}
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP(), []int{1, 0}
 }
 
 func (x *BatchResponse_Response) GetId() uint64 {
@@ -2213,11 +2213,11 @@ func (*BatchResponse_Response_CheckTxnStatus) isBatchResponse_Response_Cmd() {}
 
 func (*BatchResponse_Response_ResolveLock) isBatchResponse_Response_Cmd() {}
 
-var File_percolator_proto protoreflect.FileDescriptor
+var File_system_percolator_percolatorpb_percolator_proto protoreflect.FileDescriptor
 
-const file_percolator_proto_rawDesc = "" +
+const file_system_percolator_percolatorpb_percolator_proto_rawDesc = "" +
 	"\n" +
-	"\x10percolator.proto\x12\x11squall.percolator\"\xed\x04\n" +
+	"/system/percolator/percolatorpb/percolator.proto\x12\x11squall.percolator\"\xed\x04\n" +
 	"\fBatchRequest\x12C\n" +
 	"\brequests\x18\x01 \x03(\v2'.squall.percolator.BatchRequest.RequestR\brequests\x1a\x97\x04\n" +
 	"\aRequest\x12\x0e\n" +
@@ -2383,20 +2383,20 @@ const file_percolator_proto_rawDesc = "" +
 	"\x05Batch\x12\x1f.squall.percolator.BatchRequest\x1a .squall.percolator.BatchResponse(\x010\x01B?Z=github.com/squall-chaos/squall/system/percolator/percolatorpbb\x06proto3"
 
 var (
-	file_percolator_proto_rawDescOnce sync.Once
-	file_percolator_proto_rawDescData []byte
+	file_system_percolator_percolatorpb_percolator_proto_rawDescOnce sync.Once
+	file_system_percolator_percolatorpb_percolator_proto_rawDescData []byte
 )
 
-func file_percolator_proto_rawDescGZIP() []byte {
-	file_percolator_proto_rawDescOnce.Do(func() {
-		file_percolator_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_percolator_proto_rawDesc), len(file_percolator_proto_rawDesc)))
+func file_system_percolator_percolatorpb_percolator_proto_rawDescGZIP() []byte {
+	file_system_percolator_percolatorpb_percolator_proto_rawDescOnce.Do(func() {
+		file_system_percolator_percolatorpb_percolator_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_system_percolator_percolatorpb_percolator_proto_rawDesc), len(file_system_percolator_percolatorpb_percolator_proto_rawDesc)))
 	})
-	return file_percolator_proto_rawDescData
+	return file_system_percolator_percolatorpb_percolator_proto_rawDescData
 }
 
-var file_percolator_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_percolator_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
-var file_percolator_proto_goTypes = []any{
+var file_system_percolator_percolatorpb_percolator_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_system_percolator_percolatorpb_percolator_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_system_percolator_percolatorpb_percolator_proto_goTypes = []any{
 	(Mutation_Op)(0),                   // 0: squall.percolator.Mutation.Op
 	(CheckTxnStatusResponse_Status)(0), // 1: squall.percolator.CheckTxnStatusResponse.Status
 	(*BatchRequest)(nil),               // 2: squall.percolator.BatchRequest
@@ -2430,7 +2430,7 @@ var file_percolator_proto_goTypes = []any{
 	(*BatchRequest_Request)(nil),       // 30: squall.percolator.BatchRequest.Request
 	(*BatchResponse_Response)(nil),     // 31: squall.percolator.BatchResponse.Response
 }
-var file_percolator_proto_depIdxs = []int32{
+var file_system_percolator_percolatorpb_percolator_proto_depIdxs = []int32{
 	30, // 0: squall.percolator.BatchRequest.requests:type_name -> squall.percolator.BatchRequest.Request
 	31, // 1: squall.percolator.BatchResponse.responses:type_name -> squall.percolator.BatchResponse.Response
 	0,  // 2: squall.percolator.Mutation.op:type_name -> squall.percolator.Mutation.Op
@@ -2493,19 +2493,19 @@ var file_percolator_proto_depIdxs = []int32{
 	0,  // [0:35] is the sub-list for field type_name
 }
 
-func init() { file_percolator_proto_init() }
-func file_percolator_proto_init() {
-	if File_percolator_proto != nil {
+func init() { file_system_percolator_percolatorpb_percolator_proto_init() }
+func file_system_percolator_percolatorpb_percolator_proto_init() {
+	if File_system_percolator_percolatorpb_percolator_proto != nil {
 		return
 	}
-	file_percolator_proto_msgTypes[26].OneofWrappers = []any{
+	file_system_percolator_percolatorpb_percolator_proto_msgTypes[26].OneofWrappers = []any{
 		(*ShardCommand_Prewrite)(nil),
 		(*ShardCommand_Commit)(nil),
 		(*ShardCommand_Rollback)(nil),
 		(*ShardCommand_CheckTxnStatus)(nil),
 		(*ShardCommand_ResolveLock)(nil),
 	}
-	file_percolator_proto_msgTypes[28].OneofWrappers = []any{
+	file_system_percolator_percolatorpb_percolator_proto_msgTypes[28].OneofWrappers = []any{
 		(*BatchRequest_Request_Tso)(nil),
 		(*BatchRequest_Request_BatchGet)(nil),
 		(*BatchRequest_Request_Prewrite)(nil),
@@ -2514,7 +2514,7 @@ func file_percolator_proto_init() {
 		(*BatchRequest_Request_CheckTxnStatus)(nil),
 		(*BatchRequest_Request_ResolveLock)(nil),
 	}
-	file_percolator_proto_msgTypes[29].OneofWrappers = []any{
+	file_system_percolator_percolatorpb_percolator_proto_msgTypes[29].OneofWrappers = []any{
 		(*BatchResponse_Response_Tso)(nil),
 		(*BatchResponse_Response_BatchGet)(nil),
 		(*BatchResponse_Response_Prewrite)(nil),
@@ -2527,18 +2527,18 @@ func file_percolator_proto_init() {
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_percolator_proto_rawDesc), len(file_percolator_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_system_percolator_percolatorpb_percolator_proto_rawDesc), len(file_system_percolator_percolatorpb_percolator_proto_rawDesc)),
 			NumEnums:      2,
 			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
-		GoTypes:           file_percolator_proto_goTypes,
-		DependencyIndexes: file_percolator_proto_depIdxs,
-		EnumInfos:         file_percolator_proto_enumTypes,
-		MessageInfos:      file_percolator_proto_msgTypes,
+		GoTypes:           file_system_percolator_percolatorpb_percolator_proto_goTypes,
+		DependencyIndexes: file_system_percolator_percolatorpb_percolator_proto_depIdxs,
+		EnumInfos:         file_system_percolator_percolatorpb_percolator_proto_enumTypes,
+		MessageInfos:      file_system_percolator_percolatorpb_percolator_proto_msgTypes,
 	}.Build()
-	File_percolator_proto = out.File
-	file_percolator_proto_goTypes = nil
-	file_percolator_proto_depIdxs = nil
+	File_system_percolator_percolatorpb_percolator_proto = out.File
+	file_system_percolator_percolatorpb_percolator_proto_goTypes = nil
+	file_system_percolator_percolatorpb_percolator_proto_depIdxs = nil
 }

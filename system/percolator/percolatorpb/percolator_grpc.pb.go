@@ -2,7 +2,7 @@
 // versions:
 // - protoc-gen-go-grpc v1.6.2
 // - protoc             v3.21.12
-// source: percolator.proto
+// source: system/percolator/percolatorpb/percolator.proto
 
 package percolatorpb
 
@@ -488,5 +488,5 @@ var Percolator_ServiceDesc = grpc.ServiceDesc{
 			ClientStreams: true,
 		},
 	},
-	Metadata: "percolator.proto",
+	Metadata: "system/percolator/percolatorpb/percolator.proto",
 }

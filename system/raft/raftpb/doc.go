@@ -4,4 +4,4 @@
 // needs protoc, protoc-gen-go and protoc-gen-go-grpc on PATH).
 package raftpb
 
-//go:generate protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative raft.proto
+//go:generate protoc -I ../../.. --go_out=../../.. --go_opt=paths=source_relative --go-grpc_out=../../.. --go-grpc_opt=paths=source_relative system/raft/raftpb/raft.proto

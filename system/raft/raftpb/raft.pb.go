@@ -6,7 +6,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: raft.proto
+// source: system/raft/raftpb/raft.proto
 
 package raftpb
 
@@ -105,11 +105,11 @@ func (x MessageType) String() string {
 }
 
 func (MessageType) Descriptor() protoreflect.EnumDescriptor {
-	return file_raft_proto_enumTypes[0].Descriptor()
+	return file_system_raft_raftpb_raft_proto_enumTypes[0].Descriptor()
 }
 
 func (MessageType) Type() protoreflect.EnumType {
-	return &file_raft_proto_enumTypes[0]
+	return &file_system_raft_raftpb_raft_proto_enumTypes[0]
 }
 
 func (x MessageType) Number() protoreflect.EnumNumber {
@@ -118,7 +118,7 @@ func (x MessageType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MessageType.Descriptor instead.
 func (MessageType) EnumDescriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{0}
+	return file_system_raft_raftpb_raft_proto_rawDescGZIP(), []int{0}
 }
 
 type Entry struct {
@@ -132,7 +132,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_raft_proto_msgTypes[0]
+	mi := &file_system_raft_raftpb_raft_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -144,7 +144,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[0]
+	mi := &file_system_raft_raftpb_raft_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -157,7 +157,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{0}
+	return file_system_raft_raftpb_raft_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Entry) GetTerm() uint64 {
@@ -192,7 +192,7 @@ type SnapshotMeta struct {
 
 func (x *SnapshotMeta) Reset() {
 	*x = SnapshotMeta{}
-	mi := &file_raft_proto_msgTypes[1]
+	mi := &file_system_raft_raftpb_raft_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -204,7 +204,7 @@ func (x *SnapshotMeta) String() string {
 func (*SnapshotMeta) ProtoMessage() {}
 
 func (x *SnapshotMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[1]
+	mi := &file_system_raft_raftpb_raft_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -217,7 +217,7 @@ func (x *SnapshotMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotMeta.ProtoReflect.Descriptor instead.
 func (*SnapshotMeta) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{1}
+	return file_system_raft_raftpb_raft_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *SnapshotMeta) GetIndex() uint64 {
@@ -251,7 +251,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_raft_proto_msgTypes[2]
+	mi := &file_system_raft_raftpb_raft_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -263,7 +263,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[2]
+	mi := &file_system_raft_raftpb_raft_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -276,7 +276,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{2}
+	return file_system_raft_raftpb_raft_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Snapshot) GetMeta() *SnapshotMeta {
@@ -313,7 +313,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_raft_proto_msgTypes[3]
+	mi := &file_system_raft_raftpb_raft_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -325,7 +325,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[3]
+	mi := &file_system_raft_raftpb_raft_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -338,7 +338,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{3}
+	return file_system_raft_raftpb_raft_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Message) GetType() MessageType {
@@ -436,7 +436,7 @@ type Batch struct {
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_raft_proto_msgTypes[4]
+	mi := &file_system_raft_raftpb_raft_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -448,7 +448,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[4]
+	mi := &file_system_raft_raftpb_raft_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -461,7 +461,7 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{4}
+	return file_system_raft_raftpb_raft_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Batch) GetGroupId() uint64 {
@@ -492,7 +492,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_raft_proto_msgTypes[5]
+	mi := &file_system_raft_raftpb_raft_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -504,7 +504,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[5]
+	mi := &file_system_raft_raftpb_raft_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -517,7 +517,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{5}
+	return file_system_raft_raftpb_raft_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Envelope) GetFrom() uint64 {
@@ -549,7 +549,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_raft_proto_msgTypes[6]
+	mi := &file_system_raft_raftpb_raft_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -561,7 +561,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[6]
+	mi := &file_system_raft_raftpb_raft_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -574,15 +574,14 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{6}
+	return file_system_raft_raftpb_raft_proto_rawDescGZIP(), []int{6}
 }
 
-var File_raft_proto protoreflect.FileDescriptor
+var File_system_raft_raftpb_raft_proto protoreflect.FileDescriptor
 
-const file_raft_proto_rawDesc = "" +
+const file_system_raft_raftpb_raft_proto_rawDesc = "" +
 	"\n" +
-	"\n" +
-	"raft.proto\x12\vsquall.raft\"S\n" +
+	"\x1dsystem/raft/raftpb/raft.proto\x12\vsquall.raft\"S\n" +
 	"\x05Entry\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\x04R\x04term\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x17\n" +
@@ -650,20 +649,20 @@ const file_raft_proto_rawDesc = "" +
 	"\x06Stream\x12\x15.squall.raft.Envelope\x1a\x10.squall.raft.Ack(\x010\x01B3Z1github.com/squall-chaos/squall/system/raft/raftpbb\x06proto3"
 
 var (
-	file_raft_proto_rawDescOnce sync.Once
-	file_raft_proto_rawDescData []byte
+	file_system_raft_raftpb_raft_proto_rawDescOnce sync.Once
+	file_system_raft_raftpb_raft_proto_rawDescData []byte
 )
 
-func file_raft_proto_rawDescGZIP() []byte {
-	file_raft_proto_rawDescOnce.Do(func() {
-		file_raft_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_raft_proto_rawDesc), len(file_raft_proto_rawDesc)))
+func file_system_raft_raftpb_raft_proto_rawDescGZIP() []byte {
+	file_system_raft_raftpb_raft_proto_rawDescOnce.Do(func() {
+		file_system_raft_raftpb_raft_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_system_raft_raftpb_raft_proto_rawDesc), len(file_system_raft_raftpb_raft_proto_rawDesc)))
 	})
-	return file_raft_proto_rawDescData
+	return file_system_raft_raftpb_raft_proto_rawDescData
 }
 
-var file_raft_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
-var file_raft_proto_goTypes = []any{
+var file_system_raft_raftpb_raft_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_system_raft_raftpb_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_system_raft_raftpb_raft_proto_goTypes = []any{
 	(MessageType)(0),     // 0: squall.raft.MessageType
 	(*Entry)(nil),        // 1: squall.raft.Entry
 	(*SnapshotMeta)(nil), // 2: squall.raft.SnapshotMeta
@@ -673,7 +672,7 @@ var file_raft_proto_goTypes = []any{
 	(*Envelope)(nil),     // 6: squall.raft.Envelope
 	(*Ack)(nil),          // 7: squall.raft.Ack
 }
-var file_raft_proto_depIdxs = []int32{
+var file_system_raft_raftpb_raft_proto_depIdxs = []int32{
 	2, // 0: squall.raft.Snapshot.meta:type_name -> squall.raft.SnapshotMeta
 	0, // 1: squall.raft.Message.type:type_name -> squall.raft.MessageType
 	1, // 2: squall.raft.Message.entries:type_name -> squall.raft.Entry
@@ -691,30 +690,30 @@ var file_raft_proto_depIdxs = []int32{
 	0, // [0:6] is the sub-list for field type_name
 }
 
-func init() { file_raft_proto_init() }
-func file_raft_proto_init() {
-	if File_raft_proto != nil {
+func init() { file_system_raft_raftpb_raft_proto_init() }
+func file_system_raft_raftpb_raft_proto_init() {
+	if File_system_raft_raftpb_raft_proto != nil {
 		return
 	}
-	file_raft_proto_msgTypes[0].OneofWrappers = []any{}
-	file_raft_proto_msgTypes[2].OneofWrappers = []any{}
-	file_raft_proto_msgTypes[3].OneofWrappers = []any{}
+	file_system_raft_raftpb_raft_proto_msgTypes[0].OneofWrappers = []any{}
+	file_system_raft_raftpb_raft_proto_msgTypes[2].OneofWrappers = []any{}
+	file_system_raft_raftpb_raft_proto_msgTypes[3].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_raft_proto_rawDesc), len(file_raft_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_system_raft_raftpb_raft_proto_rawDesc), len(file_system_raft_raftpb_raft_proto_rawDesc)),
 			NumEnums:      1,
 			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
-		GoTypes:           file_raft_proto_goTypes,
-		DependencyIndexes: file_raft_proto_depIdxs,
-		EnumInfos:         file_raft_proto_enumTypes,
-		MessageInfos:      file_raft_proto_msgTypes,
+		GoTypes:           file_system_raft_raftpb_raft_proto_goTypes,
+		DependencyIndexes: file_system_raft_raftpb_raft_proto_depIdxs,
+		EnumInfos:         file_system_raft_raftpb_raft_proto_enumTypes,
+		MessageInfos:      file_system_raft_raftpb_raft_proto_msgTypes,
 	}.Build()
-	File_raft_proto = out.File
-	file_raft_proto_goTypes = nil
-	file_raft_proto_depIdxs = nil
+	File_system_raft_raftpb_raft_proto = out.File
+	file_system_raft_raftpb_raft_proto_goTypes = nil
+	file_system_raft_raftpb_raft_proto_depIdxs = nil
 }

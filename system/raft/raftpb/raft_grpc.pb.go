@@ -6,7 +6,7 @@
 // versions:
 // - protoc-gen-go-grpc v1.6.2
 // - protoc             v3.21.12
-// source: raft.proto
+// source: system/raft/raftpb/raft.proto
 
 package raftpb
 
@@ -178,5 +178,5 @@ var Raft_ServiceDesc = grpc.ServiceDesc{
 			ClientStreams: true,
 		},
 	},
-	Metadata: "raft.proto",
+	Metadata: "system/raft/raftpb/raft.proto",
 }
