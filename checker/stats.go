@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/squall-chaos/squall/history"
 )
@@ -82,8 +83,46 @@ func (stats) Check(_ context.Context, h history.History) Result {
 	default:
 		res.Summary = describeCounts(total)
 	}
+	if l, ok := okLatencies(h); ok {
+		res.Details["latency_ms"] = map[string]float64{"p50": ms(l.p50), "p99": ms(l.p99), "max": ms(l.max)}
+		res.Details["ok_per_second"] = l.perSecond
+		res.Summary += fmt.Sprintf("; ok latency p50 %s, p99 %s; %.0f ok/s", l.p50.Round(10*time.Microsecond), l.p99.Round(10*time.Microsecond), l.perSecond)
+	}
 	return res
 }
+
+// latencies are the figures of a history's ok client operations: their
+// latency's median and 99th percentile, and how many completed per second
+// from the first invoke to the last ok completion.
+type latencies struct {
+	p50, p99, max time.Duration
+	perSecond     float64
+}
+
+// okLatencies measures h's ok operations; false if there are none or the
+// history has no times.
+func okLatencies(h history.History) (latencies, bool) {
+	var ls []time.Duration
+	var first, last int64 = -1, 0
+	for _, p := range h.Pairs() {
+		if first < 0 || p.Invoke.Time < first {
+			first = p.Invoke.Time
+		}
+		if c := p.Completion; c != nil && c.Type == history.OK {
+			ls = append(ls, time.Duration(c.Time-p.Invoke.Time))
+			last = max(last, c.Time)
+		}
+	}
+	if len(ls) == 0 || last <= first {
+		return latencies{}, false
+	}
+	slices.Sort(ls)
+	at := func(q float64) time.Duration { return ls[min(len(ls)-1, int(q*float64(len(ls))))] }
+	return latencies{p50: at(0.50), p99: at(0.99), max: ls[len(ls)-1],
+		perSecond: float64(len(ls)) / time.Duration(last-first).Seconds()}, true
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func describeCounts(c Counts) string {
 	return fmt.Sprintf("%d operations: %d ok, %d fail, %d info", c.Total(), c.OK, c.Fail, c.Info)

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/squall-chaos/squall/history"
 )
@@ -31,8 +32,32 @@ func TestStats(t *testing.T) {
 	if got := r.Details["by_f"].(map[string]Counts); !maps.Equal(got, wantByF) {
 		t.Errorf("by f %+v, want %+v", got, wantByF)
 	}
-	if want := "5 operations: 2 ok, 1 fail, 2 info"; r.Summary != want {
+	if want := "5 operations: 2 ok, 1 fail, 2 info; ok latency p50 0s, p99 0s; 66666667 ok/s"; r.Summary != want {
 		t.Errorf("summary %q, want %q", r.Summary, want)
+	}
+}
+
+// TestStatsLatency: the median and 99th percentile of the ok operations'
+// latencies, and ok operations per second from the first invoke to the
+// last ok completion.
+func TestStatsLatency(t *testing.T) {
+	var h history.History
+	for i := range 100 {
+		start := int64(i) * int64(time.Second)
+		h = append(h,
+			history.Op{Index: int64(len(h)), Type: history.Invoke, Process: history.Process(i), F: "read", Time: start},
+			history.Op{Index: int64(len(h) + 1), Type: history.OK, Process: history.Process(i), F: "read", Time: start + int64(i+1)*int64(time.Millisecond)})
+	}
+	r := Stats().Check(context.Background(), h)
+	lat := r.Details["latency_ms"].(map[string]float64)
+	if lat["p50"] != 51 || lat["p99"] != 100 || lat["max"] != 100 {
+		t.Errorf("latency %v ms, want p50 51, p99 100, max 100", lat)
+	}
+	if got := r.Details["ok_per_second"].(float64); got < 1.0090 || got > 1.0092 {
+		t.Errorf("%v ok/s, want 100 in 99.1s", got)
+	}
+	if !strings.HasSuffix(r.Summary, "; ok latency p50 51ms, p99 100ms; 1 ok/s") {
+		t.Errorf("summary %q", r.Summary)
 	}
 }
 

@@ -60,7 +60,7 @@ func TestSpecValidate(t *testing.T) {
 		change func(*Spec)
 		want   string
 	}{
-		{func(s *Spec) { s.System = "mongo" }, `--system: "mongo" is not a known system (want kv, percolator)`},
+		{func(s *Spec) { s.System = "mongo" }, `--system: "mongo" is not a known system (want etcd, kv, percolator)`},
 		{func(s *Spec) { s.Workload = "queue" }, `--workload: "queue" is not a known workload`},
 		{func(s *Spec) { s.Nemesis = []string{"meteor"} }, `--nemesis: "meteor" is not a fault family (want partition, kill, pause, clock, loss, failpoint, power, all or none`},
 		{func(s *Spec) { s.Nemesis = []string{"clock:warp"} }, `--nemesis: clock mode "warp": want one of bump, strobe, skew`},
