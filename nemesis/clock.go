@@ -111,7 +111,7 @@ func (k *Clock) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, erro
 		// whose change failed halfway.
 		k.changed[node] = changes[node]
 	}
-	done, down, err := onEach(nodes, func(node string) error { return c.SetClock(ctx, node, changes[node]) })
+	done, down, _, err := onEach(nodes, func(node string) error { return c.SetClock(ctx, node, changes[node]) })
 	for _, node := range done {
 		ev.Changes[node] = changes[node]
 	}

@@ -148,7 +148,7 @@ func (f *Failpoint) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, 
 	f.armed, f.spec = ev.Point, ev.Spec
 	f.nodes = append(f.nodes, nodes...)
 	var down []string
-	ev.Nodes, down, err = onEach(nodes, func(node string) error { return c.ArmFailpoint(ctx, node, ev.Point, ev.Spec) })
+	ev.Nodes, down, ev.Frozen, err = onEach(nodes, func(node string) error { return c.ArmFailpoint(ctx, node, ev.Point, ev.Spec) })
 	ev.Down = append(ev.Down, down...)
 	if err != nil {
 		return ev, fmt.Errorf("arm %s with %s: %w", ev.Point, ev.Spec, err)

@@ -478,9 +478,9 @@ func TestTargetModes(t *testing.T) {
 	}
 }
 
-// TestOnEachLeavesOutNodesThatWentDown: a target that went down between
-// its pick and the act is listed, not a failure; if all did, the start is
-// skipped.
+// TestOnEachLeavesOutNodesThatWentDown: a target that went down or was
+// frozen between its pick and the act is listed, not a failure; if all
+// were, the start is skipped.
 func TestOnEachLeavesOutNodesThatWentDown(t *testing.T) {
 	act := func(node string) error {
 		switch node {
@@ -488,15 +488,45 @@ func TestOnEachLeavesOutNodesThatWentDown(t *testing.T) {
 			return fmt.Errorf("arm: %w", ErrNodeDown)
 		case "n3":
 			return errInjected
+		case "n4":
+			return fmt.Errorf("arm: %w", ErrNodePaused)
 		}
 		return nil
 	}
-	done, down, err := onEach([]string{"n1", "n2", "n3"}, act)
-	if !slices.Equal(done, []string{"n1"}) || !slices.Equal(down, []string{"n2"}) || !errors.Is(err, errInjected) || !strings.Contains(err.Error(), "n3") {
-		t.Errorf("done %v down %v err %v; want n1 done, n2 down, n3's failure", done, down, err)
+	done, down, frozen, err := onEach([]string{"n1", "n2", "n3", "n4"}, act)
+	if !slices.Equal(done, []string{"n1"}) || !slices.Equal(down, []string{"n2"}) || !slices.Equal(frozen, []string{"n4"}) ||
+		!errors.Is(err, errInjected) || !strings.Contains(err.Error(), "n3") {
+		t.Errorf("done %v down %v frozen %v err %v; want n1 done, n2 down, n4 frozen, n3's failure", done, down, frozen, err)
 	}
-	if _, _, err := onEach([]string{"n2"}, act); !errors.Is(err, ErrSkipped) {
-		t.Errorf("every target down: %v, want a skip", err)
+	if _, _, _, err := onEach([]string{"n2", "n4"}, act); !errors.Is(err, ErrSkipped) {
+		t.Errorf("every target down or frozen: %v, want a skip", err)
+	}
+}
+
+// TestLossListsANodeThatWentDown: a node another family killed since the
+// pick is listed as down, and gets its change when it starts again.
+func TestLossListsANodeThatWentDown(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeCluster(3)
+	c.netErr["n1"] = fmt.Errorf("sidecar: %w", ErrNodeDown)
+	l, err := NewLoss(LossDrop, TargetAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := l.Start(ctx, c, rng(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := desc.(LossEvent)
+	if !slices.Equal(ev.Down, []string{"n1"}) || len(ev.Changes) != 2 {
+		t.Fatalf("event %+v: want n1 down and the others changed", ev)
+	}
+	delete(c.netErr, "n1")
+	if err := l.NodeRestarted(ctx, c, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.net["n1"][l.Name()]; !ok {
+		t.Errorf("n1 restarted without the loss in force: %v", c.net["n1"])
 	}
 }
 

@@ -88,7 +88,7 @@ func (k *Kill) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, error
 	}
 	k.mode = mode
 	var gone []string
-	ev.Killed, gone, err = onEach(victims, func(node string) error { return c.Kill(ctx, node) })
+	ev.Killed, gone, _, err = onEach(victims, func(node string) error { return c.Kill(ctx, node) })
 	k.killed = append(k.killed, ev.Killed...)
 	if len(gone) > 0 {
 		ev.Note = strings.TrimPrefix(ev.Note+fmt.Sprintf("; %v went down before the kill", gone), "; ")

@@ -121,15 +121,17 @@ func (l *Loss) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, error
 		mine.Loss = slices.DeleteFunc(slices.Clone(change.Loss), func(x netfault.Loss) bool { return x.Addr == ipOf(c, node) })
 		l.changes[node] = mine
 	}
-	errs := together(nodes, func(_ int, node string) error { return c.Net(ctx, node, l.changes[node]) })
-	for i, node := range nodes {
-		if errs[i] == nil {
-			ev.Changes[node] = l.changes[node]
-		} else {
-			errs[i] = fmt.Errorf("loss %s on node %s: %w", mode, node, errs[i])
-		}
+	// A node another family took down since the pick gets its change when
+	// it starts again (NodeRestarted).
+	done, down, _, err := onEach(nodes, func(node string) error { return c.Net(ctx, node, l.changes[node]) })
+	for _, node := range done {
+		ev.Changes[node] = l.changes[node]
 	}
-	return ev, errors.Join(errs...)
+	ev.Down = down
+	if err != nil {
+		return ev, fmt.Errorf("loss %s: %w", mode, err)
+	}
+	return ev, nil
 }
 
 // Stop heals the family on every running node, whatever this Loss

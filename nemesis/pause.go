@@ -68,7 +68,7 @@ func (p *Pause) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, erro
 		return ev, fmt.Errorf("pause: %w", err)
 	}
 	p.mode = mode
-	ev.Paused, ev.Down, err = onEach(targets, func(node string) error { return c.Pause(ctx, node) })
+	ev.Paused, ev.Down, _, err = onEach(targets, func(node string) error { return c.Pause(ctx, node) })
 	// A pause that failed may have frozen its node all the same: Stop
 	// tries to thaw every target.
 	p.paused = append(p.paused, slices.DeleteFunc(slices.Clone(targets), func(n string) bool { return slices.Contains(ev.Down, n) })...)

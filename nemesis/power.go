@@ -65,7 +65,7 @@ func (p *Power) Start(ctx context.Context, c Cluster, rng *rand.Rand) (any, erro
 		return ev, fmt.Errorf("power %s: %w", mode, err)
 	}
 	p.mode = mode
-	ev.Cut, ev.Down, err = onEach(targets, func(node string) error { return c.Kill(ctx, node) })
+	ev.Cut, ev.Down, _, err = onEach(targets, func(node string) error { return c.Kill(ctx, node) })
 	p.cut = append(p.cut, ev.Cut...)
 	if err != nil {
 		return ev, fmt.Errorf("power %s: %w", mode, err)

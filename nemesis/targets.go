@@ -98,11 +98,12 @@ func together(nodes []string, act func(i int, node string) error) []error {
 	return errs
 }
 
-// onEach acts on every target at once. A target found down (another
-// family killed it, or a failpoint stopped it, since it was picked) is no
-// failure: it is listed in down. err joins the other failures, each
-// naming its node; it wraps ErrSkipped if every target was down.
-func onEach(targets []string, act func(node string) error) (done, down []string, err error) {
+// onEach acts on every target at once. A target found down or frozen
+// (other families, whose faults overlap this one's, killed or paused it
+// since it was picked) is no failure: it is listed in down or frozen.
+// err joins the other failures, each naming its node; it wraps ErrSkipped
+// if no target was acted on.
+func onEach(targets []string, act func(node string) error) (done, down, frozen []string, err error) {
 	errs := together(targets, func(_ int, node string) error { return act(node) })
 	var failed []error
 	for i, node := range targets {
@@ -111,14 +112,16 @@ func onEach(targets []string, act func(node string) error) (done, down []string,
 			done = append(done, node)
 		case errors.Is(errs[i], ErrNodeDown):
 			down = append(down, node)
+		case errors.Is(errs[i], ErrNodePaused):
+			frozen = append(frozen, node)
 		default:
 			failed = append(failed, fmt.Errorf("node %s: %w", node, errs[i]))
 		}
 	}
-	if len(done) == 0 && len(failed) == 0 && len(down) > 0 {
-		return nil, down, fmt.Errorf("every node it picked went down: %w", ErrSkipped)
+	if len(done) == 0 && len(failed) == 0 && len(down)+len(frozen) > 0 {
+		return nil, down, frozen, fmt.Errorf("every node it picked went down or was frozen: %w", ErrSkipped)
 	}
-	return done, down, errors.Join(failed...)
+	return done, down, frozen, errors.Join(failed...)
 }
 
 func sorted(s []string) []string {
