@@ -1,6 +1,7 @@
-// Package etcd holds what squall needs to test etcd, a system squall did not
-// write: the server's command line for a member of a static cluster
-// (NodeArgs), a client store with one method per workload operation (Store),
+// Package etcd is etcd, a system squall did not write, as a system under
+// test (System; see docs/systems.md): its node image, the server's command
+// line for a member of a static cluster (NodeArgs), a client store with one
+// method per workload operation (Store) and the workloads' clients over it,
 // the error taxonomy that says which failures are definite (Definite), and
 // probes for the harness (Leader, Serving).
 //
