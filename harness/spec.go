@@ -112,6 +112,15 @@ func (s *Spec) Validate() error {
 	if s.OpTimeout <= 0 {
 		return fmt.Errorf("--op-timeout: %v must be positive", s.OpTimeout)
 	}
+	if s.ReadMode != "" {
+		modes, ok := sys.(sut.ReadModes)
+		switch {
+		case !ok:
+			return fmt.Errorf("--read-mode: %s has no read modes", s.System)
+		case !slices.Contains(modes.ReadModes(), s.ReadMode):
+			return fmt.Errorf("--read-mode: %q is not a read mode of %s (want %s)", s.ReadMode, s.System, strings.Join(modes.ReadModes(), ", "))
+		}
+	}
 	if s.Consistency == "" {
 		s.Consistency = sys.DefaultConsistency()
 	}

@@ -69,6 +69,8 @@ func TestSpecValidate(t *testing.T) {
 		{func(s *Spec) { s.Rate = -1 }, "--rate"},
 		{func(s *Spec) { s.Rate = math.NaN() }, "--rate: NaN is not a number of operations per second"},
 		{func(s *Spec) { s.Rate = math.Inf(1) }, "--rate: +Inf is not"},
+		{func(s *Spec) { s.ReadMode = "dirty" }, `--read-mode: "dirty" is not a read mode of kv (want readindex, log, lease)`},
+		{func(s *Spec) { s.System, s.ReadMode = "percolator", "lease" }, `--read-mode: percolator has no read modes`},
 		{func(s *Spec) { s.Bugs = []string{"nope"} }, `--bug: "nope" is not a planted bug of kv (want duplicate-retries, lease-reads, skip-fsync, stale-reads, timeout-is-failure)`},
 	} {
 		s := validSpec()

@@ -84,6 +84,12 @@ type NodeAdmin interface {
 	ArmFailpoint(ctx context.Context, addr, name, spec string) error
 }
 
+// ReadModes is implemented by systems whose nodes serve reads in modes
+// --read-mode chooses among.
+type ReadModes interface {
+	ReadModes() []string
+}
+
 var (
 	mu      sync.RWMutex
 	systems = map[string]System{}

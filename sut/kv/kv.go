@@ -43,6 +43,11 @@ func (System) NodeArgs(node string, members []nemesis.Node, opts sut.NodeOptions
 	return args
 }
 
+// ReadModes are the store's read modes (kv.ReadMode).
+func (System) ReadModes() []string {
+	return []string{string(kv.ReadIndex), string(kv.ReadLog), string(kv.ReadLease)}
+}
+
 func (System) Bugs() map[string]string {
 	bugs := map[string]string{}
 	for _, b := range kv.PlantedBugs() {
