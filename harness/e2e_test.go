@@ -216,26 +216,31 @@ func TestEndToEndEachFamilyCatchesItsBug(t *testing.T) {
 		nemesis             []string
 		// concurrency, if set, puts more clients on each node.
 		concurrency int
+		// timeLimit, if set, runs longer than 30s.
+		timeLimit time.Duration
 	}{
 		// A leader frozen past its election timeout, thawed, answers the
 		// reads its bound clients sent meanwhile from its lease, unaware
 		// that another leader took writes. Bound clients wait for their
-		// node up to half their op timeout (5 s), longer than a pause.
-		{"pause", "kv", "lease-reads", []string{"pause:leader"}, 25},
+		// node up to half their op timeout (5 s), longer than a pause. A
+		// pause reveals it only if writes to the keys those reads ask for
+		// commit meanwhile; on a busy machine few do, so the run holds more
+		// pauses.
+		{"pause", "kv", "lease-reads", []string{"pause:leader"}, 25, 50 * time.Second},
 		// A backward jump of the oracle leader's clock hands out older
 		// timestamps: reads miss writes that completed before them.
-		{"clock", "percolator", "oracle-trusts-clock", []string{"clock:bump", "clock:strobe", "clock:leader"}, 0},
+		{"clock", "percolator", "oracle-trusts-clock", []string{"clock:bump", "clock:strobe", "clock:leader"}, 0, 0},
 		// Lost packets slow replication past the node's timeout; the write
 		// it calls failed commits later, and reads see it.
-		{"loss", "kv", "timeout-is-failure", []string{"loss:drop"}, 0},
+		{"loss", "kv", "timeout-is-failure", []string{"loss:drop"}, 0, 0},
 		// An answer lost after a commit makes the client retry; the
 		// retried cas fails against its own effect.
-		{"failpoint", "kv", "duplicate-retries", []string{"failpoint:kv/after-commit", "failpoint:error"}, 0},
+		{"failpoint", "kv", "duplicate-retries", []string{"failpoint:kv/after-commit", "failpoint:error"}, 0, 0},
 		// A power cut of every node, whose WALs acknowledge before fsync,
 		// loses acknowledged writes. (A majority's cut may be masked: a
 		// node that kept the writes can win the next election and
 		// restore them.)
-		{"power", "kv", "skip-fsync", []string{"power:all"}, 0},
+		{"power", "kv", "skip-fsync", []string{"power:all"}, 0, 0},
 	} {
 		t.Run(tc.family, func(t *testing.T) {
 			for _, withFaults := range []bool{true, false} {
@@ -246,6 +251,9 @@ func TestEndToEndEachFamilyCatchesItsBug(t *testing.T) {
 				spec := e2eSpec(t, nemesis, []string{tc.bug})
 				spec.System = tc.system
 				spec.TimeLimit, spec.NemesisInterval, spec.OpTimeout = 30*time.Second, 4*time.Second, 10*time.Second
+				if tc.timeLimit > 0 {
+					spec.TimeLimit = tc.timeLimit
+				}
 				if tc.concurrency > 0 {
 					spec.Concurrency, spec.ConcurrencyText = tc.concurrency, fmt.Sprint(tc.concurrency)
 				}
