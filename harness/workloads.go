@@ -7,8 +7,8 @@ import (
 	"github.com/squall-chaos/squall/workloads"
 )
 
-// The systems under test are sut's registry (cmd/squall registers them);
-// the workloads are these.
+// The workloads a run can drive; the systems under test are sut's
+// registry, which cmd/squall fills.
 
 var workloadFactories = map[string]func() workloads.Workload{
 	"register": func() workloads.Workload { return workloads.NewRegister() },
