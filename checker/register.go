@@ -21,7 +21,7 @@ import (
 // porcupine's etcd model: at some moment between its invoke and its
 // completion the register did not hold the value it expected. A cas
 // failed that way when its completion is fail with no error, or with the
-// error CASValueDiffers (what squall's clients record); a cas that failed
+// error ops.CASValueDiffers (what squall's clients record); a cas that failed
 // with any other error (a conflict, no leader) may never have looked, and
 // is left out, like every other failed operation.
 //
@@ -58,10 +58,6 @@ type registerInput struct {
 	// expected is the value a cas must find.
 	expected int64
 }
-
-// CASValueDiffers is the error of a cas that failed because the register
-// held another value than the one it expected (see ops.CASValueDiffers).
-const CASValueDiffers = ops.CASValueDiffers
 
 // registerOutput is what an operation saw.
 type registerOutput struct {
@@ -243,7 +239,7 @@ func boundUnknownWrites(ops []porcupine.Operation) []porcupine.Operation {
 // casDiffered reports whether a failed cas's completion says it failed
 // because the register held another value.
 func casDiffered(done *history.Op) bool {
-	return done.Error == "" || done.Error == CASValueDiffers
+	return done.Error == "" || done.Error == ops.CASValueDiffers
 }
 
 // decodeRegisterInput reads what op asked for, through the workload's

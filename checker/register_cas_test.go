@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/squall-chaos/squall/history"
+	"github.com/squall-chaos/squall/workloads/ops"
 )
 
 // A cas that failed because the register held another value tells that,
@@ -23,7 +24,7 @@ func TestFailedCASIsEvidence(t *testing.T) {
 	}{
 		// write 1; cas 1->2 fails; read 1: the cas must have found 1.
 		{"fails finding its value", func(e *events) { cas(e, 1, 2, "") }, Invalid},
-		{"fails finding its value, squall's error", func(e *events) { cas(e, 1, 2, CASValueDiffers) }, Invalid},
+		{"fails finding its value, squall's error", func(e *events) { cas(e, 1, 2, ops.CASValueDiffers) }, Invalid},
 		// It expected 3, and 1 is not 3.
 		{"fails finding another value", func(e *events) { cas(e, 3, 2, "") }, Valid},
 		// It failed for another reason: it may never have looked.

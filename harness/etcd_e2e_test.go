@@ -55,4 +55,9 @@ func TestEtcdRefusesFamiliesThatNeedSquallsAdminAPI(t *testing.T) {
 	if err := spec.Validate(); err != nil {
 		t.Fatalf("etcd with partition, kill, pause, loss and its bug: %v", err)
 	}
+	spec = e2eSpec(t, []string{"all"}, nil)
+	spec.System = "etcd"
+	if err := spec.Validate(); err != nil || strings.Join(spec.Nemesis, ",") != "partition,kill,pause,loss" {
+		t.Fatalf("etcd with all: %v, nemesis %v; want partition, kill, pause and loss", err, spec.Nemesis)
+	}
 }

@@ -82,11 +82,16 @@ func (s *Spec) Validate() error {
 	if !slices.Contains(sys.Workloads(), s.Workload) {
 		return fmt.Errorf("--workload: %s has no client for the %s workload (it has %s)", s.System, s.Workload, strings.Join(sys.Workloads(), ", "))
 	}
+	_, admin := sys.(sut.NodeAdmin)
+	if i := slices.Index(s.Nemesis, "all"); i >= 0 && !admin {
+		// "all" is every family the system can take.
+		s.Nemesis = slices.Concat(s.Nemesis[:i:i], familiesWithoutAdmin(), s.Nemesis[i+1:])
+	}
 	choices, err := nemesis.ParseChoices(s.Nemesis)
 	if err != nil {
 		return err
 	}
-	if _, ok := sys.(sut.NodeAdmin); !ok {
+	if !admin {
 		for _, c := range choices {
 			if f, _ := nemesis.FamilyNamed(c.Family); f.NeedsNodeAdmin {
 				return fmt.Errorf("--nemesis: %s works through squall's admin API in each node (injectable clock, failpoints, unsynced writes), which %s nodes do not serve; for %s use %s",

@@ -3,8 +3,8 @@ package workloads
 import (
 	"strings"
 
-	"github.com/squall-chaos/squall/checker"
 	"github.com/squall-chaos/squall/history"
+	"github.com/squall-chaos/squall/workloads/ops"
 )
 
 // refusals are the errors of operations the system refused because the
@@ -12,7 +12,7 @@ import (
 // transfer from an account without the funds, a transaction that lost a
 // conflict. A correct system under contention refuses many; they are
 // outcomes, not errors.
-var refusals = []string{checker.CASValueDiffers, "insufficient funds", "conflict"}
+var refusals = []string{ops.CASValueDiffers, "insufficient funds", "conflict"}
 
 // Refused reports whether op, a completion, is a refusal rather than an
 // error: it failed, and said so for one of the reasons above.

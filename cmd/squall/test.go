@@ -55,7 +55,7 @@ func testCommand() *cli.Command {
 			&cli.Float64Flag{Name: "rate", Value: 0, Usage: "target operations per second over all workers (0: as fast as they go)"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed for every random choice, printed and saved in spec.json", DefaultText: "random"},
 			&cli.DurationFlag{Name: "nemesis-interval", Value: 10 * time.Second, Usage: "length of each fault and of each calm between faults"},
-			&cli.StringFlag{Name: "read-mode", Usage: "system read mode (kv: readindex, log, lease)"},
+			&cli.StringFlag{Name: "read-mode", Usage: "how nodes serve reads, for a system that has read modes (kv: readindex, log, lease)"},
 			&cli.StringFlag{Name: "consistency", Usage: "model transactional checkers hold the history to: read-committed, repeatable-read, snapshot-isolation, serializable, strict-serializable (default: kv strict-serializable, percolator snapshot-isolation)"},
 			&cli.StringSliceFlag{Name: "bug", Usage: "start nodes with a planted bug; " + bugList()},
 			&cli.DurationFlag{Name: "op-timeout", Value: 5 * time.Second, Usage: "client timeout per operation"},

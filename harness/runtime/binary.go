@@ -174,6 +174,9 @@ func goBuild(ctx context.Context, dir, pkg, name, envVar string) (string, error)
 // found above the working directory or this executable, into the user's
 // cache directory as name.
 func SourceBinary(ctx context.Context, dir, name, envVar string) (string, error) {
+	// Callers in one process (parallel tests) build into the same path.
+	imageMu.Lock()
+	defer imageMu.Unlock()
 	if path := os.Getenv(envVar); path != "" {
 		if err := checkStatic(path); err != nil {
 			return "", fmt.Errorf("$%s: %w", envVar, err)

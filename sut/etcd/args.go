@@ -14,10 +14,11 @@ const (
 	PeerPort   = 2380
 )
 
-// ClusterToken is the --initial-cluster-token of every cluster squall
-// starts. etcd mixes it into the cluster and member IDs, so members of two
-// clusters that happen to share addresses cannot join each other by mistake.
-const ClusterToken = "squall-etcd"
+// testToken is the --initial-cluster-token of the tests' clusters. A run's
+// cluster takes one from the run's name (System.NodeArgs): etcd mixes it
+// into the cluster and member IDs, so members of two clusters that happen
+// to share addresses (runs reuse subnets) cannot join each other.
+const testToken = "squall-etcd-test"
 
 // Peer is one member of the cluster as the harness knows it.
 type Peer struct {
@@ -27,8 +28,9 @@ type Peer struct {
 
 // NodeArgs is the etcd command line, without the program name, for member
 // name of the static cluster peers (every member, name included), keeping
-// its data in dataDir. Each member listens on every interface at
-// ClientPort and PeerPort and advertises its own IP.
+// its data in dataDir, with the --initial-cluster-token token. Each member
+// listens on every interface at ClientPort and PeerPort and advertises its
+// own IP.
 //
 // The same arguments serve a first start and a restart: once dataDir holds
 // a member directory, etcd ignores the --initial-cluster* flags and rejoins
@@ -37,7 +39,7 @@ type Peer struct {
 //
 // A name missing from peers is not checked here: etcd refuses to start and
 // says that --initial-cluster has no entry for it.
-func NodeArgs(name string, peers []Peer, dataDir string) []string {
+func NodeArgs(name string, peers []Peer, dataDir, token string) []string {
 	members := make([]member, len(peers))
 	for i, p := range peers {
 		members[i] = member{
@@ -46,7 +48,7 @@ func NodeArgs(name string, peers []Peer, dataDir string) []string {
 			peer:   netip.AddrPortFrom(p.IP, PeerPort),
 		}
 	}
-	return memberArgs(name, members, netip.IPv4Unspecified(), dataDir, defaultTiming)
+	return memberArgs(name, members, netip.IPv4Unspecified(), dataDir, token, defaultTiming)
 }
 
 // member is where one member serves clients and peers. In containers every
@@ -70,7 +72,7 @@ var defaultTiming = timing{heartbeatMillis: 100, electionMillis: 1000}
 
 // memberArgs is the command line for member name of members, listening on
 // listen (at the member's own ports).
-func memberArgs(name string, members []member, listen netip.Addr, dataDir string, t timing) []string {
+func memberArgs(name string, members []member, listen netip.Addr, dataDir, token string, t timing) []string {
 	var self member
 	initial := make([]string, len(members))
 	for i, m := range members {
@@ -88,7 +90,7 @@ func memberArgs(name string, members []member, listen netip.Addr, dataDir string
 		"--initial-advertise-peer-urls=" + httpURL(self.peer),
 		"--initial-cluster=" + strings.Join(initial, ","),
 		"--initial-cluster-state=new",
-		"--initial-cluster-token=" + ClusterToken,
+		"--initial-cluster-token=" + token,
 		"--heartbeat-interval=" + strconv.Itoa(t.heartbeatMillis),
 		"--election-timeout=" + strconv.Itoa(t.electionMillis),
 		// The harness captures each member's stderr; info level keeps the

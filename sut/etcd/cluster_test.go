@@ -166,7 +166,7 @@ func (c *testCluster) start(name string) error {
 	if err != nil {
 		return err
 	}
-	args := memberArgs(name, c.members, netip.MustParseAddr("127.0.0.1"), filepath.Join(c.dir, name+".data"), testTiming)
+	args := memberArgs(name, c.members, netip.MustParseAddr("127.0.0.1"), filepath.Join(c.dir, name+".data"), testToken, testTiming)
 	cmd := exec.Command(etcdBinary, args...)
 	cmd.Stderr = stderr
 	// If the test binary dies without cleaning up (a panic, a timeout),

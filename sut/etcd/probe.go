@@ -109,7 +109,9 @@ func Serving(ctx context.Context, endpoints map[string]string) error {
 		return err
 	}
 	defer client.Close()
-	if _, err := client.Get(ctx, "squall/serving-probe"); err != nil {
+	getCtx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	if _, err := client.Get(getCtx, "squall/serving-probe"); err != nil {
 		return fmt.Errorf("etcd: serving: leader %s known, but a linearizable read failed: %w", leader, err)
 	}
 	return nil

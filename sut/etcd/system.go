@@ -50,12 +50,12 @@ func (System) Image(ctx context.Context, logger *slog.Logger) (string, error) {
 // Ready is the gRPC health check, which etcd serves on its client port.
 func (System) Ready(ctx context.Context, addr string) error { return runtime.Ready(ctx, addr) }
 
-func (System) NodeArgs(node string, members []nemesis.Node, _ sut.NodeOptions) []string {
+func (System) NodeArgs(node string, members []nemesis.Node, opts sut.NodeOptions) []string {
 	peers := make([]Peer, len(members))
 	for i, m := range members {
 		peers[i] = Peer{Name: m.Name, IP: m.IP}
 	}
-	return NodeArgs(node, peers, runtime.DataDir)
+	return NodeArgs(node, peers, runtime.DataDir, "squall-"+opts.Cluster)
 }
 
 func (System) Bugs() map[string]string {
@@ -66,19 +66,17 @@ func (System) Bugs() map[string]string {
 
 func (System) Workloads() []string { return []string{"append", "bank", "register"} }
 
-// NewClient returns w's client. It talks to the client's home node first
-// (clientv3 fails over to the others), so that with serializable reads a
-// client behind a partition reads its own member's state.
+// NewClient returns w's client. It is not bound to t.Home: clientv3
+// spreads its requests over every member (round robin), as etcd's users'
+// clients do, so a killed member fails no client outright. With
+// serializable reads, the reads a client sends to a member cut off from
+// the majority return that member's old state.
 func (System) NewClient(w workloads.Workload, t workloads.Target, bugs []string) (workloads.Client, error) {
-	var endpoints []string
-	for _, n := range t.Nodes {
-		if n.Name == t.Home {
-			endpoints = append([]string{n.Addr}, endpoints...)
-		} else {
-			endpoints = append(endpoints, n.Addr)
-		}
+	addrs := make([]string, len(t.Nodes))
+	for i, n := range t.Nodes {
+		addrs[i] = n.Addr
 	}
-	s, err := Dial(endpoints, StoreOptions{SerializableReads: slices.Contains(bugs, BugSerializableReads), DialTimeout: 5 * time.Second})
+	s, err := Dial(addrs, StoreOptions{SerializableReads: slices.Contains(bugs, BugSerializableReads), DialTimeout: 5 * time.Second})
 	if err != nil {
 		return nil, err
 	}

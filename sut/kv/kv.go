@@ -60,10 +60,7 @@ func (System) Workloads() []string { return []string{"append", "bank", "register
 
 // NewClient returns w's client, whose reads its home node serves.
 func (System) NewClient(w workloads.Workload, t workloads.Target, _ []string) (workloads.Client, error) {
-	newClient := func() (*kv.Client, error) {
-		return kv.NewClient(kv.ClientConfig{Peers: squallnode.Peers[kv.Peer](t.Nodes), AttemptTimeout: 500 * time.Millisecond, ReadFrom: t.Home})
-	}
-	c, err := newClient()
+	c, err := kv.NewClient(kv.ClientConfig{Peers: squallnode.Peers[kv.Peer](t.Nodes), AttemptTimeout: 500 * time.Millisecond, ReadFrom: t.Home})
 	if err != nil {
 		return nil, err
 	}

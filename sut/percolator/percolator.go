@@ -15,7 +15,6 @@ import (
 	"github.com/squall-chaos/squall/nemesis"
 	"github.com/squall-chaos/squall/sut"
 	"github.com/squall-chaos/squall/sut/internal/squallnode"
-	"github.com/squall-chaos/squall/system/kv"
 	"github.com/squall-chaos/squall/system/percolator"
 	"github.com/squall-chaos/squall/system/percolator/percolatorpb"
 	"github.com/squall-chaos/squall/workloads"
@@ -52,7 +51,7 @@ func (System) Workloads() []string { return []string{"append", "bank", "register
 // each is one logical process with its own transactions.
 func (System) NewClient(w workloads.Workload, t workloads.Target, _ []string) (workloads.Client, error) {
 	c, err := percolator.NewClient(percolator.ClientConfig{
-		Peers:          squallnode.Peers[kv.Peer](t.Nodes),
+		Peers:          squallnode.Peers[percolator.Peer](t.Nodes),
 		Shards:         percolator.DefaultShards,
 		AttemptTimeout: 500 * time.Millisecond,
 	})

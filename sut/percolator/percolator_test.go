@@ -3,6 +3,7 @@ package percolator
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,8 +58,9 @@ func TestConcurrentRegister(t *testing.T) {
 }
 
 func TestNoClientForAnotherWorkload(t *testing.T) {
-	if _, err := (System{}).NewClient(otherWorkload{}, workloads.Target{}, nil); err == nil {
-		t.Fatal("percolator made a client for a workload it does not know")
+	nodes := []workloads.Node{{Name: "n1", Addr: "127.0.0.1:1"}}
+	if _, err := (System{}).NewClient(otherWorkload{}, workloads.Target{Nodes: nodes}, nil); err == nil || !strings.Contains(err.Error(), "no client") {
+		t.Fatalf("client for another workload: %v, want a refusal", err)
 	}
 }
 

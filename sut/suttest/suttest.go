@@ -176,19 +176,28 @@ func run(t *testing.T, sys sut.System, w workloads.Workload, nodes []workloads.N
 	defer rec.Close()
 	var wg sync.WaitGroup
 	for p := range processes {
-		c := newClient(t, sys, w, nodes, nodes[p%len(nodes)].Name)
+		home := nodes[p%len(nodes)].Name
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(p), 9))
+			process := history.Process(p)
+			c := newClient(t, sys, w, nodes, home)
 			for range opsEach {
 				op, ok := g.Next(rng)
 				if !ok {
 					return
 				}
-				op.Type, op.Process = history.Invoke, history.Process(p)
+				op.Type, op.Process = history.Invoke, process
 				inv := rec.Record(op)
 				done := c.Invoke(ctx, inv)
 				done.Process, done.F = inv.Process, inv.F
 				rec.Record(done)
+				if done.Type == history.Info {
+					// Its operation may still be in flight: the logical
+					// process goes on as a new one, with a new client, as
+					// the harness's workers do.
+					process += history.Process(processes)
+					c = newClient(t, sys, w, nodes, home)
+				}
 			}
 		})
 	}

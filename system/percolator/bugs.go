@@ -61,3 +61,6 @@ func (b *Bugs) Plant(name string) error {
 
 // PlantedBug describes a bug by the name `squall node --bug` takes.
 type PlantedBug = member.PlantedBug
+
+// Peer names a cluster member.
+type Peer = member.Peer

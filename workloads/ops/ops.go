@@ -11,7 +11,6 @@ package ops
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/squall-chaos/squall/history"
 )
@@ -30,8 +29,14 @@ func Complete(op history.Op, t history.Type, value any, err error) history.Op {
 // it, and Outcome completes such an operation fail, any other info.
 var ErrDefinite = errors.New("definite failure")
 
-// Definite wraps err as a definite failure.
-func Definite(err error) error { return fmt.Errorf("%w: %w", ErrDefinite, err) }
+// Definite marks err as a definite failure; its text stays err's.
+func Definite(err error) error { return definite{err} }
+
+type definite struct{ err error }
+
+func (d definite) Error() string        { return d.err.Error() }
+func (d definite) Unwrap() error        { return d.err }
+func (d definite) Is(target error) bool { return target == ErrDefinite }
 
 // Outcome completes a write-like op (one that may change the system) by
 // its error: ok with value if err is nil, fail if err is a definite
