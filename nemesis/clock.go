@@ -51,6 +51,9 @@ type Clock struct {
 	// unreset are nodes Stop found frozen: their clocks are reset when
 	// they are thawed (NodeResumed).
 	unreset map[string]bool
+	// unapplied are restarted nodes that were frozen before they got
+	// their change again: they get it when they are thawed.
+	unapplied map[string]bool
 }
 
 // ClockEvent describes a clock fault's start or end in the history.
@@ -174,6 +177,7 @@ func (k *Clock) Stop(ctx context.Context, c Cluster) (any, error) {
 			ev.Reset = append(ev.Reset, node)
 		}
 		delete(k.changed, node)
+		delete(k.unapplied, node)
 	}
 	if len(k.changed) == 0 {
 		k.mode = ""
@@ -185,13 +189,21 @@ func (k *Clock) Stop(ctx context.Context, c Cluster) (any, error) {
 func (k *Clock) NodeResumed(ctx context.Context, c Cluster, node string) (bool, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if !k.unreset[node] {
+	change := ClockChange{Reset: true}
+	switch {
+	case k.unreset[node]:
+	case k.unapplied[node]:
+		change = k.changed[node]
+	default:
 		return false, nil
 	}
-	if err := c.SetClock(ctx, node, ClockChange{Reset: true}); err != nil {
-		return true, fmt.Errorf("reset the clock of thawed node %s: %w", node, err)
+	// A node killed since its thaw starts again with a true clock, and
+	// NodeRestarted gives it the change in force.
+	if err := c.SetClock(ctx, node, change); err != nil && !errors.Is(err, ErrNodeDown) {
+		return true, fmt.Errorf("clock of thawed node %s: %w", node, err)
 	}
 	delete(k.unreset, node)
+	delete(k.unapplied, node)
 	return true, nil
 }
 
@@ -200,11 +212,22 @@ func (k *Clock) NodeRestarted(ctx context.Context, c Cluster, node string) error
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	delete(k.unreset, node) // a new process's clock starts true
+	delete(k.unapplied, node)
 	change, ok := k.changed[node]
 	if !ok {
 		return nil
 	}
-	if err := c.SetClock(ctx, node, change); err != nil {
+	// Other families may have killed or frozen the node again since it
+	// started: a killed one gets the change at its next start, a frozen
+	// one when it is thawed (NodeResumed).
+	switch err := c.SetClock(ctx, node, change); {
+	case errors.Is(err, ErrNodeDown):
+	case errors.Is(err, ErrNodePaused):
+		if k.unapplied == nil {
+			k.unapplied = map[string]bool{}
+		}
+		k.unapplied[node] = true
+	case err != nil:
 		return fmt.Errorf("clock %s on restarted node %s: %w", k.mode, node, err)
 	}
 	return nil

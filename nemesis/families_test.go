@@ -561,3 +561,73 @@ func TestFailpointAsksTheNextNodeWhenOneGoesDown(t *testing.T) {
 		t.Fatalf("event %+v: want n1 down and the point armed on n2 and n3", ev)
 	}
 }
+
+// killedAtThaw is a cluster whose node victim is killed and restarted by
+// another family just as the pause family thaws it.
+type killedAtThaw struct {
+	*fakeCluster
+	victim string
+}
+
+func (c killedAtThaw) Unpause(ctx context.Context, node string) error {
+	if node == c.victim {
+		c.Kill(ctx, node)
+		c.Start(ctx, node)
+	}
+	return c.fakeCluster.Unpause(ctx, node)
+}
+
+// TestPauseOfNodeKilledAtThaw: a frozen node another family kills and
+// restarts between the pause's look at it and its thaw is gone, not a
+// failure to thaw.
+func TestPauseOfNodeKilledAtThaw(t *testing.T) {
+	ctx := context.Background()
+	fake := newFakeCluster(3)
+	c := killedAtThaw{fake, "n1"}
+	p, _ := NewPause(TargetOne)
+	desc, err := p.Start(ctx, c, rng(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.victim = desc.(PauseEvent).Paused[0]
+	desc, err = p.Stop(ctx, c)
+	if err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if ev := desc.(PauseEvent); !slices.Equal(ev.Gone, []string{c.victim}) || len(ev.Resumed) != 0 {
+		t.Fatalf("stop %+v: want %s gone", ev, c.victim)
+	}
+}
+
+// TestClockOfARestartedNodeFrozenBeforeItsChange: a restarted node that
+// another family froze before the clock fault could give it its change
+// again gets the change when it is thawed, and neither step fails.
+func TestClockOfARestartedNodeFrozenBeforeItsChange(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeCluster(3)
+	k, err := NewClock(TargetOne)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := k.Start(ctx, c, rng(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var node string
+	for n := range desc.(ClockEvent).Changes {
+		node = n
+	}
+	c.Kill(ctx, node)
+	c.Start(ctx, node) // a new process: a true clock
+	c.Pause(ctx, node)
+	if err := k.NodeRestarted(ctx, c, node); err != nil {
+		t.Fatalf("re-apply to a frozen node: %v, want it put off", err)
+	}
+	c.Unpause(ctx, node)
+	if done, err := k.NodeResumed(ctx, c, node); !done || err != nil {
+		t.Fatalf("thaw: %v, %v; want the change applied", done, err)
+	}
+	if got := c.clocks[node]; len(got) != 1 {
+		t.Fatalf("clock changes of %s since its restart: %v, want the fault's one", node, got)
+	}
+}

@@ -166,7 +166,8 @@ func (l *Loss) NodeRestarted(ctx context.Context, c Cluster, node string) error 
 	if !ok {
 		return nil
 	}
-	if err := c.Net(ctx, node, change); err != nil {
+	// A node down again since its start gets the change at its next.
+	if err := c.Net(ctx, node, change); err != nil && !errors.Is(err, ErrNodeDown) {
 		return fmt.Errorf("loss %s on restarted node %s: %w", l.mode, node, err)
 	}
 	return nil

@@ -94,6 +94,12 @@ func (p *Pause) Stop(ctx context.Context, c Cluster) (any, error) {
 			continue
 		}
 		if err := c.Unpause(ctx, node); err != nil {
+			if st, stErr := c.State(ctx, node); stErr == nil && st != NodePaused {
+				// Another family killed it (and maybe restarted it)
+				// between the look and the thaw.
+				ev.Gone = append(ev.Gone, node)
+				continue
+			}
 			still = append(still, node)
 			errs = append(errs, fmt.Errorf("unpause node %s: %w", node, err))
 			continue
