@@ -248,13 +248,42 @@ func (c *Cluster) Pause(ctx context.Context, node string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := c.docker.ContainerPause(ctx, id, client.ContainerPauseOptions{}); err != nil {
+	err = retryFreeze(ctx, func() error {
+		_, err := c.docker.ContainerPause(ctx, id, client.ContainerPauseOptions{})
+		return err
+	})
+	if err != nil {
 		if errdefs.IsConflict(err) {
 			return fmt.Errorf("pause node %s: %w (%v)", node, nemesis.ErrNodeDown, err)
 		}
 		return fmt.Errorf("pause node %s: %w", node, err)
 	}
 	return nil
+}
+
+// freezeAttempts bounds how often retryFreeze tries.
+const freezeAttempts = 5
+
+// retryFreeze calls pause until it succeeds, fails otherwise than with the
+// cgroup freezer's "unable to freeze", or has been tried freezeAttempts
+// times, waiting longer after each try. The freezer cannot freeze a task
+// in uninterruptible sleep (a node in the middle of an fsync on a busy
+// disk); runc then gives up, thaws the container and reports "unable to
+// freeze", and a moment later the freeze succeeds.
+func retryFreeze(ctx context.Context, pause func() error) error {
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := pause()
+		if err == nil || !strings.Contains(err.Error(), "unable to freeze") || attempt == freezeAttempts {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (after %d tries: %v)", ctx.Err(), attempt, err)
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
 }
 
 // Unpause thaws node.
