@@ -16,7 +16,8 @@ func cleanCommand() *cli.Command {
 		Name:  "clean",
 		Usage: "remove what squall runs left in Docker (by label; nothing else), leaving tests under way alone",
 		Description: "Removes the containers, networks and volumes of every run whose controller is gone\n" +
-			"(a crashed run, or one kept with --leave-running), and node images beyond the newest " + fmt.Sprint(runtime.ImagesKept) + ".\n" +
+			"(a crashed run, or one kept with --leave-running), and node images beyond the newest " + fmt.Sprint(runtime.ImagesKept) + "\n" +
+			"built over an hour ago (a newer one may be about to start a run).\n" +
 			"A run whose controller process is alive, or that belongs to another host sharing the engine,\n" +
 			"is a test under way: it is left alone and listed, unless --force. Only objects labelled\n" +
 			"squall=true are touched; a container started by hand from a squall-node image is not squall's.",

@@ -141,7 +141,9 @@ func buildStatic(ctx context.Context, root string) (string, error) {
 
 // goBuild builds the main package pkg in dir, statically, into the user's
 // cache directory as NAME-ARCH. The output path is fixed so that the go
-// command can see the binary is up to date and skip relinking it.
+// command can see the binary is up to date and skip relinking it. The
+// binary holds no VCS stamp: a file a test writes in the tree would flip
+// vcs.modified and make another image of the same source.
 func goBuild(ctx context.Context, dir, pkg, name, envVar string) (string, error) {
 	cache, err := os.UserCacheDir()
 	if err != nil {
@@ -152,7 +154,7 @@ func goBuild(ctx context.Context, dir, pkg, name, envVar string) (string, error)
 		return "", fmt.Errorf("build %s for the node image: %w", name, err)
 	}
 	out := filepath.Join(cache, name+"-"+goruntime.GOARCH)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, pkg)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-o", out, pkg)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goruntime.GOARCH)
 	var stderr bytes.Buffer

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
@@ -57,7 +58,7 @@ type RunOwner struct {
 // Clean removes the runs squall left behind: every container, network
 // and volume of each run whose controller is gone (a crashed run, or one
 // kept with --leave-running), and the node images beyond the newest
-// ImagesKept. A run whose controller is alive, or runs on another host
+// ImagesKept that are older than ImageGrace. A run whose controller is alive, or runs on another host
 // sharing the engine, is a test under way: it is left alone, unless force.
 // Objects without squall's label are never touched.
 func Clean(ctx context.Context, logger *slog.Logger, force bool) (CleanReport, error) {
@@ -89,7 +90,7 @@ func Clean(ctx context.Context, logger *slog.Logger, force bool) (CleanReport, e
 	}
 	var errs []error
 	for _, repo := range repos {
-		removed, err := pruneImages(ctx, docker, repo, ImagesKept)
+		removed, err := pruneImages(ctx, docker, repo, ImagesKept, time.Now().Add(-ImageGrace))
 		report.Images = append(report.Images, removed...)
 		errs = append(errs, err)
 	}

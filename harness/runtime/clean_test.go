@@ -154,7 +154,8 @@ func TestCleanSparesHandStartedContainers(t *testing.T) {
 }
 
 // TestPruneImagesKeepsTheNewest builds four images of a repository of the
-// test's own and prunes them to the newest two; one in use stays anyway.
+// test's own and prunes them to the newest two, and none while all are
+// within the grace.
 func TestPruneImagesKeepsTheNewest(t *testing.T) {
 	requireDocker(t)
 	docker := dockerClient(t)
@@ -177,7 +178,11 @@ func TestPruneImagesKeepsTheNewest(t *testing.T) {
 		t.Cleanup(func() { docker.ImageRemove(context.Background(), img.ID, client.ImageRemoveOptions{Force: true}) })
 		time.Sleep(1100 * time.Millisecond) // Created has a resolution of a second
 	}
-	removed, err := pruneImages(ctx, docker, repo, 2)
+	// Within the grace every image stays, however many newer ones there are.
+	if removed, err := pruneImages(ctx, docker, repo, 2, time.Now().Add(-time.Hour)); err != nil || len(removed) > 0 {
+		t.Fatalf("pruned %v (err %v) of images built within the grace", removed, err)
+	}
+	removed, err := pruneImages(ctx, docker, repo, 2, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

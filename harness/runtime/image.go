@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/image"
@@ -111,7 +112,7 @@ func EnsureBinaryImage(ctx context.Context, logger *slog.Logger, repo, name, bin
 		return "", fmt.Errorf("build image %s from %s: %w\n%s", tag, binary, err, buildLog.String())
 	}
 	// Each rebuilt binary is another image; keep the newest few.
-	if removed, err := pruneImages(ctx, docker, repo, ImagesKept); err != nil {
+	if removed, err := pruneImages(ctx, docker, repo, ImagesKept, time.Now().Add(-ImageGrace)); err != nil {
 		logger.Warn("could not remove old node images", "err", err)
 	} else if len(removed) > 0 {
 		logger.Info("removed old node images", "images", removed)
@@ -123,9 +124,16 @@ func EnsureBinaryImage(ctx context.Context, logger *slog.Logger, repo, name, bin
 // go when a new one is built, and with `squall clean`.
 const ImagesKept = 3
 
+// ImageGrace is how long a node image is kept however many newer ones
+// there are. A run removes nothing it could be about to use: another
+// squall process (a parallel test package, a second run with another
+// binary) may have ensured an image and not yet created its containers.
+const ImageGrace = time.Hour
+
 // pruneImages removes the images of repo (node images) but the newest
-// keep. An image a container still uses is left.
-func pruneImages(ctx context.Context, docker client.APIClient, repo string, keep int) ([]string, error) {
+// keep and those built after builtBefore. An image a container still uses
+// is left.
+func pruneImages(ctx context.Context, docker client.APIClient, repo string, keep int, builtBefore time.Time) ([]string, error) {
 	list, err := docker.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("reference", repo)})
 	if err != nil {
 		return nil, fmt.Errorf("list %s images: %w", repo, err)
@@ -138,7 +146,7 @@ func pruneImages(ctx context.Context, docker client.APIClient, repo string, keep
 	var removed []string
 	var errs []error
 	for i, img := range images {
-		if i < keep {
+		if i < keep || time.Unix(img.Created, 0).After(builtBefore) {
 			continue
 		}
 		name := img.ID
