@@ -918,6 +918,19 @@ func (c *Core) leaseValid() bool {
 	return start > 0 && c.ticks+2 < start+uint64(c.electionTimeout)
 }
 
+// LeaseRead reports whether a lease-based leader may answer a read now,
+// without a round trip, and at which index: the commit index, once the
+// leader has committed an entry of its term and while its lease holds.
+func (c *Core) LeaseRead() (index uint64, ok bool) {
+	if c.role != Leader || c.readOnlyOption != ReadOnlyLeaseBased || !c.committedInTerm() {
+		return 0, false
+	}
+	if len(c.peers) > 1 && !c.leaseValid() {
+		return 0, false
+	}
+	return c.log.committed, true
+}
+
 func (c *Core) handleReadIndex(m Message) {
 	if len(c.peers) == 1 {
 		c.answerRead(m, c.log.committed)
@@ -929,8 +942,8 @@ func (c *Core) handleReadIndex(m Message) {
 		c.pendingReads = append(c.pendingReads, m)
 		return
 	}
-	if c.readOnlyOption == ReadOnlyLeaseBased && c.leaseValid() {
-		c.answerRead(m, c.log.committed)
+	if index, ok := c.LeaseRead(); ok {
+		c.answerRead(m, index)
 		return
 	}
 	if c.readOnly.add(c.log.committed, m) {

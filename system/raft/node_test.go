@@ -262,6 +262,46 @@ func TestNodeLinearizableRead(t *testing.T) {
 	}
 }
 
+// TestNodeLeaseRead: a lease-based leader answers LeaseRead without its
+// goroutine, at an index that covers every acknowledged write; a node in
+// the default (safe) read mode never does.
+func TestNodeLeaseRead(t *testing.T) {
+	lease := newCluster(t, 3, func(cfg *raft.NodeConfig) { cfg.ReadOnly = raft.ReadOnlyLeaseBased })
+	lease.propose("w1")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for served := false; !served; {
+		for _, id := range lease.ids {
+			index, ok := lease.nodes[id].LeaseRead()
+			if !ok {
+				continue
+			}
+			if err := lease.nodes[id].WaitApplied(ctx, index); err != nil {
+				t.Fatalf("node %d: wait for lease read index %d: %v", id, index, err)
+			}
+			if got := lease.sms[id].snapshot(); !slices.Contains(got, "w1") {
+				t.Fatalf("node %d lease read at %d misses the acknowledged write: %v", id, index, got)
+			}
+			served = true
+		}
+		if ctx.Err() != nil {
+			t.Fatal("no node held a lease within 30s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	safe := newCluster(t, 3, nil)
+	safe.propose("w1")
+	for range 50 {
+		for _, id := range safe.ids {
+			if index, ok := safe.nodes[id].LeaseRead(); ok {
+				t.Fatalf("node %d in safe read mode answered a lease read at %d", id, index)
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 func TestNodeProposeAtFollowerIsDefiniteNotLeader(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	l := c.leader()

@@ -206,6 +206,14 @@ func TestReadIndexLeaseBased(t *testing.T) {
 	if len(got) != 1 || got[0].Index != commit {
 		t.Fatalf("lease read states %v, want one at %d without a heartbeat round", got, commit)
 	}
+	if index, ok := nw.node(l).LeaseRead(); !ok || index != commit {
+		t.Fatalf("leader LeaseRead = %d, %v; want %d, true", index, ok, commit)
+	}
+	for _, id := range nw.ids {
+		if index, ok := nw.node(id).LeaseRead(); id != l && ok {
+			t.Fatalf("follower %d LeaseRead = %d, true; only a leader holds a lease", id, index)
+		}
+	}
 	if nw.sent[MsgHeartbeat] != beats {
 		t.Fatalf("lease read sent %d heartbeats", nw.sent[MsgHeartbeat]-beats)
 	}
@@ -227,6 +235,9 @@ func TestReadIndexLeaseBased(t *testing.T) {
 	nw.process(l)
 	if got := readStatesFor(nw, l, ctx2); len(got) != 0 {
 		t.Fatalf("read served by an expired lease: %v", got)
+	}
+	if index, ok := nw.node(l).LeaseRead(); ok {
+		t.Fatalf("LeaseRead = %d under an expired lease", index)
 	}
 	if got := nw.sent[MsgHeartbeat] - beats; got != 2 {
 		t.Fatalf("expired lease sent %d confirming heartbeats, want 2", got)
