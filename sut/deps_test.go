@@ -8,7 +8,7 @@ import (
 
 // TestHarnessImportsNoSystem: the harness, the workloads, the nemesis and
 // the checkers know systems only through package sut, so that a system is
-// one folder under sut/ and one line in cmd/squall. None of them may
+// one folder under sut/ and one line in sut/all. None of them may
 // depend on a system's code (system/...) or on a system's folder.
 func TestHarnessImportsNoSystem(t *testing.T) {
 	args := []string{"list", "-deps", "-f", "{{.ImportPath}}",
