@@ -81,7 +81,7 @@ func (b bank) Check(_ context.Context, h history.History) Result {
 		}
 		c := p.Completion
 		r := BankRead{Index: c.Index, Time: c.Time}
-		balances, err := bankBalances(c.Value)
+		balances, err := ops.DecodeBalances(c.Value)
 		if err != nil {
 			anomalies.add(Anomaly{Kind: "malformed-read", Ops: []int64{p.Invoke.Index, c.Index}, Explanation: err.Error()})
 			continue
@@ -170,15 +170,6 @@ func (b bank) readAnomalies(p history.Pair, balances map[string]int64) []Anomaly
 	return found
 }
 
-// bankBalances reads a read's result, through the workload's decoder.
-func bankBalances(v any) (map[string]int64, error) { return ops.DecodeBalances(v) }
-
-// bankTransfer reads a transfer's value, through the workload's decoder.
-func bankTransfer(v any) (from, to string, amount int64, err error) {
-	t, err := ops.DecodeTransfer(v)
-	return t.From, t.To, t.Amount, err
-}
-
 // shownBalances is the most balances a description lists.
 const shownBalances = 12
 
@@ -265,12 +256,12 @@ func BankFits(h history.History) error {
 		}
 		switch {
 		case op.F == "transfer" && op.Type == history.Invoke:
-			if _, _, _, err := bankTransfer(op.Value); err != nil {
+			if _, err := ops.DecodeTransfer(op.Value); err != nil {
 				return eventError(op, "%v", err)
 			}
 		case op.F == "transfer":
 		case op.F == "read" && op.Type == history.OK:
-			if _, err := bankBalances(op.Value); err != nil {
+			if _, err := ops.DecodeBalances(op.Value); err != nil {
 				return eventError(op, "%v", err)
 			}
 		case op.F == "read":
@@ -289,11 +280,11 @@ func BankObserved(h history.History) (accounts []string, first BankRead, ok bool
 	for _, p := range h.Pairs() {
 		switch {
 		case p.Invoke.F == "transfer":
-			if from, to, _, err := bankTransfer(p.Invoke.Value); err == nil {
-				seen[from], seen[to] = true, true
+			if t, err := ops.DecodeTransfer(p.Invoke.Value); err == nil {
+				seen[t.From], seen[t.To] = true, true
 			}
 		case p.Invoke.F == "read" && p.Completion != nil && p.Completion.Type == history.OK:
-			balances, err := bankBalances(p.Completion.Value)
+			balances, err := ops.DecodeBalances(p.Completion.Value)
 			if err != nil {
 				continue
 			}

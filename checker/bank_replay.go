@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/squall-chaos/squall/history"
+	"github.com/squall-chaos/squall/workloads/ops"
 )
 
 // bankReplay is the outcome of replaying committed transfers against the
@@ -52,11 +53,11 @@ func (b bank) replay(pairs []history.Pair) bankReplay {
 			if c != nil && c.Type == history.Fail {
 				continue
 			}
-			from, to, amount, err := bankTransfer(p.Invoke.Value)
+			tr, err := ops.DecodeTransfer(p.Invoke.Value)
 			if err != nil {
 				return bankReplay{summary: fmt.Sprintf("not done: event %d: %v", p.Invoke.Index, err)}
 			}
-			t := replayTransfer{invoke: p.Invoke.Index, completion: -1, invokeTime: p.Invoke.Time, from: from, to: to, amount: amount}
+			t := replayTransfer{invoke: p.Invoke.Index, completion: -1, invokeTime: p.Invoke.Time, from: tr.From, to: tr.To, amount: tr.Amount}
 			if c == nil || c.Type != history.OK {
 				uncertain = append(uncertain, t)
 				continue
@@ -72,7 +73,7 @@ func (b bank) replay(pairs []history.Pair) bankReplay {
 			if c == nil || c.Type != history.OK {
 				continue
 			}
-			balances, err := bankBalances(c.Value)
+			balances, err := ops.DecodeBalances(c.Value)
 			if err != nil {
 				continue // reported by the invariant check
 			}

@@ -97,13 +97,7 @@ type appendClient struct{ s *Store }
 func (c *appendClient) Close() error { return c.s.Close() }
 
 func (c *appendClient) Invoke(ctx context.Context, op history.Op) history.Op {
-	if op.F != "txn" {
-		return ops.Complete(op, history.Fail, nil, fmt.Errorf("append: unknown f %q", op.F))
-	}
-	txn, err := ops.DecodeTxn(op.Value, false)
-	if err == nil && len(txn) == 0 {
-		err = errors.New("txn of no micro-ops")
-	}
+	txn, err := ops.TxnRequest(op)
 	if err != nil {
 		return ops.Complete(op, history.Fail, op.Value, err)
 	}

@@ -2,7 +2,6 @@ package kv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 
@@ -23,13 +22,7 @@ func (c *appendClient) Close() error { return c.c.Close() }
 
 // Invoke implements Client.
 func (c *appendClient) Invoke(ctx context.Context, op history.Op) history.Op {
-	if op.F != "txn" {
-		return ops.Complete(op, history.Fail, nil, fmt.Errorf("append: unknown f %q", op.F))
-	}
-	mops, err := ops.DecodeTxn(op.Value, false)
-	if err == nil && len(mops) == 0 {
-		err = errors.New("txn of no micro-ops")
-	}
+	mops, err := ops.TxnRequest(op)
 	if err != nil {
 		return ops.Complete(op, history.Fail, op.Value, err)
 	}

@@ -6,7 +6,6 @@ package kv
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"google.golang.org/grpc"
@@ -20,16 +19,9 @@ import (
 )
 
 // System is the KV store. Register it with sut.Register.
-type System struct{ squallnode.Admin }
+type System struct{ squallnode.Node }
 
 func (System) Name() string { return "kv" }
-func (System) Port() int    { return squallnode.Port }
-
-func (System) Image(ctx context.Context, logger *slog.Logger) (string, error) {
-	return squallnode.Image(ctx, logger)
-}
-
-func (System) Ready(ctx context.Context, addr string) error { return squallnode.Ready(ctx, addr) }
 
 // DefaultConsistency: every Txn is one log entry applied in order on a
 // linearizable store, so histories must be strict serializable.

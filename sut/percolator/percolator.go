@@ -7,7 +7,6 @@ package percolator
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"google.golang.org/grpc"
@@ -21,17 +20,10 @@ import (
 )
 
 // System is Percolator. Register it with sut.Register.
-type System struct{ squallnode.Admin }
+type System struct{ squallnode.Node }
 
 func (System) Name() string               { return "percolator" }
-func (System) Port() int                  { return squallnode.Port }
 func (System) DefaultConsistency() string { return "snapshot-isolation" }
-
-func (System) Image(ctx context.Context, logger *slog.Logger) (string, error) {
-	return squallnode.Image(ctx, logger)
-}
-
-func (System) Ready(ctx context.Context, addr string) error { return squallnode.Ready(ctx, addr) }
 
 func (System) NodeArgs(node string, members []nemesis.Node, opts sut.NodeOptions) []string {
 	return append(squallnode.Args("percolator", node, members, opts), "--shards", fmt.Sprint(percolator.DefaultShards))

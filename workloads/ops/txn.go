@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/squall-chaos/squall/history"
@@ -12,6 +13,19 @@ import (
 //
 // completing ok with the reads filled in: ["r", "k4", [1, 2]]. Its typed
 // form is history.Txn, the form a history file is read into.
+
+// TxnRequest reads the micro-ops an append client is asked to run: op
+// must be a txn of at least one micro-op.
+func TxnRequest(op history.Op) (history.Txn, error) {
+	if op.F != "txn" {
+		return nil, fmt.Errorf("append: unknown f %q", op.F)
+	}
+	t, err := DecodeTxn(op.Value, false)
+	if err == nil && len(t) == 0 {
+		err = errors.New("txn of no micro-ops")
+	}
+	return t, err
+}
 
 // DecodeTxn reads a txn's micro-ops. reads tells whether its reads carry
 // what was read (an ok completion); otherwise they are left nil.

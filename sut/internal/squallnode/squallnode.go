@@ -23,13 +23,20 @@ import (
 // Port is the port a squall node serves its client and admin APIs on.
 const Port = 7000
 
+// Node is the part of sut.System every squall node shares (its image,
+// port, readiness and admin API); a system embeds it.
+type Node struct{ Admin }
+
+// Port is Port.
+func (Node) Port() int { return Port }
+
 // Image is squall's node image, built from this binary or its source.
-func Image(ctx context.Context, logger *slog.Logger) (string, error) {
+func (Node) Image(ctx context.Context, logger *slog.Logger) (string, error) {
 	return runtime.EnsureImage(ctx, logger)
 }
 
 // Ready is the gRPC health check every squall node answers.
-func Ready(ctx context.Context, addr string) error { return runtime.Ready(ctx, addr) }
+func (Node) Ready(ctx context.Context, addr string) error { return runtime.Ready(ctx, addr) }
 
 // Args is the command line of `squall node` for node of system: its
 // peers, data volume, cluster name, bugs and, for power cuts, the loss of
