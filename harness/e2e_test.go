@@ -216,31 +216,33 @@ func TestEndToEndEachFamilyCatchesItsBug(t *testing.T) {
 		nemesis             []string
 		// concurrency, if set, puts more clients on each node.
 		concurrency int
-		// timeLimit, if set, runs longer than 30s.
-		timeLimit time.Duration
+		// timeLimit, if set, runs longer than 30s; interval and
+		// opTimeout, if set, replace 4s and 10s.
+		timeLimit, interval, opTimeout time.Duration
 	}{
-		// A leader frozen past its election timeout, thawed, answers the
-		// reads its bound clients sent meanwhile from its lease, unaware
-		// that another leader took writes. Bound clients wait for their
-		// node up to half their op timeout (5 s), longer than a pause. A
-		// pause reveals it only if writes to the keys those reads ask for
-		// commit meanwhile; on a busy machine few do, so the run holds more
-		// pauses.
-		{"pause", "kv", "lease-reads", []string{"pause:leader"}, 25, 50 * time.Second},
+		// A leader frozen past its election timeout, thawed, answers from
+		// its lease the reads its bound clients sent meanwhile, unaware
+		// that another leader took writes. A bound client waits for its
+		// node up to half its op timeout (2 s), then reads from the new
+		// leader, and asks its node again: at the thaw each bound client
+		// that is reading has a read at the old leader sent in the last
+		// 2 s of a 6 s pause, after the new leader's writes. About three
+		// such reads a pause, nearly all stale, on a busy machine too.
+		{"pause", "kv", "lease-reads", []string{"pause:leader"}, 25, 50 * time.Second, 6 * time.Second, 4 * time.Second},
 		// A backward jump of the oracle leader's clock hands out older
 		// timestamps: reads miss writes that completed before them.
-		{"clock", "percolator", "oracle-trusts-clock", []string{"clock:bump", "clock:strobe", "clock:leader"}, 0, 0},
+		{"clock", "percolator", "oracle-trusts-clock", []string{"clock:bump", "clock:strobe", "clock:leader"}, 0, 0, 0, 0},
 		// Lost packets slow replication past the node's timeout; the write
 		// it calls failed commits later, and reads see it.
-		{"loss", "kv", "timeout-is-failure", []string{"loss:drop"}, 0, 0},
+		{"loss", "kv", "timeout-is-failure", []string{"loss:drop"}, 0, 0, 0, 0},
 		// An answer lost after a commit makes the client retry; the
 		// retried cas fails against its own effect.
-		{"failpoint", "kv", "duplicate-retries", []string{"failpoint:kv/after-commit", "failpoint:error"}, 0, 0},
+		{"failpoint", "kv", "duplicate-retries", []string{"failpoint:kv/after-commit", "failpoint:error"}, 0, 0, 0, 0},
 		// A power cut of every node, whose WALs acknowledge before fsync,
 		// loses acknowledged writes. (A majority's cut may be masked: a
 		// node that kept the writes can win the next election and
 		// restore them.)
-		{"power", "kv", "skip-fsync", []string{"power:all"}, 0, 0},
+		{"power", "kv", "skip-fsync", []string{"power:all"}, 0, 0, 0, 0},
 	} {
 		t.Run(tc.family, func(t *testing.T) {
 			for _, withFaults := range []bool{true, false} {
@@ -253,6 +255,12 @@ func TestEndToEndEachFamilyCatchesItsBug(t *testing.T) {
 				spec.TimeLimit, spec.NemesisInterval, spec.OpTimeout = 30*time.Second, 4*time.Second, 10*time.Second
 				if tc.timeLimit > 0 {
 					spec.TimeLimit = tc.timeLimit
+				}
+				if tc.interval > 0 {
+					spec.NemesisInterval = tc.interval
+				}
+				if tc.opTimeout > 0 {
+					spec.OpTimeout = tc.opTimeout
 				}
 				if tc.concurrency > 0 {
 					spec.Concurrency, spec.ConcurrencyText = tc.concurrency, fmt.Sprint(tc.concurrency)
