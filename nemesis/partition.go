@@ -174,17 +174,15 @@ func isProtected(c Cluster, ip netip.Addr) bool {
 }
 
 // NodeRestarted installs the grudge in force, if any, in the restarted
-// node's new namespace.
+// node's new namespace. A node another family took down again since its
+// start gets the grudge at its next start.
 func (p *Partition) NodeRestarted(ctx context.Context, c Cluster, node string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.grudge == nil {
 		return nil
 	}
-	up, err := p.install(ctx, c, node)
-	if err == nil && !up {
-		return fmt.Errorf("partition node %s: restarted but not running", node)
-	}
+	_, err := p.install(ctx, c, node)
 	return err
 }
 

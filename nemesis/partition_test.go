@@ -104,6 +104,27 @@ func TestPartitionRestartedNodeGetsRulesAgain(t *testing.T) {
 	checkInstalled(t, c, nil)
 }
 
+// TestPartitionRestartedNodeDownAgain: another family killed the node
+// between its start and the grudge's re-install: no failure, and the
+// grudge goes in at its next start.
+func TestPartitionRestartedNodeDownAgain(t *testing.T) {
+	c := newFakeCluster(3)
+	p, _ := NewPartition(PartitionGrudgePrefix + "n1|n2,n3")
+	ctx := context.Background()
+	if _, err := p.Start(ctx, c, rand.New(rand.NewPCG(1, 1))); err != nil {
+		t.Fatal(err)
+	}
+	c.Kill(ctx, "n1")
+	if err := p.NodeRestarted(ctx, c, "n1"); err != nil {
+		t.Fatalf("re-install on a node down again: %v, want no failure", err)
+	}
+	c.Start(ctx, "n1")
+	if err := p.NodeRestarted(ctx, c, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	checkInstalled(t, c, Grudge{"n1": {"n2", "n3"}, "n2": {"n1"}, "n3": {"n1"}})
+}
+
 func TestPartitionSkipsDownNodes(t *testing.T) {
 	c := newFakeCluster(3)
 	ctx := context.Background()

@@ -163,7 +163,9 @@ func TestPruneImagesKeepsTheNewest(t *testing.T) {
 	repo := "squall-prune-test-" + newRunID(t)
 	var ids []string
 	for i := range 4 {
-		ctxTar := tarOf(t, map[string]string{"Dockerfile": fmt.Sprintf("FROM scratch\nLABEL n=%d\n", i)})
+		// The repo in the image: the same Dockerfile in another test's
+		// repo (a second copy of the suite) would be the same image.
+		ctxTar := tarOf(t, map[string]string{"Dockerfile": fmt.Sprintf("FROM scratch\nLABEL n=%d repo=%s\n", i, repo)})
 		resp, err := docker.ImageBuild(ctx, ctxTar, client.ImageBuildOptions{Tags: []string{fmt.Sprintf("%s:%d", repo, i)}, Remove: true})
 		if err != nil {
 			t.Fatal(err)

@@ -149,12 +149,17 @@ func pruneImages(ctx context.Context, docker client.APIClient, repo string, keep
 		if i < keep || time.Unix(img.Created, 0).After(builtBefore) {
 			continue
 		}
+		// By its tag in repo: an image tagged in another repository too
+		// loses only this tag.
 		name := img.ID
-		if len(img.RepoTags) > 0 {
-			name = img.RepoTags[0]
+		for _, t := range img.RepoTags {
+			if strings.HasPrefix(t, repo+":") {
+				name = t
+				break
+			}
 		}
 		// No force: an image in use stays.
-		if _, err := docker.ImageRemove(ctx, img.ID, client.ImageRemoveOptions{PruneChildren: true}); err != nil {
+		if _, err := docker.ImageRemove(ctx, name, client.ImageRemoveOptions{PruneChildren: true}); err != nil {
 			if !errdefs.IsConflict(err) && !errdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("remove image %s: %w", name, err))
 			}

@@ -435,9 +435,24 @@ func TestLinearizableUnderFaults(t *testing.T) {
 					rand: rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))}
 				wg.Go(func() { w.run(workCtx, &counts) })
 			}
-			nemesisCtx, stopNemesis := context.WithTimeout(context.Background(), 4*time.Second)
+			// Faults for 4 s, and on until 100 operations have succeeded
+			// (fewer would prove little): a busy machine completes fewer
+			// in 4 s.
+			nemesisCtx, stopNemesis := context.WithCancel(context.Background())
+			go func() {
+				defer stopNemesis()
+				start := time.Now()
+				for time.Since(start) < 2*time.Minute {
+					time.Sleep(100 * time.Millisecond)
+					counts.Lock()
+					ok := counts.ok
+					counts.Unlock()
+					if ok >= 100 && time.Since(start) >= 4*time.Second {
+						return
+					}
+				}
+			}()
 			faults := nemesis(nemesisCtx, c, rng)
-			stopNemesis()
 			// A moment of calm at the end, so that the run finishes with
 			// operations that see everything the faults left behind.
 			time.Sleep(300 * time.Millisecond)
