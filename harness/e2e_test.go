@@ -3,7 +3,6 @@ package harness
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -16,21 +15,11 @@ import (
 
 	"github.com/squall-chaos/squall/checker"
 	"github.com/squall-chaos/squall/harness/runtime"
+	"github.com/squall-chaos/squall/harness/runtime/dockertest"
 	"github.com/squall-chaos/squall/history"
 	"github.com/squall-chaos/squall/results"
+	"github.com/squall-chaos/squall/sut"
 )
-
-func requireDocker(t *testing.T) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := runtime.Available(ctx); err != nil {
-		if os.Getenv("SQUALL_REQUIRE_DOCKER") == "1" {
-			t.Fatalf("SQUALL_REQUIRE_DOCKER=1 but Docker is unavailable: %v", err)
-		}
-		t.Skipf("Docker is unavailable: %v", err)
-	}
-}
 
 // e2eSpec is a short run of the register workload on a 5-node kv cluster
 // in containers, with the given faults every few seconds and the given
@@ -49,7 +38,7 @@ func e2eSpec(t *testing.T, nemesis []string, bugs []string) Spec {
 
 func runE2E(t *testing.T, spec Spec) Outcome {
 	t.Helper()
-	requireDocker(t)
+	dockertest.Require(t)
 	t.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	outcome, err := Run(context.Background(), spec, io.Discard, logger)
@@ -149,7 +138,7 @@ func TestEndToEndTransactional(t *testing.T) {
 // while a test runs: the test's run has a live controller, so clean must
 // leave it, say so, and the test must end valid.
 func TestCleanLeavesRunningTestAlone(t *testing.T) {
-	requireDocker(t)
+	dockertest.Require(t)
 	t.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	spec := e2eSpec(t, nil, nil)
 	spec.TimeLimit = 20 * time.Second
@@ -208,17 +197,14 @@ func (s *syncBuffer) String() string {
 }
 
 // TestEndToEndEachFamilyCatchesItsBug: every fault family reveals a
-// planted bug that a run without faults does not: the run with the
-// family is invalid, the same run with no faults valid.
+// planted bug that a run without faults does not: the run the bug's
+// sut.Reveal describes (what `squall bugs` prints and the selfcheck runs)
+// is invalid, the same run with no faults valid.
 func TestEndToEndEachFamilyCatchesItsBug(t *testing.T) {
 	for _, tc := range []struct {
 		family, system, bug string
-		nemesis             []string
-		// concurrency, if set, puts more clients on each node.
-		concurrency int
-		// timeLimit, if set, runs longer than 30s; interval and
-		// opTimeout, if set, replace 4s and 10s.
-		timeLimit, interval, opTimeout time.Duration
+		// timeLimit, if set, runs longer than 30s.
+		timeLimit time.Duration
 	}{
 		// A leader frozen past its election timeout, thawed, answers from
 		// its lease the reads its bound clients sent meanwhile, unaware
@@ -228,42 +214,44 @@ func TestEndToEndEachFamilyCatchesItsBug(t *testing.T) {
 		// that is reading has a read at the old leader sent in the last
 		// 2 s of a 6 s pause, after the new leader's writes. About three
 		// such reads a pause, nearly all stale, on a busy machine too.
-		{"pause", "kv", "lease-reads", []string{"pause:leader"}, 25, 50 * time.Second, 6 * time.Second, 4 * time.Second},
+		{"pause", "kv", "lease-reads", 50 * time.Second},
 		// A backward jump of the oracle leader's clock hands out older
 		// timestamps: reads miss writes that completed before them.
-		{"clock", "percolator", "oracle-trusts-clock", []string{"clock:bump", "clock:strobe", "clock:leader"}, 0, 0, 0, 0},
+		{"clock", "percolator", "oracle-trusts-clock", 0},
 		// Lost packets slow replication past the node's timeout; the write
 		// it calls failed commits later, and reads see it.
-		{"loss", "kv", "timeout-is-failure", []string{"loss:drop"}, 0, 0, 0, 0},
+		{"loss", "kv", "timeout-is-failure", 0},
 		// An answer lost after a commit makes the client retry; the
 		// retried cas fails against its own effect.
-		{"failpoint", "kv", "duplicate-retries", []string{"failpoint:kv/after-commit", "failpoint:error"}, 0, 0, 0, 0},
+		{"failpoint", "kv", "duplicate-retries", 0},
 		// A power cut of every node, whose WALs acknowledge before fsync,
 		// loses acknowledged writes. (A majority's cut may be masked: a
 		// node that kept the writes can win the next election and
 		// restore them.)
-		{"power", "kv", "skip-fsync", []string{"power:all"}, 0, 0, 0, 0},
+		{"power", "kv", "skip-fsync", 0},
 	} {
 		t.Run(tc.family, func(t *testing.T) {
+			sys, err := sut.Lookup(tc.system)
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := slices.IndexFunc(sys.Bugs(), func(b sut.Bug) bool { return b.Name == tc.bug })
+			if i < 0 {
+				t.Fatalf("%s has no bug %s", tc.system, tc.bug)
+			}
+			base := e2eSpec(t, nil, nil)
+			base.TimeLimit = 30 * time.Second
+			if tc.timeLimit > 0 {
+				base.TimeLimit = tc.timeLimit
+			}
+			revealing := RevealSpec(base, tc.system, sys.Bugs()[i])
+			if !slices.ContainsFunc(revealing.Nemesis, func(n string) bool { return strings.HasPrefix(n, tc.family) }) {
+				t.Fatalf("%s's reveal %v is not of the %s family", tc.bug, revealing.Nemesis, tc.family)
+			}
 			for _, withFaults := range []bool{true, false} {
-				var nemesis []string
-				if withFaults {
-					nemesis = tc.nemesis
-				}
-				spec := e2eSpec(t, nemesis, []string{tc.bug})
-				spec.System = tc.system
-				spec.TimeLimit, spec.NemesisInterval, spec.OpTimeout = 30*time.Second, 4*time.Second, 10*time.Second
-				if tc.timeLimit > 0 {
-					spec.TimeLimit = tc.timeLimit
-				}
-				if tc.interval > 0 {
-					spec.NemesisInterval = tc.interval
-				}
-				if tc.opTimeout > 0 {
-					spec.OpTimeout = tc.opTimeout
-				}
-				if tc.concurrency > 0 {
-					spec.Concurrency, spec.ConcurrencyText = tc.concurrency, fmt.Sprint(tc.concurrency)
+				spec := revealing
+				if !withFaults {
+					spec.Nemesis = nil
 				}
 				outcome := runE2E(t, spec)
 				want := checker.Valid
@@ -271,7 +259,7 @@ func TestEndToEndEachFamilyCatchesItsBug(t *testing.T) {
 					want = checker.Invalid
 				}
 				if outcome.Verdict != want {
-					t.Errorf("bug %s with nemesis %v: verdict %s, want %s; see %s", tc.bug, nemesis, outcome.Verdict, want, outcome.Dir)
+					t.Errorf("bug %s with nemesis %v: verdict %s, want %s; see %s", tc.bug, spec.Nemesis, outcome.Verdict, want, outcome.Dir)
 				}
 			}
 		})

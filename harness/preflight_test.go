@@ -11,6 +11,7 @@ import (
 	kvsut "github.com/squall-chaos/squall/sut/kv"
 
 	"github.com/squall-chaos/squall/harness/runtime"
+	"github.com/squall-chaos/squall/harness/runtime/dockertest"
 	"github.com/squall-chaos/squall/nemesis/netfault"
 )
 
@@ -19,7 +20,7 @@ import (
 // anything of it is created, saying why; a run asking for loss without
 // naming a mode runs without delay and says so.
 func TestDelayRefusedWhereNetemIsMissing(t *testing.T) {
-	requireDocker(t)
+	dockertest.Require(t)
 	t.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	ctx := context.Background()
 	logger := slog.New(slog.DiscardHandler)

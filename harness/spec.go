@@ -8,7 +8,6 @@ package harness
 
 import (
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -132,10 +131,9 @@ func (s *Spec) Validate() error {
 	if _, err := elle.ParseModel(s.Consistency); err != nil {
 		return fmt.Errorf("--consistency: %w", err)
 	}
-	bugs := sys.Bugs()
 	for _, b := range s.Bugs {
-		if _, ok := bugs[b]; !ok {
-			return fmt.Errorf("--bug: %q is not a planted bug of %s (want %s)", b, s.System, strings.Join(slices.Sorted(maps.Keys(bugs)), ", "))
+		if names := sut.BugNames(s.System); !slices.Contains(names, b) {
+			return fmt.Errorf("--bug: %q is not a planted bug of %s (want %s)", b, s.System, strings.Join(names, ", "))
 		}
 	}
 	if s.Name == "" {
@@ -149,6 +147,24 @@ func (s *Spec) Validate() error {
 		s.Name = strings.Join(parts, "-")
 	}
 	return nil
+}
+
+// RevealSpec is base changed into the run that reveals bug of system.
+func RevealSpec(base Spec, system string, bug sut.Bug) Spec {
+	r := bug.RevealedBy
+	s := base
+	s.Name = ""
+	s.System, s.Workload, s.Nemesis, s.Bugs = system, r.Workload, slices.Clone(r.Nemesis), []string{bug.Name}
+	if r.Interval > 0 {
+		s.NemesisInterval = r.Interval
+	}
+	if r.OpTimeout > 0 {
+		s.OpTimeout = r.OpTimeout
+	}
+	if r.Concurrency > 0 {
+		s.Concurrency, s.ConcurrencyText = r.Concurrency, fmt.Sprint(r.Concurrency)
+	}
+	return s
 }
 
 // nameSafe makes s fit a test's name, which names its directory and the

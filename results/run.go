@@ -11,6 +11,7 @@
 //	      report.html       one self-contained page for people
 //	      linearizable-*.html  porcupine's view of each bad key
 //	      nodes/            the nodes' logs
+//	  suites/<suite-name>/<timestamp>/   a suite's summary (see suite.go)
 //
 // NewRun makes a run's directory; the harness records into it and then
 // writes the spec, results and report. LoadRun reads a run (or a bare
@@ -25,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/squall-chaos/squall/checker"
@@ -93,19 +95,22 @@ func NewRun(storeDir, testName string, now time.Time) (*Run, error) {
 }
 
 // checkTestName rejects names that would escape the store or collide
-// with its latest link.
+// with its latest link or its suites.
 func checkTestName(name string) error {
-	if name == "" || name == "." || name == ".." || name == latestLink ||
+	if name == "" || name == "." || name == ".." || name == latestLink || name == SuitesDir ||
 		strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
-		return fmt.Errorf("test name %q: want a non-empty name without path separators, not starting with '.', other than %q", name, latestLink)
+		return fmt.Errorf("test name %q: want a non-empty name without path separators, not starting with '.', other than %q and %q", name, latestLink, SuitesDir)
 	}
 	return nil
 }
 
+var linkSeq atomic.Uint64
+
 // pointLatest makes link a symlink to target, replacing whatever link was
 // in one rename, so a reader always finds a complete link.
 func pointLatest(link, target string) error {
-	tmp := fmt.Sprintf("%s.%d.tmp", link, os.Getpid())
+	// Runs of one process (a suite's) may point the same link at once.
+	tmp := fmt.Sprintf("%s.%d-%d.tmp", link, os.Getpid(), linkSeq.Add(1))
 	_ = os.Remove(tmp) // a leftover of a crashed run with our pid
 	if err := os.Symlink(target, tmp); err != nil {
 		return fmt.Errorf("link %s: %w", link, err)
@@ -146,16 +151,19 @@ func (r *Run) WriteResults(s Summary) error {
 }
 
 // ReadResults reads a results.json.
-func ReadResults(path string) (Summary, error) {
-	var s Summary
+func ReadResults(path string) (Summary, error) { return readJSON[Summary](path, "results") }
+
+// readJSON reads the JSON file at path, what it holds named by what.
+func readJSON[T any](path, what string) (T, error) {
+	var v T
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return s, fmt.Errorf("read results: %w", err)
+		return v, fmt.Errorf("read %s: %w", what, err)
 	}
-	if err := json.Unmarshal(b, &s); err != nil {
-		return s, fmt.Errorf("read results %s: %w", path, err)
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, fmt.Errorf("read %s %s: %w", what, path, err)
 	}
-	return s, nil
+	return v, nil
 }
 
 // writeJSON writes v, indented, to path through a temporary file, so

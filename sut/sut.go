@@ -4,7 +4,7 @@
 // needs of it: its node image, each node's command line, readiness, how
 // to find its leader, its planted bugs, its default consistency model and
 // a client per workload it supports — Jepsen's db and client protocols in
-// one interface. cmd/squall registers each, one line apiece, so that the
+// one interface. sut/all registers each, one line apiece, so that the
 // harness, the workloads, the nemesis and the checkers never import a
 // system's code.
 package sut
@@ -15,8 +15,10 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/squall-chaos/squall/nemesis"
 	"github.com/squall-chaos/squall/workloads"
@@ -41,8 +43,9 @@ type System interface {
 	// Serving reports whether the cluster as a whole serves (a leader is
 	// known, or every group has one).
 	Serving(ctx context.Context, nodes []workloads.Node) error
-	// Bugs are the bugs a run can plant (--bug), and what each does.
-	Bugs() map[string]string
+	// Bugs are the bugs a run can plant (--bug): what each breaks and
+	// the run that reveals it.
+	Bugs() []Bug
 	// DefaultConsistency is the consistency model transactional checkers
 	// hold the system to unless --consistency says otherwise.
 	DefaultConsistency() string
@@ -133,5 +136,51 @@ func BugNames(name string) []string {
 	if err != nil {
 		return nil
 	}
-	return slices.Sorted(maps.Keys(s.Bugs()))
+	var names []string
+	for _, b := range s.Bugs() {
+		names = append(names, b.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Bug is a bug a system can be started with, planted to show that squall
+// catches what it breaks.
+type Bug struct {
+	Name string
+	// Breaks says what the bug does wrong.
+	Breaks string
+	// RevealedBy is a run that catches it.
+	RevealedBy Reveal
+}
+
+// Reveal is a run that reveals a bug: what `squall test` needs beyond
+// --system and --bug. Zero fields take squall test's defaults.
+type Reveal struct {
+	Workload string
+	// Nemesis are the faults (--nemesis); none when contention alone
+	// reveals the bug.
+	Nemesis []string
+	// Interval is --nemesis-interval, OpTimeout --op-timeout, and
+	// Concurrency --concurrency.
+	Interval, OpTimeout time.Duration
+	Concurrency         int
+}
+
+// Flags are the reveal as `squall test` flags.
+func (r Reveal) Flags() []string {
+	flags := []string{"--workload", r.Workload, "--nemesis", "none"}
+	if len(r.Nemesis) > 0 {
+		flags[3] = strings.Join(r.Nemesis, ",")
+	}
+	if r.Interval > 0 {
+		flags = append(flags, "--nemesis-interval", r.Interval.String())
+	}
+	if r.OpTimeout > 0 {
+		flags = append(flags, "--op-timeout", r.OpTimeout.String())
+	}
+	if r.Concurrency > 0 {
+		flags = append(flags, "--concurrency", strconv.Itoa(r.Concurrency))
+	}
+	return flags
 }

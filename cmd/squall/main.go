@@ -52,6 +52,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			versionCommand(),
 			nodeCommand(),
 			testCommand(),
+			suiteCommand(),
+			bugsCommand(),
 			analyzeCommand(),
 			cleanCommand(),
 			netfaultCommand(),

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/squall-chaos/squall/harness/runtime"
+	"github.com/squall-chaos/squall/harness/runtime/dockertest"
 	"github.com/squall-chaos/squall/nemesis"
 )
 
@@ -108,14 +108,7 @@ func requireDockerForCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a container run")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := runtime.Available(ctx); err != nil {
-		if os.Getenv("SQUALL_REQUIRE_DOCKER") == "1" {
-			t.Fatalf("SQUALL_REQUIRE_DOCKER=1 but Docker is unavailable: %v", err)
-		}
-		t.Skipf("Docker is unavailable: %v", err)
-	}
+	dockertest.Require(t)
 }
 
 // dockerSocketGroup is the group owning the Docker engine's socket.

@@ -77,11 +77,7 @@ func runTest(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	level := slog.LevelWarn
-	if c.Bool("verbose") {
-		level = slog.LevelDebug
-	}
-	logger := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
+	logger := harnessLogger(c)
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	outcome, err := harness.Run(ctx, spec, c.App.Writer, logger)
@@ -95,6 +91,16 @@ func runTest(c *cli.Context) error {
 		return err
 	}
 	return verdictExit(outcome.Verdict)
+}
+
+// harnessLogger logs harness events to stderr: warnings, or everything
+// with --verbose.
+func harnessLogger(c *cli.Context) *slog.Logger {
+	level := slog.LevelWarn
+	if c.Bool("verbose") {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
 }
 
 // bugList names every system's planted bugs.

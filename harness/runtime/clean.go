@@ -325,3 +325,22 @@ func removeObject(ctx context.Context, docker client.APIClient, o object) error 
 	}
 	return err
 }
+
+// RunObjects names the containers, networks and volumes of run that are
+// still in Docker: none once a run has ended, unless it was kept.
+func RunObjects(ctx context.Context, run string) ([]string, error) {
+	provider, docker, err := connect(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer provider.Close()
+	objects, err := listSquall(ctx, docker, run)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(objects))
+	for i, o := range objects {
+		names[i] = o.name
+	}
+	return names, nil
+}

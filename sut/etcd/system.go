@@ -58,10 +58,12 @@ func (System) NodeArgs(node string, members []nemesis.Node, opts sut.NodeOptions
 	return NodeArgs(node, peers, runtime.DataDir, "squall-"+opts.Cluster)
 }
 
-func (System) Bugs() map[string]string {
-	return map[string]string{
-		BugSerializableReads: "clients read with etcd's serializable consistency: any member answers from its own state (revealed by partitions)",
-	}
+func (System) Bugs() []sut.Bug {
+	return []sut.Bug{{
+		Name:       BugSerializableReads,
+		Breaks:     "clients read with etcd's serializable consistency: any member answers from its own state (revealed by partitions)",
+		RevealedBy: sut.Reveal{Workload: "register", Nemesis: []string{"partition"}, Interval: 3 * time.Second, OpTimeout: 3 * time.Second},
+	}}
 }
 
 func (System) Workloads() []string { return []string{"append", "bank", "register"} }

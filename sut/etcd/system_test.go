@@ -53,7 +53,7 @@ func TestSystemDescribesItself(t *testing.T) {
 	if _, admin := sys.(sut.NodeAdmin); admin {
 		t.Error("etcd claims squall's admin API")
 	}
-	if bugs := sys.Bugs(); len(bugs) != 1 || bugs[BugSerializableReads] == "" {
+	if bugs := sys.Bugs(); len(bugs) != 1 || bugs[0].Name != BugSerializableReads || bugs[0].RevealedBy.Workload == "" {
 		t.Errorf("bugs %v, want serializable-reads alone", bugs)
 	}
 	nodes := servingNodes(t)

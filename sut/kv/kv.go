@@ -40,12 +40,22 @@ func (System) ReadModes() []string {
 	return []string{string(kv.ReadIndex), string(kv.ReadLog), string(kv.ReadLease)}
 }
 
-func (System) Bugs() map[string]string {
-	bugs := map[string]string{}
-	for _, b := range kv.PlantedBugs() {
-		bugs[b.Name] = b.Description
-	}
-	return bugs
+func (System) Bugs() []sut.Bug { return squallnode.Bugs(kv.PlantedBugs(), reveals) }
+
+// reveals are the runs that catch each planted bug (harness/e2e_test.go
+// runs them).
+var reveals = map[string]sut.Reveal{
+	"stale-reads": {Workload: "register", Nemesis: []string{"partition"}, Interval: 3 * time.Second, OpTimeout: 3 * time.Second},
+	// Reads must wait at the frozen leader from after the new leader's
+	// writes: a bound client waits for its node half its op timeout.
+	"lease-reads": {Workload: "register", Nemesis: []string{"pause:leader"},
+		Interval: 6 * time.Second, OpTimeout: 4 * time.Second, Concurrency: 25},
+	"duplicate-retries": {Workload: "register", Nemesis: []string{"failpoint:kv/after-commit", "failpoint:error"},
+		Interval: 4 * time.Second, OpTimeout: 10 * time.Second},
+	"timeout-is-failure": {Workload: "register", Nemesis: []string{"loss:drop"}, Interval: 4 * time.Second, OpTimeout: 10 * time.Second},
+	// A majority's cut may be masked: a node that kept the writes can
+	// win the next election and give them back.
+	"skip-fsync": {Workload: "register", Nemesis: []string{"power:all"}, Interval: 4 * time.Second, OpTimeout: 10 * time.Second},
 }
 
 func (System) Workloads() []string { return []string{"append", "bank", "register"} }

@@ -29,12 +29,15 @@ func (System) NodeArgs(node string, members []nemesis.Node, opts sut.NodeOptions
 	return append(squallnode.Args("percolator", node, members, opts), "--shards", fmt.Sprint(percolator.DefaultShards))
 }
 
-func (System) Bugs() map[string]string {
-	bugs := map[string]string{}
-	for _, b := range percolator.PlantedBugs() {
-		bugs[b.Name] = b.Description
-	}
-	return bugs
+func (System) Bugs() []sut.Bug { return squallnode.Bugs(percolator.PlantedBugs(), reveals) }
+
+// reveals are the runs that catch each planted bug.
+var reveals = map[string]sut.Reveal{
+	// Contention alone: no fault.
+	"skip-write-conflict": {Workload: "append"},
+	"get-ignores-locks":   {Workload: "append"},
+	"skip-fsync":          {Workload: "register", Nemesis: []string{"power:all"}, Interval: 4 * time.Second, OpTimeout: 10 * time.Second},
+	"oracle-trusts-clock": {Workload: "register", Nemesis: []string{"clock:bump", "clock:strobe", "clock:leader"}, Interval: 4 * time.Second, OpTimeout: 10 * time.Second},
 }
 
 func (System) Workloads() []string { return []string{"append", "bank", "register"} }

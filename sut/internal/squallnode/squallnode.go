@@ -94,3 +94,14 @@ func Peers[P ~struct{ Name, Addr string }](nodes []workloads.Node) []P {
 	}
 	return peers
 }
+
+// Bugs are a squall system's planted bugs as sut.Bugs, each revealed as
+// reveals says.
+func Bugs[B ~struct{ Name, Description string }](planted []B, reveals map[string]sut.Reveal) []sut.Bug {
+	bugs := make([]sut.Bug, len(planted))
+	for i, p := range planted {
+		b := struct{ Name, Description string }(p)
+		bugs[i] = sut.Bug{Name: b.Name, Breaks: b.Description, RevealedBy: reveals[b.Name]}
+	}
+	return bugs
+}

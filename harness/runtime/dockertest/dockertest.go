@@ -1,0 +1,28 @@
+// Package dockertest is what container tests share: Require, which skips
+// a test where Docker is unavailable, unless CI demands Docker.
+package dockertest
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/squall-chaos/squall/harness/runtime"
+)
+
+// Require skips tb if the Docker engine cannot be reached, or fails it if
+// $SQUALL_REQUIRE_DOCKER is 1 (as in CI, where a missing Docker must not
+// pass as skipped tests). Ryuk, whose image cannot be pulled, is off.
+func Require(tb testing.TB) {
+	tb.Helper()
+	tb.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := runtime.Available(ctx); err != nil {
+		if os.Getenv("SQUALL_REQUIRE_DOCKER") == "1" {
+			tb.Fatalf("SQUALL_REQUIRE_DOCKER=1 but Docker is unavailable: %v", err)
+		}
+		tb.Skipf("Docker is unavailable: %v", err)
+	}
+}
