@@ -2,6 +2,7 @@ package results
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/squall-chaos/squall/checker"
 	"github.com/squall-chaos/squall/history"
@@ -71,9 +73,20 @@ func RenderReport(w io.Writer, dir string, spec any, h history.History, s Summar
 		for _, a := range res.Anomalies {
 			data.Anomalies = append(data.Anomalies, anomalyRow{Checker: res.Checker, Anomaly: a, Events: eventList(a.Ops), Link: links[a.Key]})
 		}
-		for _, key := range slices.Sorted(maps.Keys(links)) {
+		for _, key := range slices.SortedFunc(maps.Keys(links), naturalCompare) {
 			data.Links = append(data.Links, linkRow{Checker: res.Checker, Key: key, Href: links[key]})
 		}
+	}
+	// A run with a hundred bad keys shows the first few, in natural order
+	// (r2 before r10), and folds the rest.
+	slices.SortStableFunc(data.Anomalies, func(a, b anomalyRow) int {
+		return cmp.Or(strings.Compare(a.Checker, b.Checker), naturalCompare(a.Key, b.Key))
+	})
+	if len(data.Anomalies) > anomaliesShown {
+		data.Anomalies, data.MoreAnomalies = data.Anomalies[:anomaliesShown], data.Anomalies[anomaliesShown:]
+	}
+	if len(data.Links) > anomaliesShown {
+		data.Links, data.MoreLinks = data.Links[:anomaliesShown], data.Links[anomaliesShown:]
 	}
 	if err := reportTemplate.Execute(w, data); err != nil {
 		return fmt.Errorf("render report: %w", err)
@@ -95,6 +108,42 @@ type reportData struct {
 	Families  []windowRow
 	Anomalies []anomalyRow
 	Links     []linkRow
+	// MoreAnomalies and MoreLinks are folded away.
+	MoreAnomalies []anomalyRow
+	MoreLinks     []linkRow
+}
+
+// anomaliesShown is how many anomalies (and visualizations) the report
+// shows before folding the rest.
+const anomaliesShown = 10
+
+// naturalCompare orders strings with their digit runs as numbers: r2
+// before r10.
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digitPrefix(a), digitPrefix(b)
+		if da != "" && db != "" {
+			na, nb := strings.TrimLeft(da, "0"), strings.TrimLeft(db, "0")
+			if c := cmp.Or(cmp.Compare(len(na), len(nb)), strings.Compare(na, nb)); c != 0 {
+				return c
+			}
+			a, b = a[len(da):], b[len(db):]
+			continue
+		}
+		if a[0] != b[0] {
+			return cmp.Compare(a[0], b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+func digitPrefix(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return s[:i]
 }
 
 // UnknownBecause says why checkers were left undecided, in their own
@@ -155,23 +204,45 @@ func visualizationLinks(dir string, res checker.Result) map[string]string {
 	return links
 }
 
+// specText is the spec as indented JSON, its durations (nanoseconds in
+// spec.json) written as durations: "time_limit": "1m0s".
 func specText(spec any) string {
 	if spec == nil {
 		return ""
 	}
-	if raw, ok := spec.(json.RawMessage); ok {
+	raw, ok := spec.(json.RawMessage)
+	if !ok {
+		var err error
+		if raw, err = json.Marshal(spec); err != nil {
+			return fmt.Sprintf("%+v", spec)
+		}
+	}
+	var fields map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&fields); err != nil {
 		var b bytes.Buffer
 		if json.Indent(&b, raw, "", "  ") == nil {
 			return b.String()
 		}
 		return string(raw)
 	}
-	b, err := json.MarshalIndent(spec, "", "  ")
+	for _, k := range specDurations {
+		if n, ok := fields[k].(json.Number); ok {
+			if ns, err := n.Int64(); err == nil {
+				fields[k] = time.Duration(ns).String()
+			}
+		}
+	}
+	b, err := json.MarshalIndent(fields, "", "  ")
 	if err != nil {
-		return fmt.Sprintf("%+v", spec)
+		return string(raw)
 	}
 	return string(b)
 }
+
+// specDurations are the spec's fields that hold nanoseconds.
+var specDurations = []string{"time_limit", "nemesis_interval", "op_timeout", "check_timeout"}
 
 func eventList(ops []int64) string {
 	s := make([]string, len(ops))

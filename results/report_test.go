@@ -2,8 +2,10 @@ package results
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +64,7 @@ func TestReport(t *testing.T) {
 	if s.Verdict != checker.Invalid {
 		t.Fatalf("verdict %s, want invalid: %+v", s.Verdict, s.Results)
 	}
-	spec := map[string]any{"workload": "register", "nemesis": []string{"partition", "kill"}}
+	spec := map[string]any{"workload": "register", "nemesis": []string{"partition", "kill"}, "time_limit": int64(90 * time.Second)}
 	if err := run.WriteReport(spec, h, s); err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +81,7 @@ func TestReport(t *testing.T) {
 		"nonlinearizable",
 		"read -&gt; 1",                                         // the explanation
 		"&#34;workload&#34;: &#34;register",                    // the spec
+		"&#34;time_limit&#34;: &#34;1m30s&#34;",                // its durations as durations
 		`<td>cas</td><td class="n">0</td><td class="n">1</td>`, // stats: cas 0 ok, 1 fail
 		"n1 n2 | n3 n4 n5",
 	} {
@@ -226,5 +229,44 @@ func TestReportSaysWhyUnknown(t *testing.T) {
 	}
 	if UnknownBecause(rs[1:]) != "" {
 		t.Errorf("a valid result gives a reason to be unknown")
+	}
+}
+
+// TestReportFoldsManyAnomalies: a run with many bad keys shows the first
+// few in natural order (r2 before r10) and folds the rest.
+func TestReportFoldsManyAnomalies(t *testing.T) {
+	var anomalies []checker.Anomaly
+	for i := 30; i >= 1; i-- {
+		anomalies = append(anomalies, checker.Anomaly{Kind: "nonlinearizable", Key: fmt.Sprintf("r%d", i), Explanation: "stale"})
+	}
+	res := checker.Result{Checker: "linearizable", Verdict: checker.Invalid, Anomalies: anomalies}
+	var b strings.Builder
+	if err := RenderReport(&b, t.TempDir(), nil, staleRead(), Summary{Verdict: checker.Invalid, Results: []checker.Result{res}}); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	shown, folded, ok := strings.Cut(page, `<details id="more-anomalies"><summary>20 more anomalies</summary>`)
+	if !ok {
+		t.Fatal("the report does not fold the anomalies past the first 10")
+	}
+	for i := 1; i <= 30; i++ {
+		cell := fmt.Sprintf("<td>r%d</td>", i)
+		if in := strings.Contains(shown, cell); in != (i <= 10) {
+			t.Errorf("key r%d shown before the fold: %v", i, in)
+		}
+		if i > 10 && !strings.Contains(folded, cell) {
+			t.Errorf("key r%d missing from the folded anomalies", i)
+		}
+	}
+	if strings.Index(shown, "<td>r2</td>") > strings.Index(shown, "<td>r10</td>") {
+		t.Error("r10 comes before r2")
+	}
+}
+
+func TestNaturalCompare(t *testing.T) {
+	keys := []string{"r10", "r2", "r1", "x", "r007", "r100", "a10b2", "a10b10", ""}
+	slices.SortFunc(keys, naturalCompare)
+	if want := []string{"", "a10b2", "a10b10", "r1", "r2", "r007", "r10", "r100", "x"}; !slices.Equal(keys, want) {
+		t.Errorf("sorted %v, want %v", keys, want)
 	}
 }

@@ -169,6 +169,9 @@ func (c *checkState) verdict(res *checker.Result, model Model, undecided []strin
 			bad = append(bad, desc)
 			res.Anomalies = append(res.Anomalies, c.found[k]...)
 		} else {
+			if meaning, ok := anomalyMeanings[k]; ok {
+				desc = fmt.Sprintf("%s (%d: %s, which %s allows)", k, c.counts[k], meaning, model)
+			}
 			allowed = append(allowed, desc)
 			allowedAnomalies = append(allowedAnomalies, c.found[k]...)
 		}

@@ -193,6 +193,10 @@ func TestG2Item(t *testing.T) {
 	if len(si.Anomalies) != 0 {
 		t.Errorf("snapshot isolation allows write skew, yet anomalies %+v", si.Anomalies)
 	}
+	// A valid run's summary says what the allowed anomaly is.
+	if want := "allowed anomalies: G2-item (1: write skew, two transactions each overwriting what the other read, which snapshot-isolation allows)"; !strings.Contains(si.Summary, want) {
+		t.Errorf("summary %q, want it to contain %q", si.Summary, want)
+	}
 
 	ser := check(t, h, "serializable")
 	wantVerdict(t, ser, checker.Invalid)

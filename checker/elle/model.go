@@ -88,6 +88,21 @@ const (
 	G2ItemRealtime       = "G2-item-realtime"
 )
 
+// anomalyMeanings say in a few words what each anomaly a model may allow
+// is, for a reader who sees it in a valid run's summary.
+var anomalyMeanings = map[string]string{
+	G2Item:               "write skew, two transactions each overwriting what the other read",
+	GNonadjacent:         "a cycle of anti-dependencies, no two adjacent",
+	GSingle:              "read skew, a transaction seeing part of another's writes",
+	LostUpdate:           "two transactions appending to what both read",
+	NonRepeatableRead:    "a re-read seeing newer committed appends",
+	G0Realtime:           "a write cycle that needs the real-time order",
+	G1cRealtime:          "a read-write cycle that needs the real-time order",
+	GSingleRealtime:      "read skew that needs the real-time order",
+	GNonadjacentRealtime: "an anti-dependency cycle that needs the real-time order",
+	G2ItemRealtime:       "write skew that needs the real-time order",
+}
+
 // forbidden says which anomaly kinds each model rules out, following
 // Adya (PL-2, PL-2.99, PL-SI, PL-3, PL-SS) and Elle:
 //

@@ -54,6 +54,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			testCommand(),
 			suiteCommand(),
 			bugsCommand(),
+			serveCommand(),
 			analyzeCommand(),
 			cleanCommand(),
 			netfaultCommand(),

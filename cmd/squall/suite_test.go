@@ -60,3 +60,23 @@ func TestBugsListsEveryPlantedBug(t *testing.T) {
 		}
 	}
 }
+
+// TestServeRefusesBadInput: a store that is not a directory, an address
+// that cannot be listened on, an extra argument.
+func TestServeRefusesBadInput(t *testing.T) {
+	store := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--store", filepath.Join(store, "missing")}, "is not a directory of runs"},
+		{[]string{"--store", store, "--addr", "256.0.0.1:99999"}, "--addr"},
+		{[]string{"--store", store, "extra"}, `unexpected argument "extra"`},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(append([]string{"squall", "serve"}, tc.args...), &stdout, &stderr)
+		if code != exitHarnessError || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("serve %v: exit %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), exitHarnessError, tc.want)
+		}
+	}
+}
