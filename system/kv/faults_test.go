@@ -416,7 +416,18 @@ func TestLeaseReadsBugServesStaleReadsUnderASlowClock(t *testing.T) {
 				if _, err := c.client().Put(ctx, "r", []byte("v1")); err != nil {
 					t.Fatal(err)
 				}
-				// The old leader's clock all but stops, and it is cut off.
+				// With the bug, the leader holds its lease when its clock
+				// all but stops (on a busy machine late acks may have
+				// let it lapse); then it is cut off.
+				for bug && ctx.Err() == nil {
+					old.mu.Lock()
+					_, held := old.raft.LeaseRead()
+					old.mu.Unlock()
+					if held {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
 				setRate(t, ctx, old, 0.0001)
 				c.isolate(old)
 				if st, ok := old.status(); !ok || st.Role != raft.Leader {
