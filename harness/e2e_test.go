@@ -3,6 +3,7 @@ package harness
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -95,15 +96,18 @@ func TestEndToEndTransactional(t *testing.T) {
 		want             checker.Verdict
 		// anomaly, if set, must be among the anomalies found.
 		anomaly []string
+		// concurrency, if set, replaces e2eSpec's: a contention bug's
+		// reveal (sut/percolator) needs more clients than 2n.
+		concurrency int
 	}{
-		{"percolator", "register", []string{"partition", "kill"}, nil, checker.Valid, nil},
-		{"percolator", "bank", []string{"partition", "kill"}, nil, checker.Valid, nil},
-		{"percolator", "append", []string{"partition", "kill"}, nil, checker.Valid, nil},
-		{"kv", "bank", []string{"partition", "kill"}, nil, checker.Valid, nil},
-		{"kv", "append", []string{"partition", "kill"}, nil, checker.Valid, nil},
-		{"percolator", "append", nil, []string{"skip-write-conflict"}, checker.Invalid, []string{"lost-update", "G-single", "incompatible-order"}},
-		{"percolator", "bank", nil, []string{"skip-write-conflict"}, checker.Invalid, []string{"wrong-total", "replay-mismatch"}},
-		{"percolator", "append", nil, []string{"get-ignores-locks"}, checker.Invalid, []string{"G-single", "G1c", "incompatible-order", "lost-update"}},
+		{"percolator", "register", []string{"partition", "kill"}, nil, checker.Valid, nil, 0},
+		{"percolator", "bank", []string{"partition", "kill"}, nil, checker.Valid, nil, 0},
+		{"percolator", "append", []string{"partition", "kill"}, nil, checker.Valid, nil, 0},
+		{"kv", "bank", []string{"partition", "kill"}, nil, checker.Valid, nil, 0},
+		{"kv", "append", []string{"partition", "kill"}, nil, checker.Valid, nil, 0},
+		{"percolator", "append", nil, []string{"skip-write-conflict"}, checker.Invalid, []string{"lost-update", "G-single", "incompatible-order"}, 0},
+		{"percolator", "bank", nil, []string{"skip-write-conflict"}, checker.Invalid, []string{"wrong-total", "replay-mismatch"}, 0},
+		{"percolator", "append", nil, []string{"get-ignores-locks"}, checker.Invalid, []string{"G-single", "G1c", "incompatible-order", "lost-update"}, 20},
 	} {
 		name := tc.system + "/" + tc.workload
 		for _, b := range tc.bugs {
@@ -112,6 +116,9 @@ func TestEndToEndTransactional(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			spec := e2eSpec(t, tc.nemesis, tc.bugs)
 			spec.System, spec.Workload = tc.system, tc.workload
+			if tc.concurrency > 0 {
+				spec.Concurrency, spec.ConcurrencyText = tc.concurrency, fmt.Sprint(tc.concurrency)
+			}
 			outcome := runE2E(t, spec)
 			if outcome.Verdict != tc.want {
 				t.Fatalf("verdict %s, want %s; see %s", outcome.Verdict, tc.want, outcome.Dir)

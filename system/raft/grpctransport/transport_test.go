@@ -479,7 +479,7 @@ func (c slowConn) Read(b []byte) (int, error) {
 // watchdog leaves the send to finish instead of cancelling it and
 // reporting the peer unreachable.
 func TestSlowPeerIsNotCutOff(t *testing.T) {
-	const sendTimeout = 300 * time.Millisecond
+	const sendTimeout = time.Second
 	addrs, lis := listen(t, 1, 2)
 	n1 := startNode(t, 1, addrs, lis[1], func(c *Config) { c.SendTimeout = sendTimeout })
 	n2 := startNode(t, 2, addrs, slowListener{lis[2]}, nil)
