@@ -3,6 +3,7 @@ package checker
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/squall-chaos/squall/history"
@@ -20,6 +21,9 @@ type FaultWindow struct {
 	End   int64 `json:"end"`
 	// Description is what the nemesis said it did ("n1 n2 | n3 n4 n5").
 	Description string `json:"description,omitempty"`
+	// Nodes are the nodes the fault was done to, as its start event names
+	// them, sorted.
+	Nodes []string `json:"nodes,omitempty"`
 }
 
 // FaultWindows reads the fault windows out of a history's nemesis events,
@@ -40,7 +44,8 @@ func FaultWindows(h history.History) []FaultWindow {
 				continue
 			}
 			open[family] = len(windows)
-			windows = append(windows, FaultWindow{Family: family, Start: op.Time, End: -1, Description: describeValue(op.Value)})
+			windows = append(windows, FaultWindow{Family: family, Start: op.Time, End: -1,
+				Description: describeValue(op.Value), Nodes: faultNodes(op.Value)})
 			continue
 		}
 		if family, ok := strings.CutPrefix(op.F, "stop-"); ok {
@@ -85,6 +90,42 @@ func FamilyColour(family string) string {
 		return c
 	}
 	return "#a3a3a3"
+}
+
+// faultNodes reads the nodes a start event's value says the fault was done
+// to. Each family's event names them under its own key (nemesis/*.go);
+// the value is the nemesis's struct in a live run and a map once read
+// back from history.jsonl, so it is read through its JSON form.
+func faultNodes(v any) []string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	var ev struct {
+		Killed []string `json:"killed"` // kill
+		Paused []string `json:"paused"` // pause
+		Cut    []string `json:"cut"`    // power
+		Nodes  []string `json:"nodes"`  // failpoint
+		// clock and loss: what was done to each node.
+		Changes map[string]json.RawMessage `json:"changes"`
+		// partition: each node and the nodes whose packets it drops.
+		Grudge map[string][]string `json:"grudge"`
+	}
+	if json.Unmarshal(b, &ev) != nil {
+		return nil
+	}
+	nodes := slices.Concat(ev.Killed, ev.Paused, ev.Cut, ev.Nodes)
+	for n := range ev.Changes {
+		nodes = append(nodes, n)
+	}
+	for n, dropped := range ev.Grudge {
+		if len(dropped) > 0 {
+			nodes = append(nodes, n)
+			nodes = append(nodes, dropped...)
+		}
+	}
+	slices.Sort(nodes)
+	return slices.Compact(nodes)
 }
 
 func describeValue(v any) string {

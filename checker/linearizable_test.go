@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -351,7 +352,7 @@ func TestFaultWindows(t *testing.T) {
 		{Family: "partition", Start: 20, End: 60, Description: `["n1","n2"]`},
 		{Family: "kill", Start: 80, End: 100, Description: "n3"}, // open until the end
 	}
-	if !slices.Equal(got, want) {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("windows\n%+v, want\n%+v", got, want)
 	}
 	colours := FaultColours(got)

@@ -13,6 +13,7 @@ import (
 	"github.com/squall-chaos/squall/checker"
 	"github.com/squall-chaos/squall/checker/checkertest"
 	"github.com/squall-chaos/squall/history"
+	"github.com/squall-chaos/squall/nemesis"
 )
 
 // staleRead is a history in which r1 is read stale during a partition,
@@ -30,10 +31,11 @@ func staleRead() history.History {
 	add(history.OK, 0, "write", []any{"r1", 2})
 	add(history.Invoke, 1, "read", []any{"r1", nil})
 	add(history.OK, 1, "read", []any{"r1", 1})
+	h[len(h)-1].Node = "n2" // the stale read's server
 	add(history.Invoke, history.Nemesis, "stop-partition", nil)
 	add(history.Info, history.Nemesis, "stop-partition", nil)
 	add(history.Invoke, history.Nemesis, "start-kill", nil)
-	add(history.Info, history.Nemesis, "start-kill", "n3")
+	add(history.Info, history.Nemesis, "start-kill", nemesis.KillEvent{Mode: "one", Killed: []string{"n3"}})
 	add(history.Invoke, 2, "cas", []any{"r2", []any{1, 2}})
 	add(history.Fail, 2, "cas", []any{"r2", []any{1, 2}})
 	add(history.Invoke, history.Nemesis, "stop-kill", nil)
@@ -97,10 +99,19 @@ func TestReport(t *testing.T) {
 		t.Errorf("partition and kill are both shaded %s, want a colour per family", faults[0][1])
 	}
 	// The timeline: a lane per family, in the families' fixed colours,
-	// and the stale read's events marked in a lane of anomalies.
-	lanes := regexp.MustCompile(`<g class="lane"><text [^>]*>([a-z]+)</text>`).FindAllStringSubmatch(page, -1)
-	if len(lanes) != 3 || lanes[0][1] != "partition" || lanes[1][1] != "kill" || lanes[2][1] != "anomalies" {
-		t.Errorf("timeline lanes %v, want partition, kill, anomalies", lanes)
+	// the stale read's events marked in a lane of anomalies, then a lane
+	// per node: n2 served the stale read, n3 was killed.
+	var lanes []string
+	for _, m := range regexp.MustCompile(`<g class="lane"><text [^>]*>([a-z0-9]+)</text>`).FindAllStringSubmatch(page, -1) {
+		lanes = append(lanes, m[1])
+	}
+	if want := []string{"partition", "kill", "anomalies", "n2", "n3"}; !slices.Equal(lanes, want) {
+		t.Errorf("timeline lanes %v, want %v", lanes, want)
+	}
+	n3 := page[strings.Index(page, ">n3</text>"):]
+	n3 = n3[:strings.Index(n3, "</g>")]
+	if !strings.Contains(n3, `class="lane-fault"`) || !strings.Contains(n3, `fill="`+checker.FamilyColour("kill")+`"`) {
+		t.Errorf("n3's lane has no bar in the kill's colour: %s", n3)
 	}
 	if !strings.Contains(page, `class="lane-fault" x=`) || !strings.Contains(page, `fill="`+checker.FamilyColour("partition")+`"`) {
 		t.Error("timeline has no bar in the partition's colour")
