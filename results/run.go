@@ -63,25 +63,11 @@ func NewRun(storeDir, testName string, now time.Time) (*Run, error) {
 		return nil, err
 	}
 	testDir := filepath.Join(storeDir, testName)
-	if err := os.MkdirAll(testDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create run store: %w", err)
+	dir, stamp, err := newTimestampDir(testDir, now)
+	if err != nil {
+		return nil, fmt.Errorf("create run directory: %w", err)
 	}
-	t := now.UTC().Truncate(time.Millisecond)
-	var run *Run
-	for {
-		stamp := t.Format(timestampLayout)
-		dir := filepath.Join(testDir, stamp)
-		err := os.Mkdir(dir, 0o755)
-		if errors.Is(err, fs.ErrExist) {
-			t = t.Add(time.Millisecond)
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("create run directory: %w", err)
-		}
-		run = &Run{Dir: dir, TestName: testName, Timestamp: stamp}
-		break
-	}
+	run := &Run{Dir: dir, TestName: testName, Timestamp: stamp}
 	if err := os.Mkdir(run.Path(NodesDir), 0o755); err != nil {
 		return nil, fmt.Errorf("create run directory: %w", err)
 	}
@@ -92,6 +78,27 @@ func NewRun(storeDir, testName string, now time.Time) (*Run, error) {
 		return nil, err
 	}
 	return run, nil
+}
+
+// newTimestampDir creates a directory under parent (and parent, if need
+// be) named for now to the millisecond, or for the next free millisecond:
+// runs and suites started at once each get their own.
+func newTimestampDir(parent string, now time.Time) (dir, stamp string, err error) {
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", "", err
+	}
+	for t := now.UTC().Truncate(time.Millisecond); ; t = t.Add(time.Millisecond) {
+		stamp = t.Format(timestampLayout)
+		dir = filepath.Join(parent, stamp)
+		err := os.Mkdir(dir, 0o755)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", "", err
+		}
+		return dir, stamp, nil
+	}
 }
 
 // checkTestName rejects names that would escape the store or collide

@@ -15,6 +15,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/squall-chaos/squall/checker"
@@ -28,6 +29,17 @@ type Server struct {
 	store string
 	root  *os.Root
 	mux   *http.ServeMux
+
+	// finished holds the runs read with their results, by path: a
+	// nightly store of thousands of runs is parsed once, not per page.
+	// An entry is used only while its results file is unchanged.
+	mu       sync.Mutex
+	finished map[string]finishedRun
+}
+
+type finishedRun struct {
+	results fs.FileInfo
+	run     StoredRun
 }
 
 // NewServer serves store. Files are read through an os.Root: no path or
@@ -37,7 +49,7 @@ func NewServer(store string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("serve store: %w", err)
 	}
-	s := &Server{store: store, root: root, mux: http.NewServeMux()}
+	s := &Server{store: store, root: root, mux: http.NewServeMux(), finished: map[string]finishedRun{}}
 	s.mux.HandleFunc("GET /{$}", s.runsPage)
 	s.mux.HandleFunc("GET /suites", s.suitesPage)
 	s.mux.HandleFunc("GET /test/{name}", s.testPage)
@@ -88,20 +100,48 @@ func (s *Server) Runs() ([]StoredRun, error) {
 		if !t.IsDir() || t.Name() == SuitesDir || strings.HasPrefix(t.Name(), ".") {
 			continue
 		}
-		stamps, err := fs.ReadDir(s.root.FS(), t.Name())
-		if err != nil {
-			continue
-		}
-		for _, st := range stamps {
-			started, err := time.Parse(timestampLayout, st.Name())
-			if !st.IsDir() || err != nil {
-				continue
-			}
-			runs = append(runs, s.readRun(t.Name(), st.Name(), started))
-		}
+		runs = append(runs, s.runsOf(t.Name())...)
 	}
 	slices.SortFunc(runs, func(a, b StoredRun) int { return b.Started.Compare(a.Started) })
 	return runs, nil
+}
+
+// runsOf lists the runs of one test, in the store's order.
+func (s *Server) runsOf(test string) []StoredRun {
+	stamps, err := fs.ReadDir(s.root.FS(), test)
+	if err != nil {
+		return nil
+	}
+	var runs []StoredRun
+	for _, st := range stamps {
+		started, err := time.Parse(timestampLayout, st.Name())
+		if !st.IsDir() || err != nil {
+			continue
+		}
+		runs = append(runs, s.cachedRun(test, st.Name(), started))
+	}
+	return runs
+}
+
+// cachedRun is readRun's answer, from the cache while the run's results
+// file is the one read.
+func (s *Server) cachedRun(test, stamp string, started time.Time) StoredRun {
+	key := path.Join(test, stamp)
+	results, err := s.root.Stat(path.Join(key, ResultsFile))
+	if err != nil {
+		return s.readRun(test, stamp, started) // unfinished: nothing to keep
+	}
+	s.mu.Lock()
+	f, ok := s.finished[key]
+	s.mu.Unlock()
+	if ok && f.results.ModTime().Equal(results.ModTime()) && f.results.Size() == results.Size() {
+		return f.run
+	}
+	run := s.readRun(test, stamp, started)
+	s.mu.Lock()
+	s.finished[key] = finishedRun{results: results, run: run}
+	s.mu.Unlock()
+	return run
 }
 
 func (s *Server) readRun(test, stamp string, started time.Time) StoredRun {
@@ -295,17 +335,11 @@ func WentRed(nights []Night) string {
 
 func (s *Server) testPage(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	all, err := s.Runs()
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
 	var runs []StoredRun
-	for _, run := range all {
-		if run.Test == name {
-			runs = append(runs, run)
-		}
+	if checkTestName(name) == nil {
+		runs = s.runsOf(name)
 	}
+	slices.SortFunc(runs, func(a, b StoredRun) int { return b.Started.Compare(a.Started) })
 	if len(runs) == 0 {
 		http.Error(w, fmt.Sprintf("no runs of test %q in the store", name), http.StatusNotFound)
 		return

@@ -124,6 +124,41 @@ func TestServerTestPage(t *testing.T) {
 	}
 }
 
+// TestServerSeesResultsRewritten: a run's results read once are read
+// again when its results file changes (a re-check of the run), and a run
+// that gains results stops being unfinished.
+func TestServerSeesResultsRewritten(t *testing.T) {
+	store := storeWithRuns(t)
+	srv := newTestServer(t, store)
+	if _, body := get(t, srv, "/?verdict=invalid"); strings.Count(body, `<tr class="run">`) != 1 {
+		t.Fatalf("before: want one invalid run:\n%s", body)
+	}
+	runs, err := srv.Runs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid := runs[len(runs)-1] // the first night's, valid
+	sum := Summary{Test: valid.Test, Verdict: checker.Invalid, RunDuration: time.Minute,
+		Results: []checker.Result{{Checker: "linearizable", Verdict: checker.Invalid, Summary: "now invalid, and longer than before"}}}
+	run := &Run{Dir: filepath.Join(store, valid.Test, valid.Stamp), TestName: valid.Test, Timestamp: valid.Stamp}
+	if err := run.WriteResults(sum); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := NewRun(store, "kv-register", time.Date(2026, 12, 9, 2, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, body := get(t, srv, "/?verdict=unfinished"); strings.Count(body, `<tr class="run">`) != 1 {
+		t.Fatalf("a run without results: want it listed unfinished:\n%s", body)
+	}
+	if err := fresh.WriteResults(sum); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := get(t, srv, "/?verdict=invalid"); strings.Count(body, `<tr class="run">`) != 3 {
+		t.Errorf("after: want the rewritten and the new run invalid too:\n%s", body)
+	}
+}
+
 // TestServerIsReadOnlyAndStaysInTheStore: no method but GET, no file
 // outside the store, by path or by symlink.
 func TestServerIsReadOnlyAndStaysInTheStore(t *testing.T) {

@@ -4,12 +4,9 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"html/template"
-	"io/fs"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -116,21 +113,11 @@ func NewSuiteDir(storeDir, name string, now time.Time) (string, error) {
 	if err := checkTestName(name); err != nil {
 		return "", fmt.Errorf("suite name: %w", err)
 	}
-	parent := filepath.Join(storeDir, SuitesDir, name)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	dir, _, err := newTimestampDir(filepath.Join(storeDir, SuitesDir, name), now)
+	if err != nil {
 		return "", fmt.Errorf("create suite directory: %w", err)
 	}
-	for t := now.UTC().Truncate(time.Millisecond); ; t = t.Add(time.Millisecond) {
-		dir := filepath.Join(parent, t.Format(timestampLayout))
-		err := os.Mkdir(dir, 0o755)
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return "", fmt.Errorf("create suite directory: %w", err)
-		}
-		return dir, nil
-	}
+	return dir, nil
 }
 
 // WriteSuite writes suite.json, junit.xml and index.html into dir.

@@ -145,8 +145,9 @@ func TestCleanSparesHandStartedContainers(t *testing.T) {
 	t.Cleanup(func() {
 		docker.ContainerRemove(context.Background(), res.ID, client.ContainerRemoveOptions{Force: true})
 	})
-	// What clean would remove is what it lists; the global Clean itself
-	// would also remove the dead runs another copy of this suite plants.
+	// What clean would remove is what it lists (not Clean itself, which
+	// would also remove the dead runs another copy of this suite plants):
+	// a listing by image rather than by squall's label would name it.
 	objects, err := listSquall(ctx, docker, "")
 	if err != nil {
 		t.Fatal(err)

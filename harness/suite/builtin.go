@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/squall-chaos/squall/checker"
 	"github.com/squall-chaos/squall/harness"
 	"github.com/squall-chaos/squall/results"
 	"github.com/squall-chaos/squall/sut"
@@ -94,7 +95,7 @@ func detection(entries []Entry, tests []results.SuiteTest) []results.Detection {
 		switch {
 		case t.Errored():
 			rows[k].Errors++
-		case t.Verdict == "invalid":
+		case t.Verdict == string(checker.Invalid):
 			rows[k].Invalid++
 			if t.FirstAnomaly > 0 {
 				firsts[e.Row] = append(firsts[e.Row], t.FirstAnomaly)

@@ -72,26 +72,25 @@ func (m Matrix) Entries(seed uint64) ([]Entry, error) {
 		if len(limits) == 0 {
 			limits = []time.Duration{m.Base.TimeLimit}
 		}
+		base := m.Base
+		base.Name = ""
+		specs := across([]harness.Spec{base}, m.Systems, func(s *harness.Spec, system string) { s.System = system })
+		specs = across(specs, m.Workloads, func(s *harness.Spec, workload string) { s.Workload = workload })
+		specs = across(specs, m.Nemeses, func(s *harness.Spec, nem string) { s.Nemesis = nemesisList(nem) })
+		specs = across(specs, limits, func(s *harness.Spec, limit time.Duration) { s.TimeLimit = limit })
+		// Each repeat of a combination runs the matrix's seeds, or a
+		// seed of its own drawn from seed.
 		n := uint64(0)
-		for _, system := range m.Systems {
-			for _, workload := range m.Workloads {
-				for _, nem := range m.Nemeses {
-					for _, limit := range limits {
-						for range repeats {
-							seeds := m.Seeds
-							if len(seeds) == 0 {
-								n++
-								seeds = []uint64{seed + n}
-							}
-							for _, sd := range seeds {
-								s := m.Base
-								s.System, s.Workload, s.Nemesis, s.TimeLimit, s.Seed = system, workload, nemesisList(nem), limit, sd
-								s.Name = ""
-								if err := add(s); err != nil {
-									return nil, err
-								}
-							}
-						}
+		for _, s := range specs {
+			for range repeats {
+				seeds := m.Seeds
+				if len(seeds) == 0 {
+					n++
+					seeds = []uint64{seed + n}
+				}
+				for _, s.Seed = range seeds {
+					if err := add(s); err != nil {
+						return nil, err
 					}
 				}
 			}
@@ -112,6 +111,19 @@ func (m Matrix) Entries(seed uint64) ([]Entry, error) {
 		return nil, fmt.Errorf("suite %s has no tests: give systems, workloads and nemeses, or tests", m.Name)
 	}
 	return entries, nil
+}
+
+// across is the product of specs and values: each spec once per value,
+// set to it, in the order of specs, then values.
+func across[T any](specs []harness.Spec, values []T, set func(*harness.Spec, T)) []harness.Spec {
+	out := make([]harness.Spec, 0, len(specs)*len(values))
+	for _, s := range specs {
+		for _, v := range values {
+			set(&s, v)
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // nemesisList splits a --nemesis value; "none" is no fault.

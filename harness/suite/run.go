@@ -74,6 +74,9 @@ func Run(ctx context.Context, name string, entries []Entry, opts Options) (resul
 	stopProgress := progress(out, opts.ProgressEvery, func() string {
 		mu.Lock()
 		defer mu.Unlock()
+		if len(running) == 0 {
+			return "" // between tests
+		}
 		var names []string
 		for _, i := range slices.Sorted(maps.Keys(running)) {
 			names = append(names, fmt.Sprintf("%s (%s)", entries[i].Spec.Name, time.Since(running[i]).Round(time.Second)))
@@ -120,8 +123,8 @@ func Run(ctx context.Context, name string, entries []Entry, opts Options) (resul
 	return suite, dir, nil
 }
 
-// progress prints line() every interval until stopped; never if interval
-// is zero.
+// progress prints line() every interval until stopped, unless it is
+// empty; never if interval is zero.
 func progress(out io.Writer, every time.Duration, line func() string) (stop func()) {
 	if every <= 0 {
 		return func() {}
@@ -134,7 +137,9 @@ func progress(out io.Writer, every time.Duration, line func() string) (stop func
 		for {
 			select {
 			case <-ticker.C:
-				fmt.Fprintln(out, line())
+				if l := line(); l != "" {
+					fmt.Fprintln(out, l)
+				}
 			case <-done:
 				return
 			}
