@@ -229,19 +229,40 @@ func (s *state) size() int {
 }
 
 // Snapshot implements raft.StateMachine.
-func (s *state) Snapshot() ([]byte, error) {
+func (s *state) Snapshot() ([]byte, error) { return s.capture().encode() }
+
+// CaptureSnapshot implements raft.SnapshotCapturer: the Raft goroutine
+// only gathers the pointers to the keys and session records, which are
+// never changed once stored (every write stores a new record); sorting
+// and encoding them happen on the goroutine that calls encode.
+func (s *state) CaptureSnapshot() (encode func() ([]byte, error)) { return s.capture().encode }
+
+var _ raft.SnapshotCapturer = (*state)(nil)
+
+// capture is the state's records at this moment.
+func (s *state) capture() capturedState {
 	s.mu.RLock()
-	snap := &kvpb.Snapshot{Kvs: make([]*kvpb.KeyValue, 0, len(s.data))}
+	defer s.mu.RUnlock()
+	c := capturedState{kvs: make([]*kvpb.KeyValue, 0, len(s.data)), sessions: make([]*kvpb.SessionRecord, 0, s.lru.Len())}
 	for _, kv := range s.data {
-		snap.Kvs = append(snap.Kvs, kv)
+		c.kvs = append(c.kvs, kv)
 	}
 	for el := s.lru.Front(); el != nil; el = el.Next() {
-		snap.Sessions = append(snap.Sessions, el.Value.(*kvpb.SessionRecord))
+		c.sessions = append(c.sessions, el.Value.(*kvpb.SessionRecord))
 	}
-	s.mu.RUnlock()
+	return c
+}
+
+// capturedState is a snapshot's records, not yet encoded.
+type capturedState struct {
+	kvs      []*kvpb.KeyValue
+	sessions []*kvpb.SessionRecord // least recently used first
+}
+
+func (c capturedState) encode() ([]byte, error) {
 	// Deterministic bytes: replicas' snapshots of one state compare equal.
-	slices.SortFunc(snap.Kvs, func(a, b *kvpb.KeyValue) int { return cmp.Compare(a.Key, b.Key) })
-	return proto.MarshalOptions{Deterministic: true}.Marshal(snap)
+	slices.SortFunc(c.kvs, func(a, b *kvpb.KeyValue) int { return cmp.Compare(a.Key, b.Key) })
+	return proto.MarshalOptions{Deterministic: true}.Marshal(&kvpb.Snapshot{Kvs: c.kvs, Sessions: c.sessions})
 }
 
 // Restore implements raft.StateMachine.

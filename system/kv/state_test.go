@@ -353,3 +353,37 @@ func TestStateSnapshotBytesAreDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestCaptureIsUnchangedByLaterApplies: a capture encodes to what
+// Snapshot returned when it was taken, whatever is applied after it:
+// puts, appends (to a value shared with the capture), deletes, retries
+// and new sessions that evict old ones.
+func TestCaptureIsUnchangedByLaterApplies(t *testing.T) {
+	l := newStateLog(t, 3)
+	l.mustTxn(1, 1, putOp("a", "1"))
+	l.mustTxn(2, 1, appendOp("b", "x"))
+	l.mustTxn(3, 1, putOp("c", "3"))
+	want, err := l.st.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	encode := l.st.CaptureSnapshot()
+
+	l.mustTxn(1, 2, putOp("a", "2"))
+	l.mustTxn(2, 2, appendOp("b", "y"))
+	l.mustTxn(0, 0, deleteOp("c"))
+	l.mustTxn(1, 2, putOp("a", "2")) // a retry, answered from its session
+	l.mustTxn(4, 1, putOp("d", "4")) // evicts client 3's session
+	l.mustTxn(5, 1, putOp("e", "5"))
+
+	got, err := encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the capture's image differs from the snapshot taken with it")
+	}
+	if now, _ := l.st.Snapshot(); bytes.Equal(now, want) {
+		t.Fatal("the state did not change after the capture; the test tests nothing")
+	}
+}
