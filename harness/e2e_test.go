@@ -37,6 +37,16 @@ func e2eSpec(t *testing.T, nemesis []string, bugs []string) Spec {
 	}
 }
 
+// verdicts is what each checker said of a run, for a failure message:
+// the run's directory goes with the test's temporary one.
+func verdicts(o Outcome) string {
+	var lines []string
+	for _, r := range o.Results {
+		lines = append(lines, "  "+r.Checker+" "+string(r.Verdict)+": "+r.Summary)
+	}
+	return strings.Join(lines, "\n")
+}
+
 func runE2E(t *testing.T, spec Spec) Outcome {
 	t.Helper()
 	dockertest.Require(t)
@@ -74,14 +84,14 @@ func runE2E(t *testing.T, spec Spec) Outcome {
 func TestEndToEndCorrectStoreIsValid(t *testing.T) {
 	outcome := runE2E(t, e2eSpec(t, []string{"partition", "kill"}, nil))
 	if outcome.Verdict != checker.Valid {
-		t.Fatalf("verdict %s for the correct store, want valid; see %s", outcome.Verdict, outcome.Dir)
+		t.Fatalf("verdict %s for the correct store, want valid; see %s\n%s", outcome.Verdict, outcome.Dir, verdicts(outcome))
 	}
 }
 
 func TestEndToEndStaleReadsBugIsInvalid(t *testing.T) {
 	outcome := runE2E(t, e2eSpec(t, []string{"partition"}, []string{"stale-reads"}))
 	if outcome.Verdict != checker.Invalid {
-		t.Fatalf("verdict %s for the store with stale reads, want invalid; see %s", outcome.Verdict, outcome.Dir)
+		t.Fatalf("verdict %s for the store with stale reads, want invalid; see %s\n%s", outcome.Verdict, outcome.Dir, verdicts(outcome))
 	}
 }
 
@@ -96,18 +106,20 @@ func TestEndToEndTransactional(t *testing.T) {
 		want             checker.Verdict
 		// anomaly, if set, must be among the anomalies found.
 		anomaly []string
-		// concurrency, if set, replaces e2eSpec's: a contention bug's
-		// reveal (sut/percolator) needs more clients than 2n.
+		// concurrency and timeLimit, if set, replace e2eSpec's: a
+		// contention bug's reveal (sut/percolator) needs more clients than
+		// 2n, and on a machine running two suites, more than 15 s of them.
 		concurrency int
+		timeLimit   time.Duration
 	}{
-		{"percolator", "register", []string{"partition", "kill"}, nil, checker.Valid, nil, 0},
-		{"percolator", "bank", []string{"partition", "kill"}, nil, checker.Valid, nil, 0},
-		{"percolator", "append", []string{"partition", "kill"}, nil, checker.Valid, nil, 0},
-		{"kv", "bank", []string{"partition", "kill"}, nil, checker.Valid, nil, 0},
-		{"kv", "append", []string{"partition", "kill"}, nil, checker.Valid, nil, 0},
-		{"percolator", "append", nil, []string{"skip-write-conflict"}, checker.Invalid, []string{"lost-update", "G-single", "incompatible-order"}, 0},
-		{"percolator", "bank", nil, []string{"skip-write-conflict"}, checker.Invalid, []string{"wrong-total", "replay-mismatch"}, 0},
-		{"percolator", "append", nil, []string{"get-ignores-locks"}, checker.Invalid, []string{"G-single", "G1c", "incompatible-order", "lost-update"}, 20},
+		{"percolator", "register", []string{"partition", "kill"}, nil, checker.Valid, nil, 0, 0},
+		{"percolator", "bank", []string{"partition", "kill"}, nil, checker.Valid, nil, 0, 0},
+		{"percolator", "append", []string{"partition", "kill"}, nil, checker.Valid, nil, 0, 0},
+		{"kv", "bank", []string{"partition", "kill"}, nil, checker.Valid, nil, 0, 0},
+		{"kv", "append", []string{"partition", "kill"}, nil, checker.Valid, nil, 0, 0},
+		{"percolator", "append", nil, []string{"skip-write-conflict"}, checker.Invalid, []string{"lost-update", "G-single", "incompatible-order"}, 0, 0},
+		{"percolator", "bank", nil, []string{"skip-write-conflict"}, checker.Invalid, []string{"wrong-total", "replay-mismatch"}, 0, 0},
+		{"percolator", "append", nil, []string{"get-ignores-locks"}, checker.Invalid, []string{"G-single", "G1c", "incompatible-order", "lost-update"}, 20, 30 * time.Second},
 	} {
 		name := tc.system + "/" + tc.workload
 		for _, b := range tc.bugs {
@@ -119,9 +131,12 @@ func TestEndToEndTransactional(t *testing.T) {
 			if tc.concurrency > 0 {
 				spec.Concurrency, spec.ConcurrencyText = tc.concurrency, fmt.Sprint(tc.concurrency)
 			}
+			if tc.timeLimit > 0 && !testing.Short() {
+				spec.TimeLimit = tc.timeLimit
+			}
 			outcome := runE2E(t, spec)
 			if outcome.Verdict != tc.want {
-				t.Fatalf("verdict %s, want %s; see %s", outcome.Verdict, tc.want, outcome.Dir)
+				t.Fatalf("verdict %s, want %s; see %s\n%s", outcome.Verdict, tc.want, outcome.Dir, verdicts(outcome))
 			}
 			if tc.anomaly == nil {
 				return
@@ -181,7 +196,7 @@ func TestCleanLeavesRunningTestAlone(t *testing.T) {
 		t.Fatalf("the run under clean: %v", err)
 	}
 	if outcome.Verdict != checker.Valid {
-		t.Fatalf("verdict %s after a clean during the run, want valid; see %s", outcome.Verdict, outcome.Dir)
+		t.Fatalf("verdict %s after a clean during the run, want valid; see %s\n%s", outcome.Verdict, outcome.Dir, verdicts(outcome))
 	}
 }
 
@@ -266,7 +281,7 @@ func TestEndToEndEachFamilyCatchesItsBug(t *testing.T) {
 					want = checker.Invalid
 				}
 				if outcome.Verdict != want {
-					t.Errorf("bug %s with nemesis %v: verdict %s, want %s; see %s", tc.bug, spec.Nemesis, outcome.Verdict, want, outcome.Dir)
+					t.Errorf("bug %s with nemesis %v: verdict %s, want %s; see %s\n%s", tc.bug, spec.Nemesis, outcome.Verdict, want, outcome.Dir, verdicts(outcome))
 				}
 			}
 		})

@@ -18,7 +18,7 @@ func TestEndToEndEtcd(t *testing.T) {
 			spec.System, spec.Workload = "etcd", workload
 			outcome := runE2E(t, spec)
 			if outcome.Verdict != checker.Valid {
-				t.Fatalf("verdict %s for etcd's %s, want valid; see %s", outcome.Verdict, workload, outcome.Dir)
+				t.Fatalf("verdict %s for etcd's %s, want valid; see %s\n%s", outcome.Verdict, workload, outcome.Dir, verdicts(outcome))
 			}
 		})
 	}
@@ -33,7 +33,7 @@ func TestEndToEndEtcdSerializableReadsAreStale(t *testing.T) {
 	spec.TimeLimit *= 2 // several partitions, each long enough to read stale
 	outcome := runE2E(t, spec)
 	if outcome.Verdict != checker.Invalid {
-		t.Fatalf("verdict %s for etcd with serializable reads, want invalid; see %s", outcome.Verdict, outcome.Dir)
+		t.Fatalf("verdict %s for etcd with serializable reads, want invalid; see %s\n%s", outcome.Verdict, outcome.Dir, verdicts(outcome))
 	}
 }
 
