@@ -40,7 +40,7 @@ func suiteCommand() *cli.Command {
 			&cli.StringFlag{Name: "nemeses", Usage: "nemeses, separated by ';', each a --nemesis value: \"partition,kill;pause:leader;none\""},
 			&cli.StringFlag{Name: "seeds", Usage: "seeds, comma-separated (default: one per test, from --seed)"},
 			&cli.IntFlag{Name: "repeats", Value: 1, Usage: "runs of each combination"},
-			&cli.IntFlag{Name: "parallel", Usage: "tests at once (default: one per four cores, here " + strconv.Itoa(suite.DefaultParallel()) + ")"},
+			&cli.IntFlag{Name: "parallel", Usage: "tests at once", DefaultText: "one per four cores, here " + strconv.Itoa(suite.DefaultParallel())},
 			&cli.StringFlag{Name: "name", Usage: "suite name (default: the file's, nightly, selfcheck or matrix)"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed the tests' seeds derive from", DefaultText: "random"},
 			&cli.DurationFlag{Name: "time-limit", Value: 60 * time.Second, Usage: "length of each test's main phase"},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"debug/elf"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,16 +93,27 @@ func TestTestUsageErrors(t *testing.T) {
 	}
 }
 
-// TestTestHelpDefaults: each flag shows one default, and --bug names the
-// bugs of every system.
+// TestTestHelpDefaults: each flag of every command shows one default,
+// and --bug names the bugs of every system.
 func TestTestHelpDefaults(t *testing.T) {
-	var stdout, stderr bytes.Buffer
-	run([]string{"squall", "test", "--help"}, &stdout, &stderr)
-	for _, line := range strings.Split(stdout.String(), "\n") {
-		if strings.Count(line, "default") > 1 {
-			t.Errorf("help line shows two defaults: %q", line)
+	var commands [][]string
+	for _, c := range newApp(io.Discard, io.Discard).Commands {
+		commands = append(commands, []string{c.Name})
+		for _, sub := range c.Subcommands {
+			commands = append(commands, []string{c.Name, sub.Name})
 		}
 	}
+	for _, cmd := range commands {
+		var stdout, stderr bytes.Buffer
+		run(append(append([]string{"squall"}, cmd...), "--help"), &stdout, &stderr)
+		for _, line := range strings.Split(stdout.String(), "\n") {
+			if strings.Count(line, "default") > 1 {
+				t.Errorf("squall %s --help: a line shows two defaults: %q", strings.Join(cmd, " "), line)
+			}
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	run([]string{"squall", "test", "--help"}, &stdout, &stderr)
 	help := stdout.String()
 	for _, want := range []string{"(default: random)", "skip-write-conflict", "stale-reads"} {
 		if !strings.Contains(help, want) {
