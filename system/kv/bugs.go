@@ -41,7 +41,7 @@ type Bugs struct {
 	// take that long and then commit.
 	TimeoutIsFailure bool
 	// SkipFsync (skip-fsync): the WAL acknowledges a Save without fsync
-	// and syncs in the background about once a second (see
+	// and syncs in the background every 30 s (see
 	// wal.Options.SkipFsync). A killed process loses nothing (the page
 	// cache holds the writes); a power cut loses acknowledged writes.
 	// Revealed by the power family: a kill of nodes run with
@@ -64,7 +64,7 @@ var plantedBugs = []PlantedBug{
 	{Name: "lease-reads", Description: "the leader serves reads under a lease timed by its own clock: read mode lease (revealed by pauses and clock faults)"},
 	{Name: "duplicate-retries", Description: "retried writes are applied again: no exactly-once sessions (revealed by kv/after-commit failpoint errors)"},
 	{Name: "timeout-is-failure", Description: "a write not applied within 250ms is answered as a definite failure, though it may commit (revealed by packet loss and partitions)"},
-	{Name: "skip-fsync", Description: "the WAL acknowledges writes before fsync, syncing about once a second (revealed by power loss: kill with --lose-unsynced)"},
+	{Name: "skip-fsync", Description: "the WAL acknowledges writes before fsync, syncing every 30 s as a kernel writes back dirty pages (revealed by power loss: kill with --lose-unsynced)"},
 }
 
 // PlantedBugs lists the bugs of the KV store.

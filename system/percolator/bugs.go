@@ -17,7 +17,7 @@ type Bugs struct {
 	// (broken snapshots). Revealed without faults, by contention.
 	GetIgnoresLocks bool
 	// SkipFsync (skip-fsync): every group's WAL acknowledges a Save
-	// without fsync and syncs in the background about once a second (see
+	// without fsync and syncs in the background every 30 s (see
 	// wal.Options.SkipFsync). Revealed by the power family: a kill of
 	// nodes run with Config.LoseUnsynced.
 	SkipFsync bool
@@ -35,7 +35,7 @@ type Bugs struct {
 var plantedBugs = []member.PlantedBug{
 	{Name: "skip-write-conflict", Description: "prewrite ignores newer commits: lost updates (revealed by contention, no fault needed)"},
 	{Name: "get-ignores-locks", Description: "reads skip locks of committing transactions: broken snapshots (revealed by contention, no fault needed)"},
-	{Name: "skip-fsync", Description: "the WALs acknowledge writes before fsync, syncing about once a second (revealed by power loss: kill with --lose-unsynced)"},
+	{Name: "skip-fsync", Description: "the WALs acknowledge writes before fsync, syncing every 30 s as a kernel writes back dirty pages (revealed by power loss: kill with --lose-unsynced)"},
 	{Name: "oracle-trusts-clock", Description: "the timestamp oracle trusts its clock never to go back (revealed by clock faults on the oracle's leader)"},
 }
 

@@ -77,7 +77,7 @@ func TestCrashBeforeSyncLosesUnsyncedWritesOnlyInLoseUnsyncedMode(t *testing.T) 
 }
 
 // The planted bug skip-fsync acknowledges Saves before their records are
-// durable, and a background flush makes them durable about once a second
+// durable, and a background flush makes them durable every 30 s
 // of the storage's clock. A process kill loses nothing (the page cache
 // holds the records); a power cut (lose-unsynced mode) loses what Saves
 // acknowledged since the last flush. Without the bug, a power cut loses
