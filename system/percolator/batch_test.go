@@ -239,7 +239,11 @@ func fired(fps *fault.Failpoints, name string) uint64 {
 // requests and answers exceed one batch message's bound and gRPC's
 // default 4 MiB receive limit: each goes in a message of its own.
 func TestBatchCarriesLargeValues(t *testing.T) {
-	c := startCluster(t, 3, nil)
+	// Elections at a node's own timing (2 s), not the tests' 300 ms: a
+	// 5 MiB envelope holds the heartbeats queued behind it, and under two
+	// suites at once the followers of a 300 ms cluster elected anew while
+	// one travelled, so the prewrite never committed in a minute.
+	c := startCluster(t, 3, func(cfg *Config) { cfg.ElectionTick = 200 })
 	client := newTestClient(t, c.peers, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -479,7 +479,9 @@ func (c slowConn) Read(b []byte) (int, error) {
 // watchdog leaves the send to finish instead of cancelling it and
 // reporting the peer unreachable.
 func TestSlowPeerIsNotCutOff(t *testing.T) {
-	const sendTimeout = time.Second
+	// The default: beside a second suite a 1 s timeout saw a second in
+	// which the sender, itself starved, wrote nothing.
+	const sendTimeout = defaultSendTimeout
 	addrs, lis := listen(t, 1, 2)
 	n1 := startNode(t, 1, addrs, lis[1], func(c *Config) { c.SendTimeout = sendTimeout })
 	n2 := startNode(t, 2, addrs, slowListener{lis[2]}, nil)
@@ -487,9 +489,9 @@ func TestSlowPeerIsNotCutOff(t *testing.T) {
 	send := n1.tr.AddGroup(1, reports.handler)
 	n2.tr.AddGroup(1, in2.handler)
 
-	// At most slowChunk per slowPause, 8 MiB takes 2.5s or more: over
-	// eight send timeouts.
-	const size = 8 << 20
+	// At most slowChunk per slowPause, 16 MiB takes 5s or more: over two
+	// send timeouts.
+	const size = 16 << 20
 	big := raft.Message{Type: raft.MsgApp, From: 1, To: 2, Term: 1,
 		Entries: []raft.Entry{{Term: 1, Index: 1, Data: make([]byte, size)}}}
 	start := time.Now()
