@@ -100,6 +100,7 @@ func TestEndToEndStaleReadsBugIsInvalid(t *testing.T) {
 // model: strict serializability for kv, snapshot isolation for
 // percolator), and Percolator with each planted bug, which must be caught.
 func TestEndToEndTransactional(t *testing.T) {
+	partitionKill := []string{"partition", "kill"}
 	for _, tc := range []struct {
 		system, workload string
 		nemesis, bugs    []string
@@ -112,14 +113,18 @@ func TestEndToEndTransactional(t *testing.T) {
 		concurrency int
 		timeLimit   time.Duration
 	}{
-		{"percolator", "register", []string{"partition", "kill"}, nil, checker.Valid, nil, 0, 0},
-		{"percolator", "bank", []string{"partition", "kill"}, nil, checker.Valid, nil, 0, 0},
-		{"percolator", "append", []string{"partition", "kill"}, nil, checker.Valid, nil, 0, 0},
-		{"kv", "bank", []string{"partition", "kill"}, nil, checker.Valid, nil, 0, 0},
-		{"kv", "append", []string{"partition", "kill"}, nil, checker.Valid, nil, 0, 0},
-		{"percolator", "append", nil, []string{"skip-write-conflict"}, checker.Invalid, []string{"lost-update", "G-single", "incompatible-order"}, 0, 0},
-		{"percolator", "bank", nil, []string{"skip-write-conflict"}, checker.Invalid, []string{"wrong-total", "replay-mismatch"}, 0, 0},
-		{"percolator", "append", nil, []string{"get-ignores-locks"}, checker.Invalid, []string{"G-single", "G1c", "incompatible-order", "lost-update"}, 20, 30 * time.Second},
+		{system: "percolator", workload: "register", nemesis: partitionKill, want: checker.Valid},
+		{system: "percolator", workload: "bank", nemesis: partitionKill, want: checker.Valid},
+		{system: "percolator", workload: "append", nemesis: partitionKill, want: checker.Valid},
+		{system: "kv", workload: "bank", nemesis: partitionKill, want: checker.Valid},
+		{system: "kv", workload: "append", nemesis: partitionKill, want: checker.Valid},
+		{system: "percolator", workload: "append", bugs: []string{"skip-write-conflict"}, want: checker.Invalid,
+			anomaly: []string{"lost-update", "G-single", "incompatible-order"}},
+		{system: "percolator", workload: "bank", bugs: []string{"skip-write-conflict"}, want: checker.Invalid,
+			anomaly: []string{"wrong-total", "replay-mismatch"}},
+		{system: "percolator", workload: "append", bugs: []string{"get-ignores-locks"}, want: checker.Invalid,
+			anomaly:     []string{"G-single", "G1c", "incompatible-order", "lost-update"},
+			concurrency: 20, timeLimit: 30 * time.Second},
 	} {
 		name := tc.system + "/" + tc.workload
 		for _, b := range tc.bugs {

@@ -102,8 +102,30 @@ func (s *Server) Runs() ([]StoredRun, error) {
 		}
 		runs = append(runs, s.runsOf(t.Name())...)
 	}
-	slices.SortFunc(runs, func(a, b StoredRun) int { return b.Started.Compare(a.Started) })
+	s.forgetAllBut(runs)
+	newestFirst(runs)
 	return runs, nil
+}
+
+func newestFirst(runs []StoredRun) {
+	slices.SortFunc(runs, func(a, b StoredRun) int { return b.Started.Compare(a.Started) })
+}
+
+// forgetAllBut drops from the cache every run not in runs: a run deleted
+// from the store (squall clean, or by hand) is not kept for the server's
+// lifetime.
+func (s *Server) forgetAllBut(runs []StoredRun) {
+	listed := make(map[string]bool, len(runs))
+	for _, r := range runs {
+		listed[r.Path()] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key := range s.finished {
+		if !listed[key] {
+			delete(s.finished, key)
+		}
+	}
 }
 
 // runsOf lists the runs of one test, in the store's order.
@@ -339,7 +361,7 @@ func (s *Server) testPage(w http.ResponseWriter, r *http.Request) {
 	if checkTestName(name) == nil {
 		runs = s.runsOf(name)
 	}
-	slices.SortFunc(runs, func(a, b StoredRun) int { return b.Started.Compare(a.Started) })
+	newestFirst(runs)
 	if len(runs) == 0 {
 		http.Error(w, fmt.Sprintf("no runs of test %q in the store", name), http.StatusNotFound)
 		return

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -156,6 +157,41 @@ func TestServerSeesResultsRewritten(t *testing.T) {
 	}
 	if _, body := get(t, srv, "/?verdict=invalid"); strings.Count(body, `<tr class="run">`) != 3 {
 		t.Errorf("after: want the rewritten and the new run invalid too:\n%s", body)
+	}
+}
+
+// TestServerForgetsDeletedRuns: a run removed from the store leaves the
+// pages and the server's cache.
+func TestServerForgetsDeletedRuns(t *testing.T) {
+	store := storeWithRuns(t)
+	srv := newTestServer(t, store)
+	runs, err := srv.Runs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := runs[0]
+	if gone.Verdict == unfinished {
+		t.Fatalf("%s: want a finished run, one the server caches", gone.Path())
+	}
+	if err := os.RemoveAll(filepath.Join(store, gone.Test, gone.Stamp)); err != nil {
+		t.Fatal(err)
+	}
+	after, err := srv.Runs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(runs)-1 {
+		t.Fatalf("after removing %s: %d runs listed, want %d", gone.Path(), len(after), len(runs)-1)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if _, kept := srv.finished[gone.Path()]; kept {
+		t.Errorf("the removed run %s is still cached", gone.Path())
+	}
+	for key := range srv.finished {
+		if !slices.ContainsFunc(after, func(r StoredRun) bool { return r.Path() == key }) {
+			t.Errorf("cached run %s is not in the store", key)
+		}
 	}
 }
 
