@@ -158,6 +158,10 @@ type Node struct {
 	// image comes back on encoded.
 	encoding bool
 	encoded  chan snapshotImage
+	// snapshotting counts the goroutines encoding (and writing) a
+	// snapshot: Stop waits for them, so none writes to a storage its
+	// owner has closed.
+	snapshotting sync.WaitGroup
 
 	statusMu sync.Mutex
 	status   Status
@@ -410,6 +414,7 @@ func (n *Node) Done() <-chan struct{} { return n.donec }
 func (n *Node) Stop() {
 	n.stopOnce.Do(func() { close(n.stopc) })
 	<-n.donec
+	n.snapshotting.Wait()
 }
 
 func (n *Node) run() {
@@ -445,7 +450,10 @@ func (n *Node) run() {
 				err = fmt.Errorf("raft: snapshot state machine at %d: %w", img.index, err)
 				continue
 			}
-			if err = n.saveSnapshot(img.index, img.peers, img.data); err != nil {
+			if img.overtaken {
+				continue
+			}
+			if err = n.saveSnapshot(img.index, img.peers, img.data, img.size); err != nil {
 				continue
 			}
 		case <-n.stopc:
@@ -692,9 +700,10 @@ func (n *Node) maybeSnapshot() error {
 	if c, ok := n.cfg.StateMachine.(SnapshotCapturer); ok {
 		index, peers, encode := n.applied, n.core.Peers(), c.CaptureSnapshot()
 		n.encoding = true
+		n.snapshotting.Add(1)
 		go func() {
-			data, err := encode()
-			n.encoded <- snapshotImage{index: index, peers: peers, data: data, err: err}
+			defer n.snapshotting.Done()
+			n.encoded <- n.encodeSnapshot(index, peers, encode)
 		}()
 		return nil
 	}
@@ -702,30 +711,60 @@ func (n *Node) maybeSnapshot() error {
 	if err != nil {
 		return fmt.Errorf("raft: snapshot state machine at %d: %w", n.applied, err)
 	}
-	return n.saveSnapshot(n.applied, n.core.Peers(), data)
+	return n.saveSnapshot(n.applied, n.core.Peers(), data, len(data))
 }
 
-// snapshotImage is a state machine's snapshot at index, encoded.
+// encodeSnapshot runs off the node's goroutine: it encodes a capture and,
+// if the storage can (SnapshotWriter), makes the image durable too, so
+// that the node's goroutine is left only the log's compaction.
+func (n *Node) encodeSnapshot(index uint64, peers []uint64, encode func() ([]byte, error)) snapshotImage {
+	img := snapshotImage{index: index, peers: peers}
+	data, err := encode()
+	img.size = len(data)
+	if err != nil {
+		img.err = err
+		return img
+	}
+	w, ok := n.cfg.Storage.(SnapshotWriter)
+	if !ok {
+		img.data = data
+		return img
+	}
+	switch err := w.WriteSnapshot(index, peers, data, n.cfg.SnapshotRetain); {
+	case errors.Is(err, ErrSnapOutOfDate):
+		img.overtaken = true
+	case err != nil:
+		img.err = err
+	}
+	return img
+}
+
+// snapshotImage is a state machine's snapshot at index, encoded: data, or
+// nil once the storage holds it (SnapshotWriter).
 type snapshotImage struct {
 	index uint64
 	peers []uint64
 	data  []byte
-	err   error
+	size  int
+	// overtaken is set if a snapshot installed from the leader while this
+	// one was encoded made it useless.
+	overtaken bool
+	err       error
 }
 
 // saveSnapshot persists a snapshot at index and compacts the log behind
 // it. A snapshot that a newer one (installed from the leader while it was
 // encoded) has overtaken is dropped.
-func (n *Node) saveSnapshot(index uint64, peers []uint64, data []byte) error {
+func (n *Node) saveSnapshot(index uint64, peers []uint64, data []byte, size int) error {
 	if err := n.cfg.Storage.CreateSnapshot(index, peers, data, n.cfg.SnapshotRetain); err != nil {
 		if errors.Is(err, ErrSnapOutOfDate) {
 			return nil
 		}
 		return fmt.Errorf("raft: save snapshot at %d: %w", index, err)
 	}
-	n.snapIndex, n.snapBytes = index, uint64(len(data))
+	n.snapIndex, n.snapBytes = index, uint64(size)
 	n.snapAfter = snapshotInterval(n.cfg.SnapshotEntries)
-	n.logger.Debug("raft snapshot", "index", index, "bytes", len(data))
+	n.logger.Debug("raft snapshot", "index", index, "bytes", size)
 	return nil
 }
 

@@ -550,3 +550,104 @@ func TestNodeEncodesSnapshotsOffItsGoroutine(t *testing.T) {
 		}
 	}
 }
+
+// writingStorage is a MemoryStorage that is a raft.SnapshotWriter:
+// WriteSnapshot holds each image until release is closed, and
+// CreateSnapshot must then come without data, as the node promises.
+type writingStorage struct {
+	*raft.MemoryStorage
+	release <-chan struct{}
+	writing chan uint64 // the index of each WriteSnapshot, as it starts
+
+	mu     sync.Mutex
+	images map[uint64][]byte
+}
+
+func (w *writingStorage) WriteSnapshot(index uint64, peers []uint64, data []byte, retain uint64) error {
+	w.writing <- index
+	select {
+	case <-w.release:
+	case <-time.After(time.Minute): // a node that waits on its own goroutine fails, not hangs
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.images[index] = data
+	return nil
+}
+
+func (w *writingStorage) CreateSnapshot(index uint64, peers []uint64, data []byte, retain uint64) error {
+	w.mu.Lock()
+	image, written := w.images[index]
+	w.mu.Unlock()
+	if !written || data != nil {
+		return fmt.Errorf("CreateSnapshot at %d with %d bytes (written: %v): want nil data after WriteSnapshot", index, len(data), written)
+	}
+	return w.MemoryStorage.CreateSnapshot(index, peers, image, retain)
+}
+
+// TestNodeWritesSnapshotsOffItsGoroutine: with a SnapshotWriter storage,
+// the image is written off the node's goroutine (the group goes on
+// committing while every write is held), CreateSnapshot then only
+// compacts, and Stop waits for a write in flight.
+func TestNodeWritesSnapshotsOffItsGoroutine(t *testing.T) {
+	release := make(chan struct{})
+	writing := make(chan uint64, 100)
+	encoded := make(chan struct{})
+	close(encoded)
+	c := newCluster(t, 3, func(cfg *raft.NodeConfig) {
+		cfg.SnapshotEntries, cfg.SnapshotRetain = 10, 2
+		cfg.StateMachine = &capturing{recorder: cfg.StateMachine.(*recorder), release: encoded, captured: make(chan int, 100)}
+		cfg.Storage = &writingStorage{MemoryStorage: cfg.Storage.(*raft.MemoryStorage), release: release,
+			writing: writing, images: map[uint64][]byte{}}
+	})
+	var want []string
+	for i := range 20 {
+		want = append(want, fmt.Sprintf("a%d", i))
+		c.propose(want[len(want)-1])
+	}
+	c.waitApplied(want)
+	for i := range c.ids {
+		select {
+		case <-writing:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of %d nodes began writing a snapshot after 20 entries with SnapshotEntries 10", i, len(c.ids))
+		}
+	}
+	for i := range 20 {
+		want = append(want, fmt.Sprintf("b%d", i))
+		c.propose(want[len(want)-1])
+	}
+	c.waitApplied(want)
+	for _, id := range c.ids {
+		if snap, _ := c.storages[id].Snapshot(); !snap.IsEmpty() {
+			t.Fatalf("node %d compacted to a snapshot whose write is still held", id)
+		}
+	}
+	stopped := make(chan struct{})
+	go func() {
+		c.nodes[1].Stop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+		t.Fatal("node 1 stopped while its snapshot was being written")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	<-stopped
+	deadline := time.Now().Add(30 * time.Second)
+	for _, id := range c.ids[1:] {
+		for {
+			if err := c.nodes[id].Err(); err != nil {
+				t.Fatalf("node %d: %v", id, err)
+			}
+			if snap, _ := c.storages[id].Snapshot(); !snap.IsEmpty() {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d compacted to no snapshot after its write was released", id)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}

@@ -157,6 +157,17 @@ type DurableStorage interface {
 	Close() error
 }
 
+// SnapshotWriter is a DurableStorage that can make a snapshot's image
+// durable away from the node's goroutine. A Node whose state machine is a
+// SnapshotCapturer calls WriteSnapshot on the goroutine that encoded the
+// image, and then, on its own goroutine, CreateSnapshot for the same
+// index with nil data: that call only compacts the log. Writing and
+// syncing a large image thus never holds up the group. WriteSnapshot
+// returns ErrSnapOutOfDate if a newer snapshot was installed meanwhile.
+type SnapshotWriter interface {
+	WriteSnapshot(index uint64, peers []uint64, data []byte, retain uint64) error
+}
+
 // Transport carries messages between the peers of one Raft group.
 type Transport interface {
 	// Send queues msgs for delivery. It must not block on the network: a

@@ -93,6 +93,12 @@ CreateSnapshot writes the snapshot file, compacts memory, removes all but
 the two newest snapshot files, and removes, oldest first, the segments
 that wrote no entry above the new compaction point. Save does the same
 after installing a snapshot. The last segment is never removed.
+WriteSnapshot writes the file alone, on the caller's goroutine, holding
+the log's lock only to read the terms it records (and, under SkipFsync,
+to sync the log); the CreateSnapshot at its index then does the rest. A
+crash between the two recovers from the written file, whose log is all
+still there. Memory keeps only the latest snapshot's metadata; Snapshot
+reads the image from its file.
 
 A Storage refuses every write after a write or fsync fails, since the
 files may then hold more or less than memory does; reopening recovers.

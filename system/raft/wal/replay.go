@@ -163,7 +163,8 @@ func (r *replayed) memoryStorage(peers []uint64, sf *snapFile) (*raft.MemoryStor
 	if sf == nil {
 		return ms, ms.Append(r.ents)
 	}
-	snap := sf.snap
+	// Memory keeps the snapshot's metadata; its image stays in the file.
+	snap := raft.Snapshot{Meta: sf.snap.Meta}
 	if r.baseIndex == snap.Meta.Index {
 		if err := ms.ApplySnapshot(snap); err != nil {
 			return nil, err
@@ -187,7 +188,7 @@ func (r *replayed) memoryStorage(peers []uint64, sf *snapFile) (*raft.MemoryStor
 		return nil, fmt.Errorf("log holds term %d (%v) at index %d, snapshot says term %d",
 			term, err, snap.Meta.Index, snap.Meta.Term)
 	}
-	if err := ms.CreateSnapshot(snap.Meta.Index, snap.Meta.Peers, snap.Data, snap.Meta.Index-r.baseIndex); err != nil {
+	if err := ms.CreateSnapshot(snap.Meta.Index, snap.Meta.Peers, nil, snap.Meta.Index-r.baseIndex); err != nil {
 		return nil, err
 	}
 	return ms, nil

@@ -30,8 +30,14 @@ type Storage struct {
 	stopFlush, flushDone chan struct{}
 	stopOnce             sync.Once
 
+	// mem holds the log and the snapshot's metadata; the snapshot's
+	// image stays in its file (see Snapshot).
 	mem  *raft.MemoryStorage
 	lock *os.File // flock on dir/LOCK, held until Close
+
+	// snapMu is held while WriteSnapshot writes a snapshot file, and by
+	// Close and Abandon: no file is written once the lock is released.
+	snapMu sync.Mutex
 
 	mu       sync.Mutex // serialises the writers below
 	segments []segment  // live segment files, oldest first
@@ -41,13 +47,19 @@ type Storage struct {
 	// unsynced is set while file holds records that a Save wrote and
 	// did not sync (the SkipFsync bug).
 	unsynced bool
+	// written is the snapshot file WriteSnapshot last wrote (without its
+	// data), for the CreateSnapshot that follows it.
+	written *snapFile
 	// err is set once a write may have left the files in a state the
 	// memory does not reflect; every later write returns it. Reopening
 	// recovers.
 	err error
 }
 
-var _ raft.DurableStorage = (*Storage)(nil)
+var (
+	_ raft.DurableStorage = (*Storage)(nil)
+	_ raft.SnapshotWriter = (*Storage)(nil)
+)
 
 var errClosed = errors.New("wal: storage is closed")
 
@@ -65,10 +77,28 @@ func (s *Storage) Entries(lo, hi, maxBytes uint64) ([]raft.Entry, error) {
 	return s.mem.Entries(lo, hi, maxBytes)
 }
 
-func (s *Storage) Term(i uint64) (uint64, error)    { return s.mem.Term(i) }
-func (s *Storage) FirstIndex() (uint64, error)      { return s.mem.FirstIndex() }
-func (s *Storage) LastIndex() (uint64, error)       { return s.mem.LastIndex() }
-func (s *Storage) Snapshot() (raft.Snapshot, error) { return s.mem.Snapshot() }
+func (s *Storage) Term(i uint64) (uint64, error) { return s.mem.Term(i) }
+func (s *Storage) FirstIndex() (uint64, error)   { return s.mem.FirstIndex() }
+func (s *Storage) LastIndex() (uint64, error)    { return s.mem.LastIndex() }
+
+// Snapshot returns the latest snapshot, its image read from its file.
+// Memory keeps only the metadata: the image is needed rarely (to restore
+// the state machine at start, and for a follower the log has left
+// behind), and keeping it would double a node's memory for its state.
+func (s *Storage) Snapshot() (raft.Snapshot, error) {
+	snap, err := s.mem.Snapshot()
+	if err != nil || snap.IsEmpty() {
+		return snap, err
+	}
+	// The current snapshot's file is removed only by a later snapshot,
+	// which Save or CreateSnapshot installs on the caller's goroutine.
+	sf, err := readSnapFile(filepath.Join(s.snapDir, snapName(snap.Meta.Index)))
+	if err != nil {
+		return raft.Snapshot{}, err
+	}
+	snap.Data = sf.snap.Data
+	return snap, nil
+}
 
 // HardState returns the last hard state saved.
 func (s *Storage) HardState() raft.HardState { return s.mem.HardState() }
@@ -143,6 +173,9 @@ func (s *Storage) Save(hs raft.HardState, ents []raft.Entry, snap *raft.Snapshot
 		seg.maxIndex = max(seg.maxIndex, ents[len(ents)-1].Index)
 	}
 
+	if installing {
+		snap = &raft.Snapshot{Meta: snap.Meta} // the image is in its file
+	}
 	if err := s.mem.Save(hs, ents, snap); err != nil {
 		return s.fail(fmt.Errorf("wal: saved records that memory refused: %w", err))
 	}
@@ -187,23 +220,83 @@ func (s *Storage) entriesToAppend(ents []raft.Entry, snap *raft.Snapshot) ([]raf
 	return ents, nil
 }
 
+// WriteSnapshot implements raft.SnapshotWriter: it writes and syncs the
+// snapshot file, holding the log's lock only to read the terms the file
+// records and to sync the log up to the snapshot. The CreateSnapshot at
+// index that follows compacts memory and removes what the file replaces.
+func (s *Storage) WriteSnapshot(index uint64, peers []uint64, data []byte, retain uint64) error {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	s.mu.Lock()
+	sf, err := s.snapFileAt(index, peers, data, retain)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := writeSnapFile(s.snapDir, sf, s.lazy); err != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.fail(err)
+	}
+	sf.snap.Data = nil
+	s.mu.Lock()
+	s.written = sf
+	s.mu.Unlock()
+	return nil
+}
+
 // CreateSnapshot implements raft.DurableStorage. The snapshot file is
-// written atomically before memory is compacted; then the snapshots and
-// segments nothing depends on any more are removed.
+// written atomically before memory is compacted (unless WriteSnapshot
+// wrote it); then the snapshots and segments nothing depends on any more
+// are removed.
 func (s *Storage) CreateSnapshot(index uint64, peers []uint64, data []byte, retain uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
 		return s.err
 	}
+	sf := s.written
+	s.written = nil
+	if sf == nil || sf.snap.Meta.Index != index {
+		var err error
+		if sf, err = s.snapFileAt(index, peers, data, retain); err != nil {
+			return err
+		}
+		if err := writeSnapFile(s.snapDir, sf, s.lazy); err != nil {
+			return s.fail(err)
+		}
+	} else if cur, _ := s.mem.Snapshot(); index <= cur.Meta.Index {
+		return raft.ErrSnapOutOfDate // a Save installed a newer one since
+	}
+	// Memory compacts to the point the file records (the log's first
+	// index moves only here and at a Save's install, which made this
+	// snapshot out of date).
+	if err := s.mem.CreateSnapshot(index, peers, nil, index-sf.baseIndex); err != nil {
+		return s.fail(fmt.Errorf("wal: wrote snapshot %d that memory refused: %w", index, err))
+	}
+	if err := purgeSnapFiles(s.snapDir); err != nil {
+		return s.fail(err)
+	}
+	return s.removeSegmentsThrough(sf.baseIndex)
+}
+
+// snapFileAt is the snapshot file for data at index: the terms at the
+// index and at the compaction point, retain entries behind it. Under the
+// SkipFsync bug it first syncs the log, so that a crash never leaves a
+// snapshot whose log the WAL lost. s.mu must be held.
+func (s *Storage) snapFileAt(index uint64, peers []uint64, data []byte, retain uint64) (*snapFile, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
 	if cur, _ := s.mem.Snapshot(); index <= cur.Meta.Index {
-		return raft.ErrSnapOutOfDate
+		return nil, raft.ErrSnapOutOfDate
 	}
 	term, err := s.mem.Term(index)
 	if err != nil {
-		return fmt.Errorf("wal: snapshot at %d: %w", index, err)
+		return nil, fmt.Errorf("wal: snapshot at %d: %w", index, err)
 	}
-	// The compaction point MemoryStorage.CreateSnapshot will reach.
+	// The compaction point: retain entries behind index, never before
+	// what is compacted already.
 	first, _ := s.mem.FirstIndex()
 	base := first - 1
 	if index > retain {
@@ -211,31 +304,18 @@ func (s *Storage) CreateSnapshot(index uint64, peers []uint64, data []byte, reta
 	}
 	baseTerm, err := s.mem.Term(base)
 	if err != nil {
-		return fmt.Errorf("wal: snapshot at %d: term of compaction point %d: %w", index, base, err)
+		return nil, fmt.Errorf("wal: snapshot at %d: term of compaction point %d: %w", index, base, err)
 	}
-	sf := &snapFile{
+	if s.unsynced {
+		if err := s.syncTail(); err != nil {
+			return nil, s.fail(err)
+		}
+	}
+	return &snapFile{
 		snap:      raft.Snapshot{Meta: raft.SnapshotMeta{Index: index, Term: term, Peers: peers}, Data: data},
 		baseIndex: base,
 		baseTerm:  baseTerm,
-	}
-	// Under the SkipFsync bug the log may hold unsynced records up to the
-	// snapshot's index: sync them first, so that a crash never leaves a
-	// snapshot whose log the WAL lost.
-	if s.unsynced {
-		if err := s.syncTail(); err != nil {
-			return s.fail(err)
-		}
-	}
-	if err := writeSnapFile(s.snapDir, sf, s.lazy); err != nil {
-		return s.fail(err)
-	}
-	if err := s.mem.CreateSnapshot(index, peers, data, retain); err != nil {
-		return s.fail(fmt.Errorf("wal: wrote snapshot %d that memory refused: %w", index, err))
-	}
-	if err := purgeSnapFiles(s.snapDir); err != nil {
-		return s.fail(err)
-	}
-	return s.removeSegmentsThrough(base)
+	}, nil
 }
 
 // removeSegmentsThrough removes, oldest first, the segments that wrote no
@@ -346,6 +426,8 @@ func (s *Storage) fail(err error) error {
 // failed write it is dropped.
 func (s *Storage) Close() error {
 	s.stopFlushing()
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.file == nil {
@@ -376,6 +458,8 @@ func (s *Storage) Close() error {
 // everything once abandoned.
 func (s *Storage) Abandon() {
 	s.stopFlushing()
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.file == nil {

@@ -351,3 +351,140 @@ func TestOpenRefusesDirectoryInUse(t *testing.T) {
 	}
 	s.Close()
 }
+
+// writeSnapshot is the node's way with a SnapshotWriter: the file first
+// (off the node's goroutine), then CreateSnapshot without data.
+func writeSnapshot(t *testing.T, s *Storage, model *raft.MemoryStorage, index uint64, data string, retain uint64) {
+	t.Helper()
+	if err := s.WriteSnapshot(index, testPeers, []byte(data), retain); err != nil {
+		t.Fatalf("write snapshot at %d: %v", index, err)
+	}
+	if err := s.CreateSnapshot(index, testPeers, nil, retain); err != nil {
+		t.Fatalf("create written snapshot at %d: %v", index, err)
+	}
+	if err := model.CreateSnapshot(index, testPeers, []byte(data), retain); err != nil {
+		t.Fatalf("model create snapshot at %d: %v", index, err)
+	}
+}
+
+// TestWrittenSnapshotCompactsLikeCreate: WriteSnapshot then CreateSnapshot
+// without data leaves the storage as CreateSnapshot with data does, before
+// and after a reopen.
+func TestWrittenSnapshotCompactsLikeCreate(t *testing.T) {
+	opts := Options{SegmentSize: 1 << 10}
+	s := openTest(t, t.TempDir(), opts)
+	model := raft.NewMemoryStorage(testPeers)
+	for i := uint64(0); i < 40; i++ {
+		save(t, s, model, raft.HardState{Term: 1, Commit: i * 5}, entries(i*5+1, i*5+5, 1), nil)
+	}
+	before := len(segmentFiles(t, s.dir))
+	writeSnapshot(t, s, model, 150, "state at 150", 20)
+	if after := len(segmentFiles(t, s.dir)); after >= before {
+		t.Fatalf("%d segments before compaction, %d after", before, after)
+	}
+	checkSame(t, s, model)
+	s = reopen(t, s, opts)
+	checkSame(t, s, model)
+	writeSnapshot(t, s, model, 200, "state at 200", 0)
+	save(t, s, model, raft.HardState{Term: 2, Commit: 205}, entries(201, 205, 2), nil)
+	s = reopen(t, s, opts)
+	checkSame(t, s, model)
+}
+
+// TestWrittenSnapshotSurvivesCrashBeforeCompaction: a crash between the
+// written file and the compaction recovers from the file.
+func TestWrittenSnapshotSurvivesCrashBeforeCompaction(t *testing.T) {
+	for _, lose := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lose-unsynced=%v", lose), func(t *testing.T) {
+			opts := Options{SegmentSize: 1 << 10, LoseUnsynced: lose}
+			s := openTest(t, t.TempDir(), opts)
+			model := raft.NewMemoryStorage(testPeers)
+			save(t, s, model, raft.HardState{Term: 1, Commit: 100}, entries(1, 100, 1), nil)
+			if err := s.WriteSnapshot(90, testPeers, []byte("state at 90"), 10); err != nil {
+				t.Fatal(err)
+			}
+			if err := model.CreateSnapshot(90, testPeers, []byte("state at 90"), 10); err != nil {
+				t.Fatal(err)
+			}
+			s.Abandon()
+			checkSame(t, openTest(t, s.dir, opts), model)
+		})
+	}
+}
+
+// TestWrittenSnapshotOvertakenByInstall: a snapshot installed from the
+// leader while one was written makes the written one out of date, before
+// or after its file is written, and the installed one stands.
+func TestWrittenSnapshotOvertakenByInstall(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{})
+	model := raft.NewMemoryStorage(testPeers)
+	save(t, s, model, raft.HardState{Term: 1, Commit: 10}, entries(1, 12, 1), nil)
+	if err := s.WriteSnapshot(10, testPeers, []byte("local at 10"), 0); err != nil {
+		t.Fatal(err)
+	}
+	installed := &raft.Snapshot{Meta: raft.SnapshotMeta{Index: 20, Term: 2, Peers: testPeers}, Data: []byte("leader's at 20")}
+	save(t, s, model, raft.HardState{Term: 2, Commit: 20}, nil, installed)
+	if err := s.CreateSnapshot(10, testPeers, nil, 0); !errors.Is(err, raft.ErrSnapOutOfDate) {
+		t.Fatalf("compacting to the written snapshot after an install: %v, want ErrSnapOutOfDate", err)
+	}
+	if err := s.WriteSnapshot(15, testPeers, []byte("local at 15"), 0); !errors.Is(err, raft.ErrSnapOutOfDate) {
+		t.Fatalf("writing a snapshot older than the installed one: %v, want ErrSnapOutOfDate", err)
+	}
+	checkSame(t, s, model)
+	s = reopen(t, s, Options{})
+	checkSame(t, s, model)
+}
+
+// TestSnapshotImageIsNotKeptInMemory: once written, a snapshot's image is
+// read from its file, not held by the log's memory, whether created,
+// installed or recovered.
+func TestSnapshotImageIsNotKeptInMemory(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{})
+	model := raft.NewMemoryStorage(testPeers)
+	save(t, s, model, raft.HardState{Term: 1, Commit: 10}, entries(1, 10, 1), nil)
+	check := func(when string, want string) {
+		t.Helper()
+		if held, _ := s.mem.Snapshot(); held.Data != nil {
+			t.Errorf("%s: memory holds the %d-byte image", when, len(held.Data))
+		}
+		snap, err := s.Snapshot()
+		if err != nil || string(snap.Data) != want {
+			t.Errorf("%s: Snapshot() = %q, %v; want %q", when, snap.Data, err, want)
+		}
+	}
+	createSnapshot(t, s, model, 5, "created at 5", 0)
+	check("created", "created at 5")
+	writeSnapshot(t, s, model, 8, "written at 8", 0)
+	check("written", "written at 8")
+	save(t, s, model, raft.HardState{Term: 2, Commit: 20}, nil,
+		&raft.Snapshot{Meta: raft.SnapshotMeta{Index: 20, Term: 2, Peers: testPeers}, Data: []byte("installed at 20")})
+	check("installed", "installed at 20")
+	s = reopen(t, s, Options{})
+	check("recovered", "installed at 20")
+	checkSame(t, s, model)
+}
+
+// TestWriteSnapshotBesideSaves: the file is written while the node goes on
+// saving entries (run under -race).
+func TestWriteSnapshotBesideSaves(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{SegmentSize: 1 << 12})
+	model := raft.NewMemoryStorage(testPeers)
+	save(t, s, model, raft.HardState{Term: 1, Commit: 100}, entries(1, 100, 1), nil)
+	written := make(chan error, 1)
+	go func() { written <- s.WriteSnapshot(100, testPeers, bytes.Repeat([]byte("x"), 1<<20), 10) }()
+	for i := uint64(0); i < 50; i++ {
+		save(t, s, model, raft.HardState{Term: 1, Commit: 100 + i*4}, entries(101+i*4, 104+i*4, 1), nil)
+	}
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateSnapshot(100, testPeers, nil, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := model.CreateSnapshot(100, testPeers, bytes.Repeat([]byte("x"), 1<<20), 10); err != nil {
+		t.Fatal(err)
+	}
+	checkSame(t, s, model)
+	s = reopen(t, s, Options{SegmentSize: 1 << 12})
+	checkSame(t, s, model)
+}
