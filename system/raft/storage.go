@@ -11,19 +11,20 @@ import (
 // in. "Durable" here only means "survives as long as the value does": tests
 // simulate a crash by building a new core on the same MemoryStorage.
 //
-// ents[0] is a dummy entry holding the index and term of the last compacted
-// entry (the snapshot's), so Term(FirstIndex()-1) needs no special case.
+// The log keeps the index and term of the last compacted entry (the
+// snapshot's), so Term(FirstIndex()-1) needs no special case; it holds no
+// pointer per entry (entryLog).
 type MemoryStorage struct {
 	mu    sync.Mutex
 	hard  HardState
 	snap  Snapshot
-	ents  []Entry
+	log   entryLog
 	peers []uint64
 }
 
 // NewMemoryStorage returns an empty storage for a cluster of peers.
 func NewMemoryStorage(peers []uint64) *MemoryStorage {
-	return &MemoryStorage{ents: make([]Entry, 1), peers: slices.Clone(peers)}
+	return &MemoryStorage{log: newEntryLog(0, 0), peers: slices.Clone(peers)}
 }
 
 func (ms *MemoryStorage) InitialState() (HardState, []uint64, error) {
@@ -45,10 +46,8 @@ func (ms *MemoryStorage) SetHardState(hs HardState) {
 	ms.hard = hs
 }
 
-func (ms *MemoryStorage) offset() uint64 { return ms.ents[0].Index }
-func (ms *MemoryStorage) lastIndex() uint64 {
-	return ms.ents[0].Index + uint64(len(ms.ents)) - 1
-}
+func (ms *MemoryStorage) offset() uint64    { return ms.log.offset() }
+func (ms *MemoryStorage) lastIndex() uint64 { return ms.log.lastIndex() }
 
 func (ms *MemoryStorage) Entries(lo, hi, maxBytes uint64) ([]Entry, error) {
 	ms.mu.Lock()
@@ -59,8 +58,7 @@ func (ms *MemoryStorage) Entries(lo, hi, maxBytes uint64) ([]Entry, error) {
 	if hi > ms.lastIndex()+1 {
 		return nil, fmt.Errorf("entries [%d,%d) beyond last index %d: %w", lo, hi, ms.lastIndex(), ErrUnavailable)
 	}
-	ents := ms.ents[lo-ms.offset() : hi-ms.offset()]
-	return limitSize(ents, maxBytes), nil
+	return ms.log.entries(lo, hi, maxBytes), nil
 }
 
 func (ms *MemoryStorage) Term(i uint64) (uint64, error) {
@@ -72,7 +70,7 @@ func (ms *MemoryStorage) Term(i uint64) (uint64, error) {
 	if i > ms.lastIndex() {
 		return 0, ErrUnavailable
 	}
-	return ms.ents[i-ms.offset()].Term, nil
+	return ms.log.term(i), nil
 }
 
 func (ms *MemoryStorage) FirstIndex() (uint64, error) {
@@ -102,7 +100,7 @@ func (ms *MemoryStorage) ApplySnapshot(snap Snapshot) error {
 	}
 	ms.snap = snap
 	ms.peers = slices.Clone(snap.Meta.Peers)
-	ms.ents = []Entry{{Term: snap.Meta.Term, Index: snap.Meta.Index}}
+	ms.log = newEntryLog(snap.Meta.Index, snap.Meta.Term)
 	return nil
 }
 
@@ -125,14 +123,7 @@ func (ms *MemoryStorage) Append(ents []Entry) error {
 	if ents[0].Index > ms.lastIndex()+1 {
 		return fmt.Errorf("append at index %d leaves a gap after last index %d", ents[0].Index, ms.lastIndex())
 	}
-	keep := ents[0].Index - ms.offset()
-	if keep == uint64(len(ms.ents)) {
-		ms.ents = append(ms.ents, ents...)
-		return nil
-	}
-	// Overwriting: copy, since slices handed out by Entries (in messages
-	// still in flight, say) must keep seeing the old entries.
-	ms.ents = append(ms.ents[:keep:keep], ents...)
+	ms.log.append(ents)
 	return nil
 }
 
@@ -147,10 +138,7 @@ func (ms *MemoryStorage) Compact(index uint64) error {
 	if index > ms.lastIndex() {
 		return fmt.Errorf("compact to %d beyond last index %d: %w", index, ms.lastIndex(), ErrUnavailable)
 	}
-	i := index - ms.offset()
-	rest := make([]Entry, 1, uint64(len(ms.ents))-i)
-	rest[0] = Entry{Index: ms.ents[i].Index, Term: ms.ents[i].Term}
-	ms.ents = append(rest, ms.ents[i+1:]...)
+	ms.log.compact(index)
 	return nil
 }
 
@@ -181,7 +169,7 @@ func (ms *MemoryStorage) CreateSnapshot(index uint64, peers []uint64, data []byt
 		ms.mu.Unlock()
 		return fmt.Errorf("snapshot at %d beyond last index %d: %w", index, ms.lastIndex(), ErrUnavailable)
 	}
-	term := ms.ents[index-ms.offset()].Term
+	term := ms.log.term(index)
 	ms.snap = Snapshot{Meta: SnapshotMeta{Index: index, Term: term, Peers: slices.Clone(peers)}, Data: data}
 	ms.mu.Unlock()
 	if index <= retain {
