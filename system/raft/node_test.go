@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -649,5 +650,73 @@ func TestNodeWritesSnapshotsOffItsGoroutine(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
+	}
+}
+
+// TestLeaderKeepsLeadershipWithALongLog: with one follower cut off and
+// compaction held back (as a lagging follower would hold it), a leader
+// takes 100,000 proposals from 64 proposers in one term, its log growing
+// all the while, and the follower catches up from the log when it
+// returns. The election timeout is a real node's (2 s), so only a stall
+// of the leader's goroutine (a GC marking the log, say) could cost the
+// term, not a busy machine's ordinary scheduling.
+func TestLeaderKeepsLeadershipWithALongLog(t *testing.T) {
+	const proposals, proposers = 100_000, 64
+	counters := map[uint64]*counter{}
+	c := newCluster(t, 3, func(cfg *raft.NodeConfig) {
+		cfg.ElectionTick, cfg.HeartbeatTick = 200, 10
+		cfg.SnapshotEntries = 1 << 40 // never: the log keeps everything
+		counters[cfg.ID] = &counter{}
+		cfg.StateMachine = counters[cfg.ID]
+	})
+	leader := c.leader()
+	term := c.nodes[leader].Status().Term
+	lagging := c.ids[0]
+	if lagging == leader {
+		lagging = c.ids[1]
+	}
+	c.net.Isolate(lagging)
+
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, proposers)
+	data := make([]byte, 40)
+	for range proposers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			for next.Add(1) <= proposals {
+				if err := c.nodes[leader].Propose(ctx, data); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("proposal at the leader of term %d: %v (status %+v)", term, err, c.nodes[leader].Status())
+	}
+	if st := c.nodes[leader].Status(); st.Role != raft.Leader || st.Term != term {
+		t.Fatalf("after %d proposals node %d is %v in term %d; it led term %d", proposals, leader, st.Role, st.Term, term)
+	}
+	if first, _ := c.storages[leader].FirstIndex(); first != 1 {
+		t.Fatalf("the leader compacted its log to %d; the test needs it whole", first)
+	}
+
+	c.net.Heal()
+	want := c.nodes[leader].Status().Applied
+	deadline := time.Now().Add(2 * time.Minute)
+	for c.nodes[lagging].Status().Applied < want || counters[lagging].n.Load() < proposals {
+		if time.Now().After(deadline) {
+			t.Fatalf("the lagging follower applied %d entries (%+v); want the leader's %d", counters[lagging].n.Load(), c.nodes[lagging].Status(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := c.nodes[lagging].Status(); st.Term != term {
+		t.Fatalf("the returned follower: %+v; want term %d", st, term)
 	}
 }
