@@ -57,6 +57,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			serveCommand(),
 			analyzeCommand(),
 			cleanCommand(),
+			benchCommand(),
 			netfaultCommand(),
 		},
 		// Without arguments, print help; with an argument that names no

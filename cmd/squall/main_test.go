@@ -35,7 +35,7 @@ func TestHelpListsCommands(t *testing.T) {
 			listed[strings.TrimSuffix(name, ",")] = true
 		}
 	}
-	for _, want := range []string{"version", "node", "test", "analyze", "clean"} {
+	for _, want := range []string{"version", "node", "test", "analyze", "clean", "bench"} {
 		if !listed[want] {
 			t.Errorf("squall --help printed %q, want it to list the %s command", stdout.String(), want)
 		}

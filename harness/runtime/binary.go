@@ -21,20 +21,21 @@ const (
 	commandPath = modulePath + "/cmd/squall"
 
 	// BinaryEnv names a static linux squall binary to put in the node
-	// image, overriding the search in nodeBinary.
+	// image, overriding the search in SquallBinary.
 	BinaryEnv = "SQUALL_NODE_BINARY"
 )
 
-// nodeBinary returns the path of a statically linked linux squall binary
-// for the node image. The image is FROM scratch, so the binary must need
-// nothing from a file system: no dynamic loader, no libc.
+// SquallBinary returns the path of a statically linked linux squall binary,
+// for the node image and for nodes run as local processes (squall bench).
+// The image is FROM scratch, so the binary must need nothing from a file
+// system: no dynamic loader, no libc.
 //
 // In order: the file named by $SQUALL_NODE_BINARY; this process's own
 // executable, if it is squall and static (a release build); else a fresh
 // CGO_ENABLED=0 build of squall's source tree found above the working
 // directory or the executable. The last covers `go run` (whose binary links
 // libc when cgo is on) and `go test` (whose binary is not squall).
-func nodeBinary(ctx context.Context) (string, error) {
+func SquallBinary(ctx context.Context) (string, error) {
 	if path := os.Getenv(BinaryEnv); path != "" {
 		if err := checkStatic(path); err != nil {
 			return "", fmt.Errorf("$%s: %w", BinaryEnv, err)

@@ -40,13 +40,13 @@ func dockerfile(name string) string {
 var imageMu sync.Mutex
 
 // EnsureImage returns the tag of a node image holding a static squall
-// binary (see nodeBinary for where it comes from), building the image if
+// binary (see SquallBinary for where it comes from), building the image if
 // the engine does not have it yet. The tag is a hash of the binary and the
 // Dockerfile, so an image is reused while the binary is unchanged. No
 // registry is contacted: the image is never pulled.
 func EnsureImage(ctx context.Context, logger *slog.Logger) (string, error) {
 	imageMu.Lock()
-	binary, err := nodeBinary(ctx)
+	binary, err := SquallBinary(ctx)
 	imageMu.Unlock()
 	if err != nil {
 		return "", err

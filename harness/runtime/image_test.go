@@ -53,7 +53,7 @@ func TestEnsureImage(t *testing.T) {
 	requireDocker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	binary, err := nodeBinary(ctx)
+	binary, err := SquallBinary(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

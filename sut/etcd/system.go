@@ -40,11 +40,17 @@ func (System) DefaultConsistency() string { return "strict-serializable" }
 // Image is a FROM scratch image holding etcd's server, built statically
 // from the nested module in sut/etcd/server (or $SQUALL_ETCD_BINARY).
 func (System) Image(ctx context.Context, logger *slog.Logger) (string, error) {
-	binary, err := runtime.SourceBinary(ctx, "sut/etcd/server", "etcd", BinaryEnv)
+	binary, err := Binary(ctx)
 	if err != nil {
 		return "", err
 	}
 	return runtime.EnsureBinaryImage(ctx, logger, imageRepo, "etcd", binary)
+}
+
+// Binary is etcd's server, built statically from the nested module in
+// sut/etcd/server, or the file $SQUALL_ETCD_BINARY names.
+func Binary(ctx context.Context) (string, error) {
+	return runtime.SourceBinary(ctx, "sut/etcd/server", "etcd", BinaryEnv)
 }
 
 // Ready is the gRPC health check, which etcd serves on its client port.

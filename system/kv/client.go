@@ -44,6 +44,15 @@ type ClientConfig struct {
 	ReadFrom string
 }
 
+// ConnPool holds one connection per node, shared by the clients given it:
+// the clients of one process then multiplex their calls over those
+// connections, as one gRPC client would, rather than each paying for its
+// own. Close it after its clients.
+type ConnPool = member.ConnPool
+
+// NewConnPool returns an empty pool for ClientConfig.Pool.
+func NewConnPool() *ConnPool { return member.NewConnPool() }
+
 // Client talks to a KV cluster: it finds the leader (from NotLeader hints,
 // else by trying each node), retries within the caller's deadline, and
 // reuses one connection per node.
