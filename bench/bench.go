@@ -75,25 +75,19 @@ type Client interface {
 	Close() error
 }
 
-// Adapt turns a cluster whose NewClient returns a concrete client type
-// into a Cluster.
-func Adapt[C Client](c interface {
+// Local is a cluster whose NewClient returns a concrete client type, as
+// sut/kv's and sut/etcd's local clusters do.
+type Local[C Client] interface {
 	NewClient() (C, error)
 	PIDs() []int
 	Exited() error
 	Stop()
-}) Cluster {
-	return adapted[C]{c}
 }
 
-type adapted[C Client] struct {
-	local interface {
-		NewClient() (C, error)
-		PIDs() []int
-		Exited() error
-		Stop()
-	}
-}
+// Adapt turns a Local cluster into a Cluster.
+func Adapt[C Client](c Local[C]) Cluster { return adapted[C]{c} }
+
+type adapted[C Client] struct{ local Local[C] }
 
 func (a adapted[C]) NewClient() (Client, error) {
 	c, err := a.local.NewClient()

@@ -7,23 +7,18 @@ import (
 
 // KV is squall's KV store: `squall node --system kv` of the squall binary
 // at squall.
-func KV(squall string) System {
-	return System{Name: "kv", Start: func(dir string, nodes int) (Cluster, error) {
-		c, err := kv.StartLocal(squall, dir, nodes)
-		if err != nil {
-			return nil, err
-		}
-		return Adapt[*kv.LocalClient](c), nil
-	}}
-}
+func KV(squall string) System { return system("kv", squall, kv.StartLocal) }
 
 // Etcd is etcd's server at binary.
-func Etcd(binary string) System {
-	return System{Name: "etcd", Start: func(dir string, nodes int) (Cluster, error) {
-		c, err := etcd.StartLocal(binary, dir, nodes)
+func Etcd(binary string) System { return system("etcd", binary, etcd.StartLocal) }
+
+// system is the System name whose clusters start runs binary.
+func system[L Local[C], C Client](name, binary string, start func(binary, dir string, nodes int) (L, error)) System {
+	return System{Name: name, Start: func(dir string, nodes int) (Cluster, error) {
+		c, err := start(binary, dir, nodes)
 		if err != nil {
 			return nil, err
 		}
-		return Adapt[*etcd.LocalClient](c), nil
+		return Adapt[C](c), nil
 	}}
 }
