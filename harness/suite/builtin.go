@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/squall-chaos/squall/checker"
@@ -112,7 +113,10 @@ func detection(entries []Entry, tests []results.SuiteTest) []results.Detection {
 // DetectionTable is the selfcheck's table as text.
 func DetectionTable(rows []results.Detection) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-11s %-22s %-40s %8s %7s %s\n", "system", "bug", "run", "caught", "errors", "median first anomaly")
+	// A tabwriter sizes each column to its longest cell: a reveal's run
+	// (a failpoint or clock nemesis list) is far longer than most.
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "system\tbug\trun\tcaught\terrors\tmedian first anomaly")
 	for _, r := range rows {
 		bug, verdict := r.Bug, fmt.Sprintf("%d/%d", r.Invalid, r.Runs)
 		if bug == "" {
@@ -122,7 +126,8 @@ func DetectionTable(rows []results.Detection) string {
 		if r.MedianFirstAnomaly > 0 {
 			first = r.MedianFirstAnomaly.Round(100 * time.Millisecond).String()
 		}
-		fmt.Fprintf(&b, "%-11s %-22s %-40s %8s %7d %s\n", r.System, bug, r.Config, verdict, r.Errors, first)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", r.System, bug, r.Config, verdict, r.Errors, first)
 	}
+	w.Flush()
 	return b.String()
 }

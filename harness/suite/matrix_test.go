@@ -179,8 +179,18 @@ func TestDetection(t *testing.T) {
 	if r := rows[1]; r.Bug != "" || r.Runs != 2 || r.Invalid != 0 || r.Errors != 1 {
 		t.Errorf("clean row %+v", r)
 	}
+	rows[0].Config = "register, failpoint:kv/after-commit,failpoint:error, every 4s"
 	table := DetectionTable(rows)
 	if !strings.Contains(table, "2/3") || !strings.Contains(table, "0/2 wolf") {
 		t.Errorf("table:\n%s", table)
+	}
+	// A long run value widens its column instead of pushing its row's
+	// later cells out of line.
+	lines := strings.Split(strings.TrimSuffix(table, "\n"), "\n")
+	caught := strings.Index(lines[0], "caught")
+	for _, l := range lines[1:] {
+		if got := strings.Index(l, strings.Fields(l[caught:])[0]); got != caught {
+			t.Errorf("caught column of %q at %d, header's at %d:\n%s", l, got, caught, table)
+		}
 	}
 }

@@ -349,7 +349,7 @@ func TestTimeoutIsFailureBugReportsACommittedWriteAsFailed(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The apply of the next entry on the leader waits 6s; the
-			// client gives up after 3s, and the buggy server after 250ms.
+			// client gives up after 3s, and the buggy server after 1s.
 			for attempt := 0; ; attempt++ {
 				var leader *Node
 				for _, n := range nodes {
