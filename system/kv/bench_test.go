@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/squall-chaos/squall/system/internal/member"
-	"github.com/squall-chaos/squall/system/kv/kvpb"
 )
 
 // benchClients is the concurrency of the benchmarks: one kv.Client each,
@@ -258,7 +257,7 @@ func vmRSS(pid string) (int64, error) {
 
 // BenchmarkSnapshot100kKeys is the time a snapshot of 100,000 keys of
 // 100-byte values holds the Raft goroutine: "capture" is what it does now
-// (CaptureSnapshot gathers the records; encoding runs elsewhere), "encode"
+// (CaptureSnapshot gathers where the records are; encoding runs elsewhere), "encode"
 // what a capture's encoding costs off it, "whole" what Snapshot costs on
 // it when taken in one step.
 func BenchmarkSnapshot100kKeys(b *testing.B) {
@@ -267,7 +266,7 @@ func BenchmarkSnapshot100kKeys(b *testing.B) {
 	value := make([]byte, 100)
 	for i := range keys {
 		key := fmt.Sprintf("key%06d", i)
-		st.data[key] = &kvpb.KeyValue{Key: key, Value: value, Version: uint64(i + 1)}
+		st.data.put(key, value, uint64(i+1))
 	}
 	b.Run("capture", func(b *testing.B) {
 		for b.Loop() {

@@ -12,7 +12,7 @@ import (
 
 // The squall binary, built at most once per run of this package's tests
 // and only if a test needs real processes.
-var binary struct {
+var builtBinary struct {
 	once sync.Once
 	dir  string
 	path string
@@ -21,8 +21,8 @@ var binary struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binary.dir != "" {
-		os.RemoveAll(binary.dir)
+	if builtBinary.dir != "" {
+		os.RemoveAll(builtBinary.dir)
 	}
 	os.Exit(code)
 }
@@ -32,26 +32,26 @@ func TestMain(m *testing.M) {
 // build fails the test if the result is not statically linked.
 func squallBinary(t testing.TB) string {
 	t.Helper()
-	binary.once.Do(func() {
-		binary.dir, binary.err = os.MkdirTemp("", "squall-kv-test-")
-		if binary.err != nil {
+	builtBinary.once.Do(func() {
+		builtBinary.dir, builtBinary.err = os.MkdirTemp("", "squall-kv-test-")
+		if builtBinary.err != nil {
 			return
 		}
-		path := filepath.Join(binary.dir, "squall")
+		path := filepath.Join(builtBinary.dir, "squall")
 		cmd := exec.Command("go", "build", "-o", path, "github.com/squall-chaos/squall/cmd/squall")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			binary.err = fmt.Errorf("go build squall: %v\n%s", err, out)
+			builtBinary.err = fmt.Errorf("go build squall: %v\n%s", err, out)
 			return
 		}
-		if binary.err = checkStatic(path); binary.err == nil {
-			binary.path = path
+		if builtBinary.err = checkStatic(path); builtBinary.err == nil {
+			builtBinary.path = path
 		}
 	})
-	if binary.err != nil {
-		t.Fatal(binary.err)
+	if builtBinary.err != nil {
+		t.Fatal(builtBinary.err)
 	}
-	return binary.path
+	return builtBinary.path
 }
 
 // checkStatic fails if the ELF file at path asks for a dynamic loader or

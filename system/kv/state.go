@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/squall-chaos/squall/system/internal/pending"
@@ -26,7 +27,7 @@ const DefaultMaxSessions = 10000
 // goroutine and read by RPC handlers, hence the lock.
 type state struct {
 	mu          sync.RWMutex
-	data        map[string]*kvpb.KeyValue
+	data        *keyspace
 	sessions    map[uint64]*list.Element // of *kvpb.SessionRecord
 	lru         *list.List               // least recently used at the front
 	maxSessions int
@@ -47,7 +48,7 @@ func newState(maxSessions int) *state {
 		maxSessions = DefaultMaxSessions
 	}
 	return &state{
-		data:        make(map[string]*kvpb.KeyValue),
+		data:        newKeyspace(),
 		sessions:    make(map[uint64]*list.Element),
 		lru:         list.New(),
 		maxSessions: maxSessions,
@@ -152,21 +153,17 @@ func (s *state) execTxn(index uint64, txn *kvpb.TxnRequest) *kvpb.TxnResponse {
 }
 
 func (s *state) compare(c *kvpb.Compare) bool {
-	kv := s.data[c.Key]
+	value, version, found := s.data.get(c.Key)
 	var order int
 	switch c.Target {
 	case kvpb.Compare_VERSION:
-		var v uint64
-		if kv != nil {
-			v = kv.Version
-		}
-		order = cmp.Compare(v, c.Version)
+		order = cmp.Compare(version, c.Version)
 	default:
-		if kv == nil {
+		if !found {
 			// An absent key has no value: only NOT_EQUAL holds.
 			return c.Op == kvpb.Compare_NOT_EQUAL
 		}
-		order = bytes.Compare(kv.Value, c.Value)
+		order = bytes.Compare(value, c.Value)
 	}
 	switch c.Op {
 	case kvpb.Compare_EQUAL:
@@ -186,20 +183,15 @@ func (s *state) execOp(index uint64, op *kvpb.Op) *kvpb.OpResult {
 	case *kvpb.Op_Get:
 		return &kvpb.OpResult{Result: &kvpb.OpResult_Get{Get: s.get(o.Get.Key)}}
 	case *kvpb.Op_Put:
-		s.data[o.Put.Key] = &kvpb.KeyValue{Key: o.Put.Key, Value: o.Put.Value, Version: index}
+		s.data.put(o.Put.Key, o.Put.Value, index)
 		return &kvpb.OpResult{Result: &kvpb.OpResult_Put{Put: &kvpb.PutResponse{Version: index}}}
 	case *kvpb.Op_Append:
-		var old []byte
-		if kv := s.data[o.Append.Key]; kv != nil {
-			old = kv.Value
-		}
-		// A new slice: the old value may be shared with a past response.
+		old, _, _ := s.data.get(o.Append.Key)
 		value := slices.Concat(old, o.Append.Value)
-		s.data[o.Append.Key] = &kvpb.KeyValue{Key: o.Append.Key, Value: value, Version: index}
+		s.data.put(o.Append.Key, value, index)
 		return &kvpb.OpResult{Result: &kvpb.OpResult_Append{Append: &kvpb.AppendResponse{Version: index, Value: value}}}
 	case *kvpb.Op_Delete:
-		_, found := s.data[o.Delete.Key]
-		delete(s.data, o.Delete.Key)
+		found := s.data.remove(o.Delete.Key)
 		return &kvpb.OpResult{Result: &kvpb.OpResult_Delete{Delete: &kvpb.DeleteResponse{Deleted: found}}}
 	}
 	return &kvpb.OpResult{}
@@ -207,11 +199,12 @@ func (s *state) execOp(index uint64, op *kvpb.Op) *kvpb.OpResult {
 
 // get reads a key; the caller holds mu.
 func (s *state) get(key string) *kvpb.GetResponse {
-	kv := s.data[key]
-	if kv == nil {
+	value, version, found := s.data.get(key)
+	if !found {
 		return &kvpb.GetResponse{}
 	}
-	return &kvpb.GetResponse{Found: true, Kv: kv}
+	// value aliases the keyspace's arena, whose records never change.
+	return &kvpb.GetResponse{Found: true, Kv: &kvpb.KeyValue{Key: key, Value: value, Version: version}}
 }
 
 // read reads a key from the local state, for reads already made
@@ -225,16 +218,17 @@ func (s *state) read(key string) *kvpb.GetResponse {
 func (s *state) size() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.data)
+	return s.data.len()
 }
 
 // Snapshot implements raft.StateMachine.
 func (s *state) Snapshot() ([]byte, error) { return s.capture().encode() }
 
 // CaptureSnapshot implements raft.SnapshotCapturer: the Raft goroutine
-// only gathers the pointers to the keys and session records, which are
-// never changed once stored (every write stores a new record); sorting
-// and encoding them happen on the goroutine that calls encode.
+// only gathers where the keys' records are in the keyspace's arena, and
+// the pointers to the session records; none of them is changed once
+// stored (every write stores a new record). Sorting and encoding happen
+// on the goroutine that calls encode.
 func (s *state) CaptureSnapshot() (encode func() ([]byte, error)) { return s.capture().encode }
 
 var _ raft.SnapshotCapturer = (*state)(nil)
@@ -243,10 +237,7 @@ var _ raft.SnapshotCapturer = (*state)(nil)
 func (s *state) capture() capturedState {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	c := capturedState{kvs: make([]*kvpb.KeyValue, 0, len(s.data)), sessions: make([]*kvpb.SessionRecord, 0, s.lru.Len())}
-	for _, kv := range s.data {
-		c.kvs = append(c.kvs, kv)
-	}
+	c := capturedState{kvs: s.data.view(), sessions: make([]*kvpb.SessionRecord, 0, s.lru.Len())}
 	for el := s.lru.Front(); el != nil; el = el.Next() {
 		c.sessions = append(c.sessions, el.Value.(*kvpb.SessionRecord))
 	}
@@ -255,14 +246,25 @@ func (s *state) capture() capturedState {
 
 // capturedState is a snapshot's records, not yet encoded.
 type capturedState struct {
-	kvs      []*kvpb.KeyValue
+	kvs      view
 	sessions []*kvpb.SessionRecord // least recently used first
 }
 
 func (c capturedState) encode() ([]byte, error) {
 	// Deterministic bytes: replicas' snapshots of one state compare equal.
-	slices.SortFunc(c.kvs, func(a, b *kvpb.KeyValue) int { return cmp.Compare(a.Key, b.Key) })
-	return proto.MarshalOptions{Deterministic: true}.Marshal(&kvpb.Snapshot{Kvs: c.kvs, Sessions: c.sessions})
+	// The bytes are those of proto's deterministic marshal of a
+	// kvpb.Snapshot: kvs in key order, then sessions.
+	b := c.kvs.appendSnapshotKVs(make([]byte, 0, c.kvs.snapshotKVsSize()))
+	marshal := proto.MarshalOptions{Deterministic: true}
+	for _, rec := range c.sessions {
+		b = protowire.AppendTag(b, snapshotSessionsField, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(marshal.Size(rec)))
+		var err error
+		if b, err = marshal.MarshalAppend(b, rec); err != nil {
+			return nil, fmt.Errorf("kv: encode session %d: %w", rec.ClientId, err)
+		}
+	}
+	return b, nil
 }
 
 // Restore implements raft.StateMachine.
@@ -276,9 +278,9 @@ func (s *state) Restore(rs raft.Snapshot) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.data = make(map[string]*kvpb.KeyValue, len(snap.Kvs))
+	s.data = newKeyspace()
 	for _, kv := range snap.Kvs {
-		s.data[kv.Key] = kv
+		s.data.put(kv.Key, kv.Value, kv.Version)
 	}
 	s.sessions = make(map[uint64]*list.Element, len(snap.Sessions))
 	s.lru = list.New()
