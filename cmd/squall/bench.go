@@ -45,7 +45,9 @@ func benchCommand() *cli.Command {
 			parent := c.String("dir")
 			if parent == "" {
 				parent = os.TempDir()
-			} else if st, err := os.Stat(parent); err != nil || !st.IsDir() {
+			} else if st, err := os.Stat(parent); err != nil {
+				return fmt.Errorf("--dir: %w (want an existing directory to hold the runs' data)", err)
+			} else if !st.IsDir() {
 				return fmt.Errorf("--dir: %s is not a directory", parent)
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)

@@ -20,7 +20,7 @@ func TestBenchRefusesBadInputBeforeStartingAnything(t *testing.T) {
 		{[]string{"--clients", "-3"}, "--clients must be at least 1, got -3"},
 		{[]string{"--runs", "0"}, "--runs must be at least 1, got 0"},
 		{[]string{"--gets", "-1"}, "--gets must be at least 0, got -1"},
-		{[]string{"--dir", filepath.Join(dir, "missing")}, "is not a directory"},
+		{[]string{"--dir", filepath.Join(dir, "missing")}, "no such file or directory (want an existing directory"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 	} {
 		var stdout, stderr bytes.Buffer
