@@ -144,6 +144,11 @@ func (n *etcdNode) run(stop <-chan struct{}) {
 	}
 }
 
+// proposalPatience bounds the wait for a proposal to apply. etcd-io/raft
+// drops a proposal a leader change overtakes without a word, so a
+// benchmark that lost one would otherwise wait for it forever.
+const proposalPatience = 10 * time.Second
+
 // propose proposes data and waits until this node applies it.
 func (n *etcdNode) propose(ctx context.Context, data []byte) error {
 	id := n.nextID.Add(1)
@@ -153,14 +158,23 @@ func (n *etcdNode) propose(ctx context.Context, data []byte) error {
 	n.mu.Lock()
 	n.waiters[id] = done
 	n.mu.Unlock()
+	forget := func() {
+		n.mu.Lock()
+		delete(n.waiters, id)
+		n.mu.Unlock()
+	}
+	ctx, cancel := context.WithTimeout(ctx, proposalPatience)
+	defer cancel()
 	if err := n.node.Propose(ctx, entry); err != nil {
+		forget()
 		return err
 	}
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		forget()
+		return fmt.Errorf("proposal %d not applied within %v (lost to a leader change?): %w", id, proposalPatience, ctx.Err())
 	}
 }
 
