@@ -70,6 +70,17 @@ func (c *Cluster) state(ctx context.Context, name string) (*container.State, err
 	return res.Container.State, nil
 }
 
+// stopped reports whether the engine sees node's container not running,
+// after a call that failed on it. The engine answers a conflict when it
+// knew the container stopped before the call; a container that stops
+// during the call (another family's kill or power cut, when families
+// overlap) fails it otherwise, as runc's "container not running" in a
+// server error, and only its state then says the node went down.
+func (c *Cluster) stopped(ctx context.Context, node string) bool {
+	st, err := c.state(ctx, node)
+	return err == nil && !st.Running
+}
+
 // Kill kills the node's process with SIGKILL and returns once the engine
 // sees it stopped. Its data volume stays, with whatever it had synced.
 func (c *Cluster) Kill(ctx context.Context, name string) error {
@@ -78,7 +89,7 @@ func (c *Cluster) Kill(ctx context.Context, name string) error {
 		return err
 	}
 	if _, err := c.docker.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
-		if errdefs.IsConflict(err) {
+		if errdefs.IsConflict(err) || c.stopped(ctx, name) {
 			return fmt.Errorf("kill node %s: %w (%v)", name, nemesis.ErrNodeDown, err)
 		}
 		return fmt.Errorf("kill node %s: %w", name, err)

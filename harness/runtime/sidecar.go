@@ -253,7 +253,7 @@ func (c *Cluster) Pause(ctx context.Context, node string) error {
 		return err
 	})
 	if err != nil {
-		if errdefs.IsConflict(err) {
+		if errdefs.IsConflict(err) || c.stopped(ctx, node) {
 			return fmt.Errorf("pause node %s: %w (%v)", node, nemesis.ErrNodeDown, err)
 		}
 		return fmt.Errorf("pause node %s: %w", node, err)
