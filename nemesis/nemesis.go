@@ -63,12 +63,14 @@ type Cluster interface {
 
 	// State reports whether node's process runs, or is frozen.
 	State(ctx context.Context, node string) (NodeState, error)
-	// Kill kills the node's process with SIGKILL.
+	// Kill kills the node's process with SIGKILL. It fails with
+	// ErrNodeDown if the node is not running, or stops during the call
+	// (another family's kill or power cut).
 	Kill(ctx context.Context, node string) error
 	// Start starts a stopped node again and waits until it serves.
 	Start(ctx context.Context, node string) error
-	// Pause freezes every process of the node (the cgroup freezer);
-	// Unpause thaws them.
+	// Pause freezes every process of the node (the cgroup freezer), and
+	// fails as Kill does with ErrNodeDown; Unpause thaws them.
 	Pause(ctx context.Context, node string) error
 	Unpause(ctx context.Context, node string) error
 
