@@ -32,7 +32,15 @@ func TestNonRootUserRunsEveryFamily(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() {
+		// A failed run is kept (its nodes' logs say why), a passing one
+		// removed.
+		if t.Failed() {
+			t.Logf("the run is kept in %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
 	// The user must be able to write its home and store, and read the
 	// binary: the directory is the user's own.
 	if err := os.Chmod(dir, 0o777); err != nil {
