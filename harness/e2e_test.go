@@ -33,26 +33,8 @@ func e2eSpec(t *testing.T, nemesis []string, bugs []string) Spec {
 	return Spec{
 		System: "kv", Workload: "register", Nemesis: nemesis, Nodes: 5, Concurrency: 10,
 		ConcurrencyText: "2n", TimeLimit: limit, Seed: 42, NemesisInterval: 3 * time.Second,
-		Bugs: bugs, OpTimeout: 3 * time.Second, CheckTimeout: 30 * time.Second, Store: keptOnFailure(t),
+		Bugs: bugs, OpTimeout: 3 * time.Second, CheckTimeout: 30 * time.Second, Store: dockertest.KeptOnFailure(t, "squall-e2e-"),
 	}
-}
-
-// keptOnFailure is a store for a test's runs that outlives the test if it
-// fails, so that the run directory a failure names can still be read; a
-// passing test's is removed. (A t.TempDir goes whatever the outcome.)
-func keptOnFailure(t *testing.T) string {
-	dir, err := os.MkdirTemp("", "squall-e2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("the runs are kept in %s", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	})
-	return dir
 }
 
 // verdicts is what each checker said of a run, for a failure message.

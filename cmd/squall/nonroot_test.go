@@ -28,19 +28,7 @@ const nobody = 65534
 // leave the run valid, with nothing reaching into /proc or needing root.
 func TestNonRootUserRunsEveryFamily(t *testing.T) {
 	requireDockerForCLI(t)
-	dir, err := os.MkdirTemp("", "squall-nonroot-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// A failed run is kept (its nodes' logs say why), a passing one
-		// removed.
-		if t.Failed() {
-			t.Logf("the run is kept in %s", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	})
+	dir := dockertest.KeptOnFailure(t, "squall-nonroot-")
 	// The user must be able to write its home and store, and read the
 	// binary: the directory is the user's own.
 	if err := os.Chmod(dir, 0o777); err != nil {

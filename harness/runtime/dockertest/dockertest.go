@@ -1,5 +1,6 @@
 // Package dockertest is what container tests share: Require, which skips
-// a test where Docker is unavailable, unless CI demands Docker.
+// a test where Docker is unavailable, unless CI demands Docker, and
+// KeptOnFailure, a directory for a test's runs.
 package dockertest
 
 import (
@@ -25,4 +26,23 @@ func Require(tb testing.TB) {
 		}
 		tb.Skipf("Docker is unavailable: %v", err)
 	}
+}
+
+// KeptOnFailure returns a new directory (named with prefix) for a test's
+// runs that outlives the test if it fails, so that the run directory a
+// failure names, nodes' logs included, can still be read; a passing
+// test's is removed. (A t.TempDir goes whatever the outcome.)
+func KeptOnFailure(tb testing.TB, prefix string) string {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			tb.Logf("the runs are kept in %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+	return dir
 }
