@@ -257,7 +257,10 @@ func TestEndToEndEachFamilyCatchesItsBug(t *testing.T) {
 		// 50 s run (six) gave such writes: 80 s makes about ten faults.
 		{"loss", "kv", "timeout-is-failure", 80 * time.Second},
 		// An answer lost after a commit makes the client retry; the
-		// retried cas fails against its own effect.
+		// retried cas fails against its own effect. (A write slower than
+		// the client's write attempt is sent again too: with 0.5 s
+		// attempts, a run without faults beside a second suite was
+		// invalid; sut/kv's client waits 2 s for a write.)
 		{"failpoint", "kv", "duplicate-retries", 0},
 		// A power cut of every node, whose WALs acknowledge before fsync,
 		// loses acknowledged writes. (A majority's cut may be masked: a

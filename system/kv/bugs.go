@@ -56,8 +56,8 @@ type Bugs struct {
 // cores put a write's p99 near 300ms, and a 250ms threshold then failed
 // writes with no fault at all), and well below the seconds a write waits
 // out under packet loss. A client must wait longer than this for the
-// answer to reach it: the harness's kv client does when the bug is
-// planted (sut/kv).
+// answer to reach it: the harness's kv client's write attempts do
+// (sut/kv).
 const TimeoutIsFailureAfter = time.Second
 
 // PlantedBug describes a bug by the name `squall node --bug` takes.

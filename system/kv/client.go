@@ -26,6 +26,12 @@ type ClientConfig struct {
 	// AttemptTimeout bounds one RPC attempt; the caller's context bounds
 	// the whole operation, retries included. Default 1s.
 	AttemptTimeout time.Duration
+	// WriteAttemptTimeout bounds one attempt of a write. Default
+	// AttemptTimeout. A write that is merely slow (a commit on a loaded
+	// cluster) is better waited for than sent again: a retry proposes a
+	// second copy of it, adding to the load that slowed the first, and
+	// leans on the session to apply it once.
+	WriteAttemptTimeout time.Duration
 	// MaxBackoff caps the pause between attempts. Default 200ms.
 	MaxBackoff time.Duration
 	// Clock times the pauses between attempts. Default: the system clock.
@@ -88,6 +94,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.AttemptTimeout <= 0 {
 		cfg.AttemptTimeout = time.Second
 	}
+	if cfg.WriteAttemptTimeout <= 0 {
+		cfg.WriteAttemptTimeout = cfg.AttemptTimeout
+	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 200 * time.Millisecond
 	}
@@ -127,7 +136,7 @@ func (c *Client) Get(ctx context.Context, key string) (*kvpb.GetResponse, error)
 		}
 	}
 	var resp *kvpb.GetResponse
-	err := c.do(ctx, func(ctx context.Context, kc kvpb.KVClient) (err error) {
+	err := c.do(ctx, c.cfg.AttemptTimeout, func(ctx context.Context, kc kvpb.KVClient) (err error) {
 		resp, err = kc.Get(ctx, &kvpb.GetRequest{Key: key})
 		return err
 	})
@@ -220,7 +229,7 @@ func (c *Client) write(ctx context.Context, call func(context.Context, kvpb.KVCl
 	defer c.writeMu.Unlock()
 	c.seq++
 	session := &kvpb.Session{ClientId: c.clientID, Seq: c.seq}
-	err := c.do(ctx, func(ctx context.Context, kc kvpb.KVClient) error {
+	err := c.do(ctx, c.cfg.WriteAttemptTimeout, func(ctx context.Context, kc kvpb.KVClient) error {
 		return call(ctx, kc, session)
 	})
 	if err != nil && strings.Contains(err.Error(), ErrSessionExpired.Error()) {
@@ -231,19 +240,19 @@ func (c *Client) write(ctx context.Context, call func(context.Context, kvpb.KVCl
 	return err
 }
 
-// do runs call against the leader, retrying until it succeeds, fails
-// definitely, or ctx ends.
-func (c *Client) do(ctx context.Context, call func(context.Context, kvpb.KVClient) error) error {
+// do runs call against the leader, each attempt bounded by attempt,
+// retrying until it succeeds, fails definitely, or ctx ends.
+func (c *Client) do(ctx context.Context, attempt time.Duration, call func(context.Context, kvpb.KVClient) error) error {
 	sent := false
 	var lastErr error
 	pause := 5 * time.Millisecond
-	for attempt := 0; ; attempt++ {
-		target := c.pick(attempt)
+	for n := 0; ; n++ {
+		target := c.pick(n)
 		conn, err := c.conn(target)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrDefinite, err)
 		}
-		actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+		actx, cancel := context.WithTimeout(ctx, attempt)
 		err = call(actx, kvpb.NewKVClient(conn))
 		cancel()
 		if err == nil {

@@ -329,6 +329,46 @@ func TestDuplicateRetriesBugFailsARetriedCASThatTookEffect(t *testing.T) {
 	}
 }
 
+// A write slower than the client's AttemptTimeout but within its
+// WriteAttemptTimeout is waited for, not sent again. The nodes have the
+// duplicate-retries bug, under which a cas sent a second time fails
+// against its own effect: the client is seen to retry by that failure.
+// The leader sleeps 600 ms after applying the cas (kv/after-commit), past
+// a 200 ms attempt whatever the machine's load.
+func TestClientWaitsOutASlowWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		writeAttempt time.Duration
+		wantSwapped  bool
+	}{
+		{"write attempts of 10s", 10 * time.Second, true},
+		{"write attempts as long as others", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nodes, peers := startNodes(t, 3, func(cfg *Config) { cfg.Bugs.DuplicateRetries = true })
+			admins := adminClients(t, nodes)
+			client, err := NewClient(ClientConfig{Peers: peers, AttemptTimeout: 200 * time.Millisecond, WriteAttemptTimeout: tc.writeAttempt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer client.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+			defer cancel()
+			if _, err := client.Put(ctx, "r", []byte("1")); err != nil {
+				t.Fatal(err)
+			}
+			arm(t, ctx, admins, FailAfterCommit, "1*sleep(600ms)")
+			swapped, cur, err := client.CompareAndSet(ctx, "r", []byte("1"), []byte("2"))
+			if err != nil {
+				t.Fatalf("cas: %v", err)
+			}
+			if swapped != tc.wantSwapped {
+				t.Errorf("cas 1->2 answered after 600 ms reports swapped=%t finding %v; want swapped=%t", swapped, cur, tc.wantSwapped)
+			}
+		})
+	}
+}
+
 // The planted bug timeout-is-failure answers a write whose proposal takes
 // too long as a definite failure. Here the leader commits the write and
 // then sleeps before applying it (raft/before-apply), longer than the
