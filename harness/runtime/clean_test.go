@@ -11,10 +11,12 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 )
 
@@ -225,4 +227,49 @@ func tarOf(t *testing.T, files map[string]string) io.Reader {
 	}
 	tw.Close()
 	return &buf
+}
+
+// leakyEngine is a Docker engine that refuses to remove a network for an
+// endpoint it still counts, as the real one sometimes does after removing
+// the network's containers; inspect shows the containers still attached.
+type leakyEngine struct {
+	client.APIClient // calls other than these two panic
+	attached         []string
+}
+
+func (e leakyEngine) NetworkRemove(_ context.Context, id string, _ client.NetworkRemoveOptions) (client.NetworkRemoveResult, error) {
+	return client.NetworkRemoveResult{}, fmt.Errorf("Error response from daemon: error while removing network: network squall-r1 id %s has active endpoints", id)
+}
+
+func (e leakyEngine) NetworkInspect(context.Context, string, client.NetworkInspectOptions) (client.NetworkInspectResult, error) {
+	var res client.NetworkInspectResult
+	res.Network.Containers = map[string]network.EndpointResource{}
+	for _, c := range e.attached {
+		res.Network.Containers[c] = network.EndpointResource{Name: c}
+	}
+	return res, nil
+}
+
+// TestCleanupLeavesANetworkDockerHoldsForNoContainer: a network the engine
+// will not remove though no container is on it is reported as stuck, with
+// the way out, and is no error (every later cleanup would fail on it
+// otherwise); with a container on it, the refusal is an error.
+func TestCleanupLeavesANetworkDockerHoldsForNoContainer(t *testing.T) {
+	net := object{kind: networkObject, id: "net1", name: "squall-r1"}
+	summary, err := removeObjects(context.Background(), leakyEngine{}, []object{net})
+	if err != nil {
+		t.Fatalf("remove a network held for no container: %v, want no error", err)
+	}
+	if !slices.Equal(summary.Stuck, []string{"squall-r1"}) || len(summary.Networks) != 0 {
+		t.Errorf("summary %+v; want squall-r1 stuck, no network removed", summary)
+	}
+	summary.Runs = []string{"r1"}
+	if line := summary.String(); !strings.Contains(line, "squall-r1") || !strings.Contains(line, "restarting the Docker daemon") {
+		t.Errorf("summary says %q; want the stuck network named and the way out", line)
+	}
+
+	summary, err = removeObjects(context.Background(), leakyEngine{attached: []string{"n1"}}, []object{net})
+	if err == nil || !strings.Contains(err.Error(), "has active endpoints") || len(summary.Stuck) != 0 {
+		t.Errorf("remove a network a container is on: summary %+v, error %v; want the engine's refusal as an error", summary, err)
+	}
 }
