@@ -361,15 +361,19 @@ func removeObject(ctx context.Context, docker client.APIClient, o object) error 
 	return err
 }
 
-// RunObjects names the containers, networks and volumes of run that are
-// still in Docker: none once a run has ended, unless it was kept.
+// RunObjects names the containers, networks and volumes of run left in
+// Docker after its cleanup: none once a run has ended, unless it was kept.
+// A network the engine still will not remove for an endpoint no container
+// holds (see heldByNoContainer) is not counted: no cleanup can remove it.
+// Call it only after the run's cleanup: it tries each network's removal
+// again, to tell such a network from one the cleanup missed.
 func RunObjects(ctx context.Context, run string) ([]string, error) {
 	provider, docker, err := connect(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer provider.Close()
-	objects, err := listSquall(ctx, docker, run)
+	objects, err := leftAfterCleanup(ctx, docker, run)
 	if err != nil {
 		return nil, err
 	}
@@ -378,4 +382,20 @@ func RunObjects(ctx context.Context, run string) ([]string, error) {
 		names[i] = o.name
 	}
 	return names, nil
+}
+
+// leftAfterCleanup lists run's objects, after its cleanup, but for the
+// networks the engine still will not remove for no container.
+func leftAfterCleanup(ctx context.Context, docker client.APIClient, run string) ([]object, error) {
+	objects, err := listSquall(ctx, docker, run)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(objects, func(o object) bool {
+		if o.kind != networkObject {
+			return false
+		}
+		_, err := docker.NetworkRemove(ctx, o.id, client.NetworkRemoveOptions{})
+		return err != nil && heldByNoContainer(ctx, docker, o.id, err)
+	}), nil
 }

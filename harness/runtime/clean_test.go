@@ -88,7 +88,7 @@ func TestSweep(t *testing.T) {
 			t.Errorf("sweep removed run %s, which it must leave", run)
 		}
 	}
-	if left := runObjects(t, docker, crashed); len(left) > 0 {
+	if left := leftAfter(t, docker, crashed); len(left) > 0 {
 		t.Errorf("crashed run %s still has %v", crashed, left)
 	}
 	// The kept run's controller is dead, so a `squall clean` elsewhere on

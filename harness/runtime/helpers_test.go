@@ -68,6 +68,17 @@ func runObjects(tb testing.TB, docker client.APIClient, run string) []object {
 	return objects
 }
 
+// leftAfter lists run's objects after its cleanup (leftAfterCleanup):
+// those a cleanup missed, not a network the engine holds for no container.
+func leftAfter(tb testing.TB, docker client.APIClient, run string) []object {
+	tb.Helper()
+	objects, err := leftAfterCleanup(context.Background(), docker, run)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return objects
+}
+
 // kvArgs is the command line of a KV node.
 func kvArgs(name string, members []nemesis.Node) []string {
 	return []string{"node", "--system", "kv", "--id", name, "--peers", peerList(members), "--data", DataDir, "--log-level", "debug"}

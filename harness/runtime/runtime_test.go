@@ -176,7 +176,7 @@ func TestCluster(t *testing.T) {
 	if err := c.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if left := runObjects(t, docker, run); len(left) > 0 {
+	if left := leftAfter(t, docker, run); len(left) > 0 {
 		t.Fatalf("after Close, run %s still has %v", run, left)
 	}
 }
@@ -203,7 +203,7 @@ func TestStartFailure(t *testing.T) {
 	if !strings.Contains(err.Error(), "exited with code") || !strings.Contains(err.Error(), `"not-n1" is not one of the peers`) {
 		t.Errorf("Start error %q does not say the node exited, and with what output", err)
 	}
-	if left := runObjects(t, dockerClient(t), run); len(left) > 0 {
+	if left := leftAfter(t, dockerClient(t), run); len(left) > 0 {
 		t.Fatalf("after a failed Start, run %s still has %v", run, left)
 	}
 }
@@ -237,7 +237,7 @@ func TestStartRefuses(t *testing.T) {
 		t.Errorf("Start with a run id in use = %v, want a refusal", err)
 	}
 	// Another package's test may have swept it first.
-	if left := runObjects(t, docker, crashed); len(left) > 0 {
+	if left := leftAfter(t, docker, crashed); len(left) > 0 {
 		t.Errorf("the crashed run's %v are left", left)
 	} else if said := out.String(); said != "" && !strings.Contains(said, crashed) {
 		t.Errorf("Start said %q, want it to name the swept run %s", said, crashed)
@@ -266,7 +266,7 @@ func TestStartCancelled(t *testing.T) {
 	if err == nil {
 		t.Fatal("Start with a cancelled context succeeded")
 	}
-	if left := runObjects(t, dockerClient(t), run); len(left) > 0 {
+	if left := leftAfter(t, dockerClient(t), run); len(left) > 0 {
 		t.Fatalf("after a cancelled Start, run %s still has %v", run, left)
 	}
 }
@@ -395,7 +395,7 @@ func TestClusterFaults(t *testing.T) {
 	if err := c.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if left := runObjects(t, docker, run); len(left) > 0 {
+	if left := leftAfter(t, docker, run); len(left) > 0 {
 		t.Fatalf("after Close, run %s still has %v (sidecars included)", run, left)
 	}
 }
